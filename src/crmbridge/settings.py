@@ -1,0 +1,55 @@
+"""Deployment settings read once at start-up from ``CRMBRIDGE_*`` variables and ``.env``.
+
+Vendor settings (tokens, base URLs) belong to each connector plugin, which reads its own
+``CRMBRIDGE_<SOURCE>_*`` variables; this module holds what the core itself needs.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crmbridge.errors import ConfigError
+
+_REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMBRIDGE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///crmbridge.db"
+    mappings_dir: Path | None = None
+    sources: list[str] = ["hubspot"]
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        return value
+
+    @cached_property
+    def mappings_path(self) -> Path:
+        """Where ``<source>.yaml`` mappings live: the setting, else ./mappings, else the project's own."""
+        if self.mappings_dir is not None:
+            return self.mappings_dir
+        local = Path("mappings")
+        return local if local.is_dir() else _REPO_MAPPINGS
+
+    def mapping_file(self, source: str) -> Path:
+        return self.mappings_path / f"{source}.yaml"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "CRMBRIDGE_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(first["msg"], file=".env / environment", key=key) from None
