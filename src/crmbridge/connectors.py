@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from crmbridge.errors import ConfigError
@@ -113,12 +112,11 @@ class ConnectorPlugin(Protocol):
     """What a package registers under the ``crmbridge.connectors`` entry-point group."""
 
     name: str
-    default_mapping: Path
 
     def connector(self, base_url: str | None = None, **options: Any) -> Connector: ...
 
     def sandbox(self, options: SandboxOptions) -> Any:
-        """An aiohttp ``web.Application`` serving the vendor's API under the plugin's prefix."""
+        """A ``crmbridge.sandbox.VendorSandbox``: the vendor's fake API as an aiohttp application."""
         ...
 
 

@@ -181,7 +181,7 @@ class Activity(SourceRecord):
     owner_id: str | None = None
     subject: str | None = None
     attributes: dict[str, Any] = Field(
-        default_factory=dict, description="form name, URL, answers, content type, direction, outcome, done time"
+        default_factory=dict, description="form name, URL, answers, content type, direction, outcome"
     )
 
     def model_post_init(self, __context: Any) -> None:

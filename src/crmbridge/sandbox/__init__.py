@@ -1,0 +1,22 @@
+"""The sandbox host: serves every installed connector's fake CRM API on one loopback port.
+
+Vendor behaviour (routes, shapes, limits) lives in each connector's own sandbox; this package holds
+what they share: the host and its control routes, fault injection, rolling-window limiters, and stats.
+"""
+
+from crmbridge.sandbox.faults import Fault, FaultInjector, parse_faults
+from crmbridge.sandbox.ratelimit import RollingWindow
+from crmbridge.sandbox.server import SandboxServer, VendorSandbox, build_app, serve
+from crmbridge.sandbox.stats import SandboxStats
+
+__all__ = [
+    "Fault",
+    "FaultInjector",
+    "RollingWindow",
+    "SandboxServer",
+    "SandboxStats",
+    "VendorSandbox",
+    "build_app",
+    "parse_faults",
+    "serve",
+]

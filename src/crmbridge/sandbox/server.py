@@ -1,0 +1,135 @@
+"""Host every vendor sandbox on one aiohttp server: ``/<source>/...`` per vendor, ``/_sandbox/...`` control.
+
+``SandboxServer`` runs it in a background thread for tests, benchmarks and the demo;
+``serve`` runs it in the foreground for ``crmbridge sandbox``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from crmbridge.connectors import SandboxOptions, plugin, plugins
+
+
+class VendorSandbox(Protocol):
+    """What a connector's ``plugin.sandbox(options)`` returns."""
+
+    name: str
+    app: web.Application
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+    def set_faults(self, rates: Mapping[str, float]) -> None: ...
+
+
+def _control_routes(vendors: Mapping[str, VendorSandbox]) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    @routes.get("/_sandbox/stats")
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({name: v.stats() for name, v in vendors.items()})
+
+    @routes.post("/_sandbox/reset")
+    async def reset(request: web.Request) -> web.Response:
+        only = request.query.get("source")
+        for name, vendor in vendors.items():
+            if only in (None, name):
+                vendor.reset()
+        return web.json_response({"reset": [n for n in vendors if only in (None, n)]})
+
+    @routes.post("/_sandbox/faults")
+    async def faults(request: web.Request) -> web.Response:
+        body = await request.json()
+        for name, vendor in vendors.items():
+            rates = body.get(name, body) if isinstance(body, dict) else {}
+            if all(isinstance(v, int | float) for v in rates.values()):
+                vendor.set_faults({k: float(v) for k, v in rates.items()})
+        return web.json_response({"ok": True})
+
+    @routes.get("/_sandbox/health")
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "sources": sorted(vendors)})
+
+    return routes
+
+
+def build_app(options: SandboxOptions, sources: Sequence[str] | None = None
+              ) -> tuple[web.Application, dict[str, VendorSandbox]]:
+    names = list(sources) if sources else sorted(plugins())
+    vendors: dict[str, VendorSandbox] = {name: plugin(name).sandbox(options) for name in names}
+    root = web.Application(client_max_size=4 * 1024 * 1024)
+    root.add_routes(_control_routes(vendors))
+    for name, vendor in vendors.items():
+        root.add_subapp(f"/{name}", vendor.app)
+    return root, vendors
+
+
+class SandboxServer:
+    """The sandbox on a free loopback port, in a background thread; a context manager."""
+
+    def __init__(self, options: SandboxOptions | None = None, sources: Sequence[str] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.options = options or SandboxOptions()
+        self.app, self.vendors = build_app(self.options, sources)
+        self.host = host
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="sandbox", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def base_url(self, source: str) -> str:
+        return f"{self.url}/{source}"
+
+    def vendor(self, source: str) -> Any:
+        return self.vendors[source]
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(timeout=60)
+
+    def start(self) -> SandboxServer:
+        self._thread.start()
+
+        async def _start() -> int:
+            self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
+            await site.start()
+            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        self.port = self._call(_start)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._call(self._runner.cleanup)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(options: SandboxOptions, host: str, port: int, sources: Sequence[str] | None = None,
+          announce: Callable[[str], None] = print) -> None:
+    """Serve in the foreground until interrupted."""
+    app, vendors = build_app(options, sources)
+    base = f"http://{host}:{port}"
+    for name in vendors:
+        announce(f"{name}: {base}/{name}")
+    announce(f"control: {base}/_sandbox/stats, {base}/_sandbox/reset")
+    web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=512)
