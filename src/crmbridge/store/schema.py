@@ -1,0 +1,121 @@
+"""Tables of the canonical store (SQLAlchemy Core): one table per entity, plus links, cursors and runs.
+
+Rows are keyed by (source, source_id), never by e-mail. The canonical record lives in ``data`` as
+JSON; the columns beside it exist to be indexed or compared. Times are epoch milliseconds (UTC) so
+that SQLite and PostgreSQL order and compare them alike.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crmbridge.model import EntityType
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _entity_table(name: str, *extra: sa.Column | sa.Index) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("stream", sa.String(64), nullable=False),
+        sa.Column("source_id", sa.String(128), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+        sa.Column("content_hash", sa.String(32), nullable=False),
+        sa.Column("source_updated_ms", sa.BigInteger),
+        sa.Column("archived", sa.Boolean, nullable=False, default=False),
+        sa.Column("archived_ms", sa.BigInteger),
+        sa.Column("merged_into", sa.String(128)),
+        sa.Column("stored_ms", sa.BigInteger, nullable=False),
+        *extra,
+        sa.UniqueConstraint("source", "source_id"),
+        sa.Index(None, "source", "stream", "archived"),
+    )
+
+
+persons = _entity_table(
+    "persons",
+    sa.Column("email_norm", sa.String(320)),
+    sa.Index(None, "email_norm"),
+)
+companies = _entity_table(
+    "companies",
+    sa.Column("domain_norm", sa.String(255)),
+    sa.Index(None, "domain_norm"),
+)
+activities = _entity_table(
+    "activities",
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("occurred_ms", sa.BigInteger, nullable=False),
+)
+deals = _entity_table("deals")
+owners = _entity_table("owners")
+pipelines = _entity_table("pipelines")
+
+ENTITY_TABLES: dict[EntityType, sa.Table] = {
+    EntityType.PERSON: persons,
+    EntityType.COMPANY: companies,
+    EntityType.ACTIVITY: activities,
+    EntityType.DEAL: deals,
+    EntityType.OWNER: owners,
+    EntityType.PIPELINE: pipelines,
+}
+
+# Associations between records of one source, materialised from the records' id lists so that
+# "every activity of this person" is an indexed lookup rather than a scan of JSON.
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("from_entity", sa.String(16), primary_key=True),
+    sa.Column("from_id", sa.String(128), primary_key=True),
+    sa.Column("to_entity", sa.String(16), primary_key=True),
+    sa.Column("to_id", sa.String(128), primary_key=True),
+    sa.Index(None, "source", "to_entity", "to_id", "from_entity"),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("command", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("stats", sa.Text, nullable=False, default="{}"),
+    sa.Column("error", sa.Text),
+    sa.Index(None, "source", "command", "started_ms"),
+)
+
+# Records that failed to map (or to write) more than once are parked here so the rest goes on.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("first_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,451 @@
+"""``Store``: upserts keyed by (source, source_id), soft deletes, merges, cursors, runs, quarantine."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
+from crmbridge.store import schema
+from crmbridge.store.engine import create_engine_for, migrate
+
+_CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _ms(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# Which id lists of a record become links, and to what.
+_LINK_FIELDS: dict[EntityType, tuple[tuple[str, EntityType], ...]] = {
+    EntityType.PERSON: (("company_ids", EntityType.COMPANY), ("owner_id", EntityType.OWNER)),
+    EntityType.COMPANY: (("owner_id", EntityType.OWNER),),
+    EntityType.ACTIVITY: (
+        ("person_ids", EntityType.PERSON),
+        ("company_ids", EntityType.COMPANY),
+        ("deal_ids", EntityType.DEAL),
+        ("owner_id", EntityType.OWNER),
+    ),
+    EntityType.DEAL: (
+        ("person_ids", EntityType.PERSON),
+        ("company_ids", EntityType.COMPANY),
+        ("owner_id", EntityType.OWNER),
+    ),
+    EntityType.OWNER: (),
+    EntityType.PIPELINE: (),
+}
+
+
+@dataclass
+class PageResult:
+    """What committing one page did; ``unchanged`` records cost no write."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    archived: int = 0
+    merged: int = 0
+    changed_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: PageResult) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+        self.archived += other.archived
+        self.merged += other.merged
+        self.changed_ids.extend(other.changed_ids)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"new": self.new, "changed": self.changed, "unchanged": self.unchanged,
+                "stale": self.stale, "archived": self.archived, "merged": self.merged}
+
+
+def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[str, Any]:
+    data = record.model_dump_json().encode()
+    row: dict[str, Any] = {
+        "source": source,
+        "stream": stream,
+        "source_id": record.source_id,
+        "data": data.decode(),
+        "content_hash": hashlib.blake2b(data, digest_size=16).hexdigest(),
+        "source_updated_ms": _ms(record.updated_at),
+        "archived": record.archived or record.merged_into is not None,
+        "archived_ms": stored if record.archived else None,
+        "merged_into": record.merged_into,
+        "stored_ms": stored,
+    }
+    if isinstance(record, Person):
+        row["email_norm"] = record.email
+    elif isinstance(record, Company):
+        row["domain_norm"] = record.domain
+    elif isinstance(record, Activity):
+        row["kind"] = record.kind.value
+        row["occurred_ms"] = _ms(record.occurred_at)
+    return row
+
+
+class Store:
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.engine = create_engine_for(url)
+        if auto_migrate:
+            migrate(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def commit_page(
+        self,
+        source: str,
+        stream: str,
+        entity: EntityType,
+        records: Sequence[SourceRecord],
+        *,
+        archived_ids: Iterable[str] = (),
+        merged: Mapping[str, str] | None = None,
+        cursor: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> PageResult:
+        """Store one page atomically: upserts, archives, merges and the checkpoint that follows it."""
+        table = schema.ENTITY_TABLES[entity]
+        stored = now_ms()
+        result = PageResult()
+        merges = dict(merged or {})
+        for record in records:
+            merges.update({loser: record.source_id for loser in record.merged_ids if loser != record.source_id})
+        with self.engine.begin() as conn:
+            writes = self._classify(conn, table, source, stream, records, stored, result)
+            if writes:
+                self._upsert(conn, table, writes)
+                written = {w["source_id"] for w in writes}
+                self._relink(conn, source, entity, [r for r in records if r.source_id in written])
+            result.merged = self._merge(conn, table, source, entity, merges, stored)
+            result.archived = self._archive(conn, table, source, list(archived_ids), stored)
+            if cursor is not None:
+                self._put_cursor(conn, source, stream, cursor[0], cursor[1])
+        return result
+
+    def _classify(self, conn: sa.Connection, table: sa.Table, source: str, stream: str,
+                  records: Sequence[SourceRecord], stored: int, result: PageResult) -> list[dict[str, Any]]:
+        known: dict[str, tuple[str, int | None, bool]] = {}
+        ids = [r.source_id for r in records]
+        for chunk in _chunks(ids):
+            q = sa.select(table.c.source_id, table.c.content_hash, table.c.source_updated_ms, table.c.archived
+                          ).where(table.c.source == source, table.c.source_id.in_(chunk))
+            for sid, digest, updated, archived in conn.execute(q):
+                known[sid] = (digest, updated, archived)
+        writes: dict[str, dict[str, Any]] = {}
+        for record in records:
+            row = _row(source, stream, record, stored)
+            before = known.get(record.source_id)
+            if before is None:
+                result.new += 1
+            elif before[0] == row["content_hash"] and before[2] == row["archived"]:
+                result.unchanged += 1
+                continue
+            elif before[1] is not None and row["source_updated_ms"] is not None and row["source_updated_ms"] < before[1]:
+                result.stale += 1  # an older version arriving late (reordered webhooks, look-back overlap)
+                continue
+            else:
+                result.changed += 1
+            result.changed_ids.append(record.source_id)
+            writes[record.source_id] = row  # a page may repeat an id; the last version wins
+        return list(writes.values())
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        stmt = self._insert(table)
+        update_cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("id", "source",
+                                                                                              "source_id")}
+        newer = sa.or_(
+            table.c.source_updated_ms.is_(None),
+            stmt.excluded.source_updated_ms.is_(None),
+            stmt.excluded.source_updated_ms >= table.c.source_updated_ms,
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=["source", "source_id"], set_=update_cols, where=newer)
+        conn.execute(stmt, rows)
+
+    def _relink(self, conn: sa.Connection, source: str, entity: EntityType,
+                records: Sequence[SourceRecord]) -> None:
+        fields = _LINK_FIELDS[entity]
+        if not records:
+            return
+        ids = [r.source_id for r in records]
+        for chunk in _chunks(ids):
+            conn.execute(sa.delete(schema.links).where(
+                schema.links.c.source == source, schema.links.c.from_entity == entity.value,
+                schema.links.c.from_id.in_(chunk)))
+        if not fields:
+            return
+        wanted: set[tuple[str, str, str]] = set()
+        for record in records:
+            for attr, target in fields:
+                value = getattr(record, attr)
+                for to_id in ([value] if isinstance(value, str) else value or ()):
+                    wanted.add((record.source_id, target.value, to_id))
+        survivors = self._survivors(conn, source, {(t, i) for _, t, i in wanted})
+        rows = [{"source": source, "from_entity": entity.value, "from_id": f, "to_entity": t,
+                 "to_id": survivors.get((t, i), i)} for f, t, i in wanted]
+        if rows:
+            conn.execute(self._insert(schema.links).on_conflict_do_nothing(), rows)
+
+    def _survivors(self, conn: sa.Connection, source: str, refs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Map references to merged-away records onto the record they were merged into."""
+        out: dict[tuple[str, str], str] = {}
+        by_entity: dict[str, list[str]] = {}
+        for target, sid in refs:
+            by_entity.setdefault(target, []).append(sid)
+        for target, ids in by_entity.items():
+            table = schema.ENTITY_TABLES[EntityType(target)]
+            for chunk in _chunks(ids):
+                q = sa.select(table.c.source_id, table.c.merged_into).where(
+                    table.c.source == source, table.c.source_id.in_(chunk), table.c.merged_into.is_not(None))
+                for sid, into in conn.execute(q):
+                    out[(target, sid)] = into
+        return out
+
+    def _merge(self, conn: sa.Connection, table: sa.Table, source: str, entity: EntityType,
+               merges: Mapping[str, str], stored: int) -> int:
+        done = 0
+        links = schema.links
+        for loser, winner in merges.items():
+            res = conn.execute(sa.update(table).where(
+                table.c.source == source, table.c.source_id == loser,
+                sa.or_(table.c.merged_into.is_(None), table.c.merged_into != winner),
+            ).values(merged_into=winner, archived=True, archived_ms=stored))
+            done += res.rowcount or 0
+            # Whatever pointed at the merged-away record now points at the survivor.
+            moved = sa.select(links.c.source, links.c.from_entity, links.c.from_id, links.c.to_entity,
+                              sa.literal(winner)).where(
+                links.c.source == source, links.c.to_entity == entity.value, links.c.to_id == loser)
+            conn.execute(self._insert(links).from_select(
+                ["source", "from_entity", "from_id", "to_entity", "to_id"], moved).on_conflict_do_nothing())
+            conn.execute(sa.delete(links).where(links.c.source == source, links.c.to_entity == entity.value,
+                                                links.c.to_id == loser))
+        return done
+
+    def _archive(self, conn: sa.Connection, table: sa.Table, source: str, ids: list[str], stored: int) -> int:
+        done = 0
+        for chunk in _chunks(ids):
+            res = conn.execute(sa.update(table).where(
+                table.c.source == source, table.c.source_id.in_(chunk), table.c.archived.is_(False),
+            ).values(archived=True, archived_ms=stored))
+            done += res.rowcount or 0
+        return done
+
+    # -- cursors and checkpoints ---------------------------------------------------------------
+
+    def _put_cursor(self, conn: sa.Connection, source: str, stream: str, kind: str,
+                    value: Mapping[str, Any]) -> None:
+        row = {"source": source, "stream": stream, "kind": kind, "value": orjson.dumps(value).decode(),
+               "updated_ms": now_ms()}
+        stmt = self._insert(schema.cursors)
+        stmt = stmt.on_conflict_do_update(index_elements=["source", "stream", "kind"],
+                                          set_={"value": stmt.excluded.value, "updated_ms": stmt.excluded.updated_ms})
+        conn.execute(stmt, row)
+
+    def set_cursor(self, source: str, stream: str, kind: str, value: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            self._put_cursor(conn, source, stream, kind, value)
+
+    def get_cursor(self, source: str, stream: str, kind: str) -> dict[str, Any] | None:
+        c = schema.cursors.c
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(c.value).where(c.source == source, c.stream == stream,
+                                                          c.kind == kind)).scalar()
+        return None if value is None else orjson.loads(value)
+
+    def clear_cursors(self, source: str, kind: str) -> None:
+        c = schema.cursors.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(schema.cursors).where(c.source == source, c.kind == kind))
+
+    def cursors(self, source: str | None = None) -> list[dict[str, Any]]:
+        c = schema.cursors.c
+        q = sa.select(c.source, c.stream, c.kind, c.value, c.updated_ms).order_by(c.source, c.stream, c.kind)
+        if source:
+            q = q.where(c.source == source)
+        with self.engine.connect() as conn:
+            return [{"source": s, "stream": st, "kind": k, "value": orjson.loads(v), "updated_ms": u}
+                    for s, st, k, v, u in conn.execute(q)]
+
+    # -- runs and quarantine -------------------------------------------------------------------
+
+    def start_run(self, command: str, source: str) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(sa.insert(schema.runs).values(
+                command=command, source=source, started_ms=now_ms(), status="running", stats="{}"))
+            return int(res.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(
+                finished_ms=now_ms(), status=status, stats=orjson.dumps(stats).decode(), error=error))
+
+    def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        r = schema.runs.c
+        q = sa.select(r.id, r.command, r.source, r.started_ms, r.finished_ms, r.status, r.stats, r.error
+                      ).order_by(r.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [{**row._asdict(), "stats": orjson.loads(row.stats)} for row in conn.execute(q)]
+
+    def quarantine(self, source: str, stream: str, source_id: str, error: str, raw: Mapping[str, Any]) -> None:
+        now = now_ms()
+        stmt = self._insert(schema.quarantine)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "stream", "source_id"],
+            set_={"error": stmt.excluded.error, "raw": stmt.excluded.raw, "last_seen_ms": now,
+                  "attempts": schema.quarantine.c.attempts + 1})
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"source": source, "stream": stream, "source_id": source_id, "error": error,
+                                "raw": orjson.dumps(raw, default=str).decode(), "attempts": 1,
+                                "first_seen_ms": now, "last_seen_ms": now})
+
+    def release(self, source: str, stream: str, source_ids: Iterable[str]) -> None:
+        """Forget quarantined records that have since been stored successfully."""
+        q = schema.quarantine.c
+        ids = list(source_ids)
+        with self.engine.begin() as conn:
+            for chunk in _chunks(ids):
+                conn.execute(sa.delete(schema.quarantine).where(q.source == source, q.stream == stream,
+                                                                q.source_id.in_(chunk)))
+
+    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
+        q = schema.quarantine.c
+        stmt = sa.select(q.source, q.stream, q.source_id, q.error, q.attempts).order_by(q.source, q.stream,
+                                                                                       q.source_id)
+        if source:
+            stmt = stmt.where(q.source == source)
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(stmt)]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def live_count(self, source: str, stream: str, entity: EntityType) -> int:
+        t = schema.ENTITY_TABLES[entity]
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(
+                t.c.source == source, t.c.stream == stream, t.c.archived.is_(False))).scalar() or 0)
+
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Live and archived records per source and stream."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        with self.engine.connect() as conn:
+            for entity, t in schema.ENTITY_TABLES.items():
+                q = sa.select(t.c.source, t.c.stream, t.c.archived, sa.func.count()).group_by(
+                    t.c.source, t.c.stream, t.c.archived)
+                for source, stream, archived, n in conn.execute(q):
+                    slot = out.setdefault(source, {}).setdefault(
+                        stream, {"entity": entity.value, "live": 0, "archived": 0})  # type: ignore[dict-item]
+                    slot["archived" if archived else "live"] += n
+        return out
+
+    def get(self, entity: EntityType, source: str, source_id: str, *, follow_merges: bool = True
+            ) -> SourceRecord | None:
+        t = schema.ENTITY_TABLES[entity]
+        with self.engine.connect() as conn:
+            for _ in range(8):  # merge chains are short; the bound guards against a cycle
+                row = conn.execute(sa.select(t.c.data, t.c.merged_into).where(
+                    t.c.source == source, t.c.source_id == source_id)).first()
+                if row is None:
+                    return None
+                if row.merged_into and follow_merges:
+                    source_id = row.merged_into
+                    continue
+                return ENTITY_CLASSES[entity].model_validate_json(row.data)
+        return None
+
+    def iter_records(self, entity: EntityType, source: str | None = None, *, live_only: bool = True,
+                     batch: int = 1000) -> Iterator[SourceRecord]:
+        """Stream records in id order without holding them all in memory."""
+        t = schema.ENTITY_TABLES[entity]
+        cls = ENTITY_CLASSES[entity]
+        last = 0
+        while True:
+            q = sa.select(t.c.id, t.c.data).where(t.c.id > last).order_by(t.c.id).limit(batch)
+            if source:
+                q = q.where(t.c.source == source)
+            if live_only:
+                q = q.where(t.c.archived.is_(False))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for row in rows:
+                yield cls.model_validate_json(row.data)
+            last = rows[-1].id
+
+    def links_to(self, source: str, to_entity: EntityType, to_ids: Sequence[str],
+                 from_entity: EntityType) -> dict[str, list[str]]:
+        """For each target id, the ids of ``from_entity`` records linked to it."""
+        lk = schema.links.c
+        out: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(to_ids)):
+                q = sa.select(lk.to_id, lk.from_id).where(
+                    lk.source == source, lk.to_entity == to_entity.value, lk.to_id.in_(chunk),
+                    lk.from_entity == from_entity.value)
+                for to_id, from_id in conn.execute(q):
+                    out.setdefault(to_id, []).append(from_id)
+        return out
+
+    def link_count(self, source: str | None = None) -> int:
+        lk = schema.links.c
+        q = sa.select(sa.func.count()).select_from(schema.links)
+        if source:
+            q = q.where(lk.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A digest of everything stored (records, states, links): equal digests, equal stores."""
+        digest = hashlib.blake2b(digest_size=16)
+        sizes: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for entity, t in schema.ENTITY_TABLES.items():
+                q = sa.select(t.c.source, t.c.stream, t.c.source_id, t.c.content_hash, t.c.archived,
+                              t.c.merged_into).order_by(t.c.source, t.c.source_id)
+                n = 0
+                for row in conn.execute(q):
+                    digest.update(repr(tuple(row)).encode())
+                    n += 1
+                sizes[entity.value] = n
+            lk = schema.links.c
+            n = 0
+            for row in conn.execute(sa.select(schema.links).order_by(lk.source, lk.from_entity, lk.from_id,
+                                                                     lk.to_entity, lk.to_id)):
+                digest.update(repr(tuple(row)).encode())
+                n += 1
+            sizes["links"] = n
+        return {"digest": digest.hexdigest(), "sizes": sizes}

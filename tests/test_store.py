@@ -1,0 +1,137 @@
+"""The store behaves the same on SQLite and PostgreSQL: keyed by source id, soft deletes, merges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from crmbridge.model import Activity, ActivityKind, EntityType, Person
+from crmbridge.store import Store
+from crmbridge.store.engine import migrate
+
+T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+
+def person(pid: str, email: str = "ada@example.com", *, at: datetime = T0, **kw) -> Person:
+    return Person(source="crm", source_id=pid, email=email, updated_at=at, **kw)
+
+
+def test_people_are_keyed_by_source_id_so_a_changed_email_updates_the_same_record(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "ada@old.example")])
+    result = store.commit_page("crm", "contacts", EntityType.PERSON,
+                               [person("1", "ada@new.example", at=T0 + timedelta(minutes=1))])
+
+    assert (result.new, result.changed) == (0, 1)
+    stored = store.get(EntityType.PERSON, "crm", "1")
+    assert stored is not None and stored.email == "ada@new.example"
+    assert store.counts()["crm"]["contacts"]["live"] == 1
+
+
+def test_storing_the_same_record_twice_writes_nothing_the_second_time(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    again = store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    assert again.unchanged == 1 and again.changed_ids == []
+
+
+def test_an_older_version_arriving_late_does_not_overwrite_a_newer_one(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "new@x.example", at=T0)])
+    late = store.commit_page("crm", "contacts", EntityType.PERSON,
+                             [person("1", "old@x.example", at=T0 - timedelta(hours=1))])
+    assert late.stale == 1
+    assert store.get(EntityType.PERSON, "crm", "1").email == "new@x.example"
+
+
+def test_archived_records_are_kept_but_no_longer_counted_live(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
+    result = store.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["2", "404"])
+
+    assert result.archived == 1
+    assert store.counts()["crm"]["contacts"] == {"entity": "person", "live": 1, "archived": 1}
+    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
+    assert store.get(EntityType.PERSON, "crm", "2") is not None
+
+
+def test_a_merged_record_follows_the_surviving_id_and_its_links_move_with_it(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    call = Activity(source="crm", source_id="a1", kind=ActivityKind.CALL, occurred_at=T0, person_ids=["2"])
+    store.commit_page("crm", "calls", EntityType.ACTIVITY, [call])
+
+    survivor = person("1", at=T0 + timedelta(minutes=5), merged_ids=["2"])
+    result = store.commit_page("crm", "contacts", EntityType.PERSON, [survivor])
+
+    assert result.merged == 1
+    assert store.get(EntityType.PERSON, "crm", "2").source_id == "1"
+    assert store.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a1"]}
+    assert store.links_to("crm", EntityType.PERSON, ["2"], EntityType.ACTIVITY) == {}
+    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
+
+
+def test_links_to_an_already_merged_record_are_stored_against_the_survivor(store: Store) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    store.commit_page("crm", "contacts", EntityType.PERSON, [], merged={"2": "1"})
+    late = Activity(source="crm", source_id="a9", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["2"])
+    store.commit_page("crm", "web_events", EntityType.ACTIVITY, [late])
+
+    assert store.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a9"]}
+
+
+def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, monkeypatch) -> None:
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")], cursor=("backfill", {"after": "1"}))
+    assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(store, "_archive", crash)
+    try:
+        store.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")],
+                          cursor=("backfill", {"after": "2"}))
+    except RuntimeError:
+        pass
+    assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
+    assert store.get(EntityType.PERSON, "crm", "2") is None
+
+
+def test_snapshots_are_equal_for_equal_contents_whatever_the_order_of_writes(database_url, tmp_path) -> None:
+    a = Store(database_url)
+    a.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
+    first = a.snapshot()
+    b = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    b.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")])
+    b.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    assert b.snapshot() == first
+    b.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["1"])
+    assert b.snapshot() != first
+    a.close()
+    b.close()
+
+
+def test_migrating_twice_is_harmless(store: Store) -> None:
+    migrate(store.engine)
+    migrate(store.engine)
+    assert store.counts() == {}
+
+
+def test_quarantine_counts_attempts_and_release_forgets(store: Store) -> None:
+    store.quarantine("crm", "contacts", "7", "bad date", {"id": "7"})
+    store.quarantine("crm", "contacts", "7", "bad date", {"id": "7"})
+    assert store.quarantined()[0]["attempts"] == 2
+    store.release("crm", "contacts", ["7"])
+    assert store.quarantined() == []
+
+
+def test_runs_are_recorded_with_their_stats(store: Store) -> None:
+    run = store.start_run("backfill", "crm")
+    store.finish_run(run, "ok", {"contacts": {"new": 3}})
+    (last,) = store.last_runs()
+    assert last["status"] == "ok" and last["stats"] == {"contacts": {"new": 3}}
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from crmbridge.store.schema import metadata
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
