@@ -27,6 +27,10 @@ def _ms(value: Any) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
+def _older(incoming: int | None, stored: int | None) -> bool:
+    return incoming is not None and stored is not None and incoming < stored
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -175,7 +179,7 @@ class Store:
             elif before[0] == row["content_hash"] and before[2] == row["archived"]:
                 result.unchanged += 1
                 continue
-            elif before[1] is not None and row["source_updated_ms"] is not None and row["source_updated_ms"] < before[1]:
+            elif _older(row["source_updated_ms"], before[1]):
                 result.stale += 1  # an older version arriving late (reordered webhooks, look-back overlap)
                 continue
             else:
