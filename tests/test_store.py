@@ -76,7 +76,7 @@ def test_links_to_an_already_merged_record_are_stored_against_the_survivor(store
 
 
 def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, monkeypatch) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")], cursor=("backfill", {"after": "1"}))
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")], cursors=[("backfill", {"after": "1"})])
     assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
 
     def crash(*args, **kwargs):
@@ -85,7 +85,7 @@ def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, mon
     monkeypatch.setattr(store, "_archive", crash)
     with contextlib.suppress(RuntimeError):
         store.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")],
-                          cursor=("backfill", {"after": "2"}))
+                          cursors=[("backfill", {"after": "2"})])
     assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
     assert store.get(EntityType.PERSON, "crm", "2") is None
 

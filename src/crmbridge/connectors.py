@@ -7,7 +7,7 @@ The core never imports a vendor package; it only sees these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -38,7 +38,9 @@ class Page:
     records: list[RawRecord] = field(default_factory=list)
     archived_ids: list[str] = field(default_factory=list)
     merged: dict[str, str] = field(default_factory=dict)  # merged-away id -> surviving id
+    # Stored with the page; a backfill checkpoint with ``done`` ends the stream's backfill.
     checkpoint: Mapping[str, Any] | None = None
+    # How many records the CRM holds live, when the page's answer says so (proves completeness).
     live_total: int | None = None
 
 
@@ -84,6 +86,14 @@ class Connector(Protocol):
 
     def changes(self, stream: str, state: StreamState) -> Iterator[Page]:
         """What changed since ``state.cursor``; the last page's checkpoint is the next cursor."""
+        ...
+
+    def reconcile(self, stream: str) -> Iterator[Page]:
+        """Pages of archived ids, asked for when the store's live count and the CRM's disagree."""
+        ...
+
+    def request_properties(self, wanted: Mapping[str, Collection[str]]) -> None:
+        """The vendor properties the mapping reads, per stream, for vendors that return only those."""
         ...
 
     def start_cursor(self, stream: str) -> Mapping[str, Any]:

@@ -140,7 +140,7 @@ class Store:
         *,
         archived_ids: Iterable[str] = (),
         merged: Mapping[str, str] | None = None,
-        cursor: tuple[str, Mapping[str, Any]] | None = None,
+        cursors: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> PageResult:
         """Store one page atomically: upserts, archives, merges and the checkpoint that follows it."""
         table = schema.ENTITY_TABLES[entity]
@@ -157,8 +157,8 @@ class Store:
                 self._relink(conn, source, entity, [r for r in records if r.source_id in written])
             result.merged = self._merge(conn, table, source, entity, merges, stored)
             result.archived = self._archive(conn, table, source, list(archived_ids), stored)
-            if cursor is not None:
-                self._put_cursor(conn, source, stream, cursor[0], cursor[1])
+            for kind, value in cursors:
+                self._put_cursor(conn, source, stream, kind, value)
         return result
 
     def _classify(self, conn: sa.Connection, table: sa.Table, source: str, stream: str,

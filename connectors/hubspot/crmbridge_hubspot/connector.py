@@ -1,0 +1,345 @@
+"""``HubSpotConnector``: HubSpot's objects as pages of raw records, for backfill and incremental sync.
+
+Backfill lists each object type with its associations inline (one call per 100 records). An
+incremental pass asks search for the newest records first: one call answers "nothing changed" and
+also tells how many records are live, which proves that nothing was archived behind our back. More
+changes than one page are walked in ascending windows that restart from the last seen timestamp
+(and id), so HubSpot's 10,000-result cap never truncates a sync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
+from crmbridge.errors import ConfigError
+from crmbridge.logs import get_logger
+from crmbridge.mapping.transforms import to_datetime
+from crmbridge_hubspot import streams as S
+from crmbridge_hubspot.client import SEARCH_CAP, HubSpotClient
+from crmbridge_hubspot.settings import HubSpotSettings
+
+log = get_logger("crmbridge.hubspot")
+
+# Properties the connector itself adds to raw records (never requested from HubSpot).
+_SYNTHETIC = {"id", "form_name", "eventType", "occurredAt", "objectId", "active", "teams", "stages",
+              "firstName", "lastName", "email", "createdAt", "updatedAt", "label", "displayOrder"}
+
+
+def _ms(value: Any) -> int | None:
+    parsed = to_datetime(value)
+    return None if parsed is None else int(parsed.timestamp() * 1000)
+
+
+def _after(response: Any) -> str | None:
+    paging = getattr(response, "paging", None)
+    nxt = getattr(paging, "next", None) if paging else None
+    return getattr(nxt, "after", None) if nxt else None
+
+
+def _associated_ids(obj: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, collection in (getattr(obj, "associations", None) or {}).items():
+        ids: list[str] = []
+        for item in getattr(collection, "results", None) or ():
+            if item.id not in ids:  # HubSpot lists an association once per label
+                ids.append(str(item.id))
+        out[name] = ids
+    return out
+
+
+class HubSpotConnector:
+    source = "hubspot"
+
+    def __init__(self, client: HubSpotClient, settings: HubSpotSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._wanted: dict[str, set[str]] = {}
+        self._forms: dict[str, str] | None = None
+
+    @classmethod
+    def from_settings(cls, base_url: str | None = None, **overrides: Any) -> HubSpotConnector:
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if base_url:
+            values["base_url"] = base_url
+        settings = HubSpotSettings(**values)
+        if settings.access_token is None:
+            raise ConfigError("no HubSpot access token: set CRMBRIDGE_HUBSPOT_ACCESS_TOKEN (a private app token)",
+                              key="CRMBRIDGE_HUBSPOT_ACCESS_TOKEN")
+        return cls(HubSpotClient(settings), settings)
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        out = []
+        for stream in S.ALL_STREAMS:
+            size = S.LIST_PAGE if isinstance(stream, S.CrmObjectStream) else stream.page_size
+            out.append(StreamSpec(stream.name, stream.entity, size))
+        return out
+
+    def request_properties(self, wanted: Mapping[str, Collection[str]]) -> None:
+        """The properties the mapping reads; HubSpot returns only the properties asked for."""
+        self._wanted = {k: set(v) - _SYNTHETIC for k, v in wanted.items()}
+
+    def usage(self) -> ApiUsage:
+        return self.client.usage()
+
+    def close(self) -> None:
+        return None
+
+    def field_catalog(self, stream: str) -> Mapping[str, str]:
+        spec = S.BY_NAME.get(stream)
+        if not isinstance(spec, S.CrmObjectStream):
+            return {}
+        response = self.client.property_definitions(spec.object_type)
+        return {p.label: p.name for p in response.results if p.label}
+
+    def start_cursor(self, stream: str) -> Mapping[str, Any]:
+        return {"since_ms": int(time.time() * 1000)}
+
+    def backfill(self, stream: str, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        spec = self._spec(stream)
+        if spec is S.OWNERS:
+            return self._owners_backfill(resume)
+        if spec is S.PIPELINES:
+            return self._pipelines(None)
+        if spec is S.WEB_EVENTS:
+            return self._events(None, resume)
+        assert isinstance(spec, S.CrmObjectStream)
+        return self._list(spec, resume)
+
+    def changes(self, stream: str, state: StreamState) -> Iterator[Page]:
+        spec = self._spec(stream)
+        cursor = dict(state.cursor or {})
+        if spec is S.OWNERS:
+            return self._owners_changes(cursor)
+        if spec is S.PIPELINES:
+            return self._pipelines(cursor)
+        since = max(0, int(cursor.get("since_ms", 0)) - int(self.settings.lookback_seconds * 1000))
+        if spec is S.WEB_EVENTS:
+            return self._events(since, None)
+        assert isinstance(spec, S.CrmObjectStream)
+        return self._search_changes(spec, since, int(cursor.get("since_ms", 0)))
+
+    def reconcile(self, stream: str) -> Iterator[Page]:
+        """Archived records of a stream: asked for only when live counts disagree."""
+        spec = self._spec(stream)
+        if not isinstance(spec, S.CrmObjectStream):
+            return
+        after = None
+        while True:
+            response = self.client.list_page(spec.object_type, after=after, properties=[spec.modified],
+                                             associations=(), archived=True)
+            after = _after(response)
+            yield Page(stream, archived_ids=[str(o.id) for o in response.results])
+            if not after:
+                return
+
+    # -- CRM objects ---------------------------------------------------------------------------
+
+    def _spec(self, stream: str) -> S.CrmObjectStream | S.SpecialStream:
+        if stream not in S.BY_NAME:
+            raise ConfigError(f"HubSpot has no stream {stream!r} (streams: {', '.join(S.BY_NAME)})")
+        return S.BY_NAME[stream]
+
+    def _properties(self, spec: S.CrmObjectStream) -> list[str]:
+        return sorted(self._wanted.get(spec.name, set()) | set(spec.always) | {spec.modified})
+
+    def _raw(self, spec: S.CrmObjectStream, obj: Any, associations: Mapping[str, list[str]] | None = None
+             ) -> RawRecord:
+        links = associations if associations is not None else _associated_ids(obj)
+        return RawRecord(spec.name, str(obj.id), obj.properties or {}, links, bool(obj.archived))
+
+    def _list(self, spec: S.CrmObjectStream, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        after = (resume or {}).get("after")
+        properties = self._properties(spec)
+        while True:
+            response = self.client.list_page(spec.object_type, after=after, properties=properties,
+                                             associations=spec.associations)
+            after = _after(response)
+            records = [self._raw(spec, obj) for obj in response.results]
+            yield Page(spec.name, records, checkpoint={"after": after, "done": after is None})
+            if after is None:
+                return
+
+    def _search(self, spec: S.CrmObjectStream, groups: list[list[dict[str, Any]]], sort: tuple[str, str],
+                after: int = 0) -> Any:
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": g} for g in groups],
+            "sorts": [{"propertyName": sort[0], "direction": sort[1]}],
+            "properties": self._properties(spec),
+            "limit": S.SEARCH_PAGE,
+        }
+        if after:
+            body["after"] = str(after)
+        return self.client.search_page(spec.object_type, body)
+
+    def _with_links(self, spec: S.CrmObjectStream, objs: Sequence[Any]) -> list[RawRecord]:
+        """Search answers without associations: read them in batches for the records found."""
+        ids = [str(o.id) for o in objs]
+        links: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
+        for target in spec.associations:
+            for start in range(0, len(ids), S.ASSOCIATIONS_BATCH):
+                chunk = ids[start : start + S.ASSOCIATIONS_BATCH]
+                response = self.client.associations_batch(spec.object_type, target, chunk)
+                for result in response.results or ():
+                    source_id = str(result._from.id)
+                    links.setdefault(source_id, {})[target] = [str(t.to_object_id) for t in result.to or ()]
+            for i in ids:
+                links[i].setdefault(target, [])
+        return [self._raw(spec, o, links[str(o.id)]) for o in objs]
+
+    def _search_changes(self, spec: S.CrmObjectStream, since: int, cursor_ms: int) -> Iterator[Page]:
+        probe = self._search(spec, [], (spec.modified, "DESCENDING"))
+        stamps = {str(o.id): _ms(o.properties.get(spec.modified)) or 0 for o in probe.results}
+        fresh = [o for o in probe.results if stamps[str(o.id)] >= since]
+        newest = max([cursor_ms, *(stamps[str(o.id)] for o in fresh)])
+        records = self._with_links(spec, fresh) if fresh else []
+        if len(fresh) < len(probe.results) or _after(probe) is None:
+            yield Page(spec.name, records, checkpoint={"since_ms": newest}, live_total=probe.total)
+            return
+        # More changes than one page: the cursor waits until the ascending walk has covered them all.
+        yield Page(spec.name, records)
+        seen = {str(o.id): stamps[str(o.id)] for o in fresh}
+        yield from self._walk(spec, since, seen)
+        yield Page(spec.name, checkpoint={"since_ms": max(newest, *seen.values())}, live_total=probe.total)
+
+    def _walk(self, spec: S.CrmObjectStream, since: int, seen: dict[str, int]) -> Iterator[Page]:
+        """Every record modified at or after ``since``, ascending, restarting windows at the cap."""
+        window, offset, last_id = since, 0, None
+        while True:
+            if last_id is None:
+                groups = [[{"propertyName": spec.modified, "operator": "GTE", "value": str(window)}]]
+                response = self._search(spec, groups, (spec.modified, "ASCENDING"), offset)
+            else:  # more than a whole window shares one millisecond: walk that millisecond by id
+                groups = [[{"propertyName": spec.modified, "operator": "EQ", "value": str(window)},
+                           {"propertyName": "hs_object_id", "operator": "GT", "value": last_id}]]
+                response = self._search(spec, groups, ("hs_object_id", "ASCENDING"), offset)
+            results = list(response.results)
+            stamps = {str(o.id): _ms(o.properties.get(spec.modified)) or 0 for o in results}
+            fresh = [o for o in results if seen.get(str(o.id)) != stamps[str(o.id)]]
+            records = self._with_links(spec, fresh) if fresh else []
+            seen.update({str(o.id): stamps[str(o.id)] for o in fresh})
+            # Everything older than the last record seen is done (ascending order); equal ones are re-read.
+            progress = stamps[str(results[-1].id)] if results else window
+            yield Page(spec.name, records, checkpoint={"since_ms": progress})
+            nxt = _after(response)
+            if nxt is None:
+                if last_id is None:
+                    return
+                window, offset, last_id = window + 1, 0, None  # the crowded millisecond is done
+                continue
+            offset = int(nxt)
+            if offset + S.SEARCH_PAGE <= SEARCH_CAP:
+                continue
+            # The next page would cross HubSpot's 10,000-result cap: start a new window where this one is.
+            log.info("hubspot.search_window_restart", stream=spec.name, at_ms=progress)
+            offset = 0
+            if last_id is None and progress > window:
+                window = progress
+            else:
+                last_id = str(results[-1].id)
+
+    # -- owners, pipelines, events -------------------------------------------------------------
+
+    def _owner_raw(self, owner: Any, active: bool) -> RawRecord:
+        teams = ";".join(t.name for t in (owner.teams or ()) if t.name)
+        props = {"email": owner.email, "firstName": owner.first_name, "lastName": owner.last_name,
+                 "active": "true" if active else "false", "teams": teams, "createdAt": owner.created_at,
+                 "updatedAt": owner.updated_at}
+        return RawRecord("owners", str(owner.id), props)
+
+    def _owner_pages(self, archived: bool, after: str | None = None) -> Iterator[tuple[list[RawRecord], str | None]]:
+        while True:
+            response = self.client.owners_page(after=after, archived=archived)
+            after = _after(response)
+            yield [self._owner_raw(o, not archived) for o in response.results], after
+            if after is None:
+                return
+
+    def _owners_backfill(self, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        phase = (resume or {}).get("phase", "active")
+        start = (resume or {}).get("after")
+        if phase == "active":
+            for records, nxt in self._owner_pages(False, start):
+                yield Page("owners", records, checkpoint={"phase": "active" if nxt else "inactive", "after": nxt})
+            start = None
+        for records, nxt in self._owner_pages(True, start):
+            yield Page("owners", records, checkpoint={"phase": "inactive", "after": nxt, "done": nxt is None})
+
+    def _owners_changes(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        active: list[RawRecord] = []
+        for records, _ in self._owner_pages(False):
+            active.extend(records)
+        ids = sorted(r.id for r in active)
+        records = list(active)
+        if cursor.get("active") != ids:  # someone joined or left: refresh the inactive ones too
+            for inactive, _ in self._owner_pages(True):
+                records.extend(inactive)
+        yield Page("owners", records, checkpoint={"active": ids})
+
+    def _pipelines(self, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+        response = self.client.pipelines_of("deals")
+        records = []
+        for p in response.results:
+            stages = [{"source_id": str(s.id), "label": s.label, "display_order": s.display_order or 0,
+                       "probability": _probability(s.metadata), "is_closed": _closed(s.metadata),
+                       "is_won": _closed(s.metadata) and _probability(s.metadata) == 1.0}
+                      for s in sorted(p.stages or (), key=lambda s: s.display_order or 0) if not s.archived]
+            records.append(RawRecord("pipelines", str(p.id), {
+                "label": p.label, "displayOrder": p.display_order, "stages": stages,
+                "createdAt": p.created_at, "updatedAt": p.updated_at}))
+        ids = sorted(r.id for r in records)
+        gone = sorted(set((cursor or {}).get("ids") or ()) - set(ids))
+        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True})
+
+    def _form_name(self, form_id: str | None) -> str | None:
+        if not form_id:
+            return None
+        if self._forms is None or form_id not in self._forms:
+            self._forms = {}
+            after = None
+            while True:
+                response = self.client.forms_page(after=after)
+                self._forms.update({str(f.id): f.name for f in response.results})
+                after = _after(response)
+                if after is None:
+                    break
+        return self._forms.get(form_id)
+
+    def _event_raw(self, event: Any) -> RawRecord:
+        props = dict(event.properties or {})
+        props.update({"eventType": event.event_type, "occurredAt": event.occurred_at})
+        if event.event_type == "e_submitted_form":
+            props["form_name"] = self._form_name(props.get("hs_form_id"))
+        return RawRecord("web_events", str(event.id), props, {"contacts": [str(event.object_id)]})
+
+    def _events(self, since_ms: int | None, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        after = (resume or {}).get("after")
+        occurred_after = datetime.fromtimestamp(since_ms / 1000, tz=UTC) if since_ms else None
+        newest = since_ms or 0
+        while True:
+            response = self.client.events_page(after=after, occurred_after=occurred_after)
+            after = _after(response)
+            records = [self._event_raw(e) for e in response.results]
+            newest = max([newest, *(_ms(e.occurred_at) or 0 for e in response.results)])
+            checkpoint = {"after": after, "done": after is None} if since_ms is None else (
+                {"since_ms": newest} if after is None else None)
+            yield Page("web_events", records, checkpoint=checkpoint)
+            if after is None:
+                return
+
+
+def _probability(metadata: Mapping[str, Any] | None) -> float | None:
+    value = (metadata or {}).get("probability")
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _closed(metadata: Mapping[str, Any] | None) -> bool:
+    return str((metadata or {}).get("isClosed", "false")).lower() == "true"

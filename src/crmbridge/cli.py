@@ -1,0 +1,277 @@
+"""The ``crmbridge`` command line: every long command shows progress, every failure a clear message."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmbridge import __version__
+from crmbridge.connectors import Connector, SandboxOptions, plugin, plugins
+from crmbridge.errors import AuthError, CrmbridgeError
+from crmbridge.logs import configure
+from crmbridge.mapping import SourceMapping
+from crmbridge.settings import Settings, load_settings
+from crmbridge.store import Store
+from crmbridge.sync import RunReport, Syncer
+
+app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="RevOps on autopilot: sync HubSpot and Pipedrive, score leads, hand off SQLs, track the SLA.")
+config_app = typer.Typer(help="Check configuration, mappings and the scoring model.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn crmbridge's typed errors into one clear line and a non-zero exit."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AuthError as exc:
+            raise _fail(f"{exc} — check the access token and its scopes", exc.exit_code) from None
+        except CrmbridgeError as exc:
+            raise _fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted; run the same command again to resume", 130) from None
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    configure(settings.log_level if settings.log_level != "INFO" else "WARNING", settings.log_format)
+    return settings
+
+
+def _sources(source: str | None, settings: Settings) -> list[str]:
+    if source in (None, ""):
+        return list(settings.sources)
+    if source == "all":
+        return sorted(plugins())
+    plugin(source)  # raises a clear error for an unknown source
+    return [source]
+
+
+class RichProgress:
+    """A live line per stream: records so far, pages, elapsed time."""
+
+    def __init__(self, progress: Progress, source: str) -> None:
+        self.progress = progress
+        self.source = source
+        self.tasks: dict[str, Any] = {}
+
+    def stream_started(self, stream: str) -> None:
+        self.tasks[stream] = self.progress.add_task(f"{self.source}/{stream}", total=None, records=0)
+
+    def advanced(self, stream: str, records: int) -> None:
+        task = self.tasks[stream]
+        done = self.progress.tasks[task].fields["records"] + records
+        self.progress.update(task, advance=records, records=done)
+
+    def stream_finished(self, stream: str) -> None:
+        task = self.tasks[stream]
+        self.progress.update(task, total=self.progress.tasks[task].completed)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<28}"),
+               TextColumn("{task.fields[records]:>9,} records"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        yield progress
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.database_url)
+
+
+def load_mapping(settings: Settings, source: str) -> SourceMapping:
+    return SourceMapping.load(settings.mapping_file(source))
+
+
+def _print_report(report: RunReport, fmt: Format) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    title = f"{report.command} {report.source}" + (" (dry run: nothing stored)" if report.dry_run else "")
+    table = Table(title=title, title_justify="left")
+    for column in ("stream", "records", "new", "changed", "unchanged", "archived", "merged", "quarantined"):
+        table.add_column(column, justify="left" if column == "stream" else "right")
+    for name, s in report.streams.items():
+        table.add_row(name, f"{s.records:,}", f"{s.stored.new:,}", f"{s.stored.changed:,}",
+                      f"{s.stored.unchanged:,}", f"{s.stored.archived:,}", f"{s.stored.merged:,}",
+                      f"{s.quarantined:,}")
+    out.print(table)
+    out.print(f"{report.total_calls:,} API calls, {report.retries} retries, {report.rate_limited} rate-limited, "
+              f"{report.seconds:.1f} s")
+    for name, s in report.streams.items():
+        if not s.complete:
+            out.print(f"[yellow]warning:[/] {report.source}/{name}: the CRM holds {s.live_total:,} live records, "
+                      f"the store {s.live_count:,}")
+
+
+def run_source(command: str, settings: Settings, source: str, streams: Sequence[str] | None, *,
+               connector: Connector | None = None, restart: bool = False, dry_run: bool = False,
+               workers: int | None = None, show_progress: bool = True) -> RunReport:
+    """One backfill or sync of one source, with progress on stderr."""
+    mapping = load_mapping(settings, source)
+    connector = connector or plugin(source).connector()
+    store = open_store(settings)
+    try:
+        with _progress(show_progress) as progress:
+            sink = RichProgress(progress, source) if progress else None
+            syncer = Syncer(store, connector, mapping, workers=workers or 4, progress=sink, dry_run=dry_run)
+            if command == "backfill":
+                return syncer.backfill(streams, restart=restart)
+            return syncer.sync(streams)
+    finally:
+        store.close()
+        connector.close()
+
+
+SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="hubspot, pipedrive, or all (default: "
+                                                                      "CRMBRIDGE_SOURCES)")]
+StreamOpt = Annotated[list[str] | None, typer.Option("--stream", help="only these streams (repeatable)")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
+
+
+@app.command()
+@guarded
+def backfill(source: SourceOpt = None, stream: StreamOpt = None,
+             restart: Annotated[bool, typer.Option(help="ignore an interrupted run's checkpoints")] = False,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="read and map, store nothing")] = False,
+             workers: Annotated[int, typer.Option(min=1, max=16, help="streams fetched at once")] = 4,
+             fmt: FormatOpt = Format.table) -> None:
+    """Pull everything from the configured CRMs into the store (resumes an interrupted run)."""
+    settings = _settings()
+    for name in _sources(source, settings):
+        report = run_source("backfill", settings, name, stream, restart=restart, dry_run=dry_run, workers=workers,
+                            show_progress=fmt is Format.table)
+        _print_report(report, fmt)
+
+
+@app.command()
+@guarded
+def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Format.table) -> None:
+    """One incremental pass: only what changed since the last cursor."""
+    settings = _settings()
+    for name in _sources(source, settings):
+        report = run_source("sync", settings, name, stream, show_progress=fmt is Format.table)
+        _print_report(report, fmt)
+
+
+def status_data(settings: Settings) -> dict[str, Any]:
+    store = open_store(settings)
+    try:
+        return {"database": _safe_url(settings.database_url), "counts": store.counts(),
+                "cursors": store.cursors(), "last_runs": store.last_runs(10),
+                "quarantined": len(store.quarantined())}
+    finally:
+        store.close()
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable>"
+
+
+@app.command()
+@guarded
+def status(fmt: FormatOpt = Format.table) -> None:
+    """Counts per source and object type, cursors and the last runs."""
+    data = status_data(_settings())
+    if fmt is Format.json:
+        out.print_json(json.dumps(data, default=str))
+        return
+    table = Table(title=f"store {data['database']}", title_justify="left")
+    for column in ("source", "stream", "entity", "live", "archived"):
+        table.add_column(column, justify="right" if column in ("live", "archived") else "left")
+    for source, streams in data["counts"].items():
+        for stream, c in streams.items():
+            table.add_row(source, stream, str(c["entity"]), f"{c['live']:,}", f"{c['archived']:,}")
+    out.print(table)
+    for run in data["last_runs"][:5]:
+        out.print(f"run {run['id']}: {run['command']} {run['source']} {run['status']}")
+    if data["quarantined"]:
+        out.print(f"[yellow]{data['quarantined']} records quarantined[/]")
+
+
+@app.command()
+@guarded
+def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
+            host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+            contacts: Annotated[int, typer.Option(min=1, help="people in the seeded world")] = 1000,
+            seed: Annotated[int, typer.Option(help="seed of the generated data")] = 42,
+            faults: Annotated[str, typer.Option(help="e.g. 5xx=0.1,429=0.05,timeout=0.01,reset=0.01")] = "",
+            time_scale: Annotated[float, typer.Option(min=0.01, help="speeds up every rate-limit window")] = 1.0,
+            source: SourceOpt = "all",
+            hubspot_tier: Annotated[str, typer.Option(help="free, starter, professional, enterprise, addon, "
+                                                           "oauth")] = "professional",
+            search_lag: Annotated[float, typer.Option(help="seconds before a write shows in search")] = 0.0) -> None:
+    """Serve HubSpot- and Pipedrive-compatible APIs on loopback, seeded and rate-limited like the real ones."""
+    from crmbridge.sandbox import parse_faults, serve
+
+    options = SandboxOptions(seed=seed, contacts=contacts, faults=parse_faults(faults), time_scale=time_scale,
+                             extra={"hubspot_tier": hubspot_tier, "search_lag": search_lag})
+    names = sorted(plugins()) if source in (None, "all") else [source]
+    serve(options, host, port, names, announce=lambda line: err.print(line, highlight=False))
+
+
+@config_app.command("check")
+@guarded
+def config_check(mappings: Annotated[Path | None, typer.Option(help="folder of <source>.yaml files")] = None
+                 ) -> None:
+    """Validate settings and every configured mapping, naming the file, line and key of a problem."""
+    settings = load_settings(**({"mappings_dir": mappings} if mappings else {}))
+    checked = []
+    for source in settings.sources:
+        plugin(source)
+        mapping = load_mapping(settings, source)
+        checked.append(f"{mapping.file} ({len(mapping.streams)} streams)")
+    for line in checked:
+        out.print(f"[green]ok[/] {line}")
+
+
+@app.command()
+def version() -> None:
+    """Print crmbridge's version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(1)

@@ -1,0 +1,301 @@
+"""Backfill and incremental sync: connector pages → mapping → store, with checkpoints after every page.
+
+Streams are fetched concurrently (API-bound) by worker threads into a bounded queue; one thread maps
+and stores, so memory stays flat in the record count and the database has a single writer. A page
+and its checkpoint are committed together, so a killed run resumes at its last committed page.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from crmbridge.connectors import ApiUsage, Connector, Page, StreamSpec, StreamState
+from crmbridge.errors import ConfigError
+from crmbridge.logs import get_logger
+from crmbridge.mapping import SourceMapping
+from crmbridge.model import EntityType
+from crmbridge.store import PageResult, Store
+
+log = get_logger("crmbridge.sync")
+
+
+class ProgressSink(Protocol):
+    def stream_started(self, stream: str) -> None: ...
+
+    def advanced(self, stream: str, records: int) -> None: ...
+
+    def stream_finished(self, stream: str) -> None: ...
+
+
+@dataclass
+class StreamReport:
+    stream: str
+    entity: str
+    pages: int = 0
+    records: int = 0
+    quarantined: int = 0
+    stored: PageResult = field(default_factory=PageResult)
+    live_total: int | None = None
+    live_count: int | None = None
+    reconciled: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """True unless the CRM's live count and ours still disagree after reconciling."""
+        return self.live_total is None or self.live_total == self.live_count
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pages": self.pages, "records": self.records, "quarantined": self.quarantined,
+                **self.stored.as_dict(), "live_total": self.live_total, "live_count": self.live_count,
+                "reconciled": self.reconciled, "complete": self.complete}
+
+
+@dataclass
+class RunReport:
+    source: str
+    command: str
+    streams: dict[str, StreamReport] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    rate_limited: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.api_calls.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "command": self.command, "dry_run": self.dry_run,
+                "seconds": round(self.seconds, 3), "api_calls": self.total_calls, "retries": self.retries,
+                "rate_limited": self.rate_limited, "calls_by_endpoint": self.api_calls,
+                "streams": {name: s.as_dict() for name, s in self.streams.items()}}
+
+
+def _delta(after: ApiUsage, before: ApiUsage) -> dict[str, int]:
+    return {k: v - before.calls.get(k, 0) for k, v in after.calls.items() if v - before.calls.get(k, 0)}
+
+
+_END = object()
+
+
+class _Fetcher:
+    """Worker threads that drain page iterators into one bounded queue."""
+
+    def __init__(self, workers: int, depth: int) -> None:
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self._workers = workers
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _drain(self, jobs: queue.Queue[tuple[str, Iterator[Page]]]) -> None:
+        while not self.stop.is_set():
+            try:
+                stream, pages = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                for page in pages:
+                    if not self._put((stream, page)):
+                        return
+                self._put((stream, _END))
+            except BaseException as exc:  # handed to the consumer, which stops everything
+                self._put((stream, exc))
+                return
+
+    def run(self, jobs: Sequence[tuple[str, Iterator[Page]]]) -> Iterator[tuple[str, Any]]:
+        pending: queue.Queue[tuple[str, Iterator[Page]]] = queue.Queue()
+        for job in jobs:
+            pending.put(job)
+        threads = [threading.Thread(target=self._drain, args=(pending,), daemon=True, name=f"fetch-{i}")
+                   for i in range(min(self._workers, len(jobs)))]
+        for t in threads:
+            t.start()
+        remaining = len(jobs)
+        try:
+            while remaining:
+                stream, item = self.queue.get()
+                if item is _END:
+                    remaining -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                yield stream, item
+        finally:
+            self.stop.set()
+            for t in threads:
+                t.join(timeout=30)
+
+
+class Syncer:
+    """Runs backfills and incremental passes of one source into the store."""
+
+    def __init__(self, store: Store, connector: Connector, mapping: SourceMapping, *, workers: int = 4,
+                 progress: ProgressSink | None = None, dry_run: bool = False) -> None:
+        if mapping.source != connector.source:
+            raise ConfigError(f"mapping is for {mapping.source!r}, connector is {connector.source!r}",
+                              file=mapping.file, key="source")
+        self.store, self.connector, self.mapping = store, connector, mapping
+        self.source = connector.source
+        self.workers = workers
+        self.progress = progress
+        self.dry_run = dry_run
+        self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
+        connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
+
+    def _streams(self, names: Sequence[str] | None) -> list[str]:
+        mapped = [n for n in self.specs if n in self.mapping.streams]
+        if not names:
+            return mapped
+        unknown = [n for n in names if n not in self.specs]
+        if unknown:
+            raise ConfigError(f"{self.source} has no stream {unknown[0]!r} (streams: {', '.join(self.specs)})")
+        unmapped = [n for n in names if n not in self.mapping.streams]
+        if unmapped:
+            raise ConfigError(f"no mapping for stream {unmapped[0]!r}", file=self.mapping.file,
+                              key=f"streams.{unmapped[0]}")
+        return list(names)
+
+    # -- one page ------------------------------------------------------------------------------
+
+    def _store_page(self, report: StreamReport, page: Page, cursors: list[tuple[str, Mapping[str, Any]]]) -> None:
+        records, failures = self.mapping.map_all(page.records)
+        report.pages += 1
+        report.records += len(page.records)
+        if self.dry_run:
+            report.stored.new += len(records)
+            report.quarantined += len(failures)
+            return
+        for raw, error in failures:
+            log.warning("sync.record_quarantined", source=self.source, stream=raw.stream, id=raw.id,
+                        field=error.field, reason=error.reason)
+            self.store.quarantine(self.source, raw.stream, raw.id, str(error), dict(raw.properties))
+        report.quarantined += len(failures)
+        entity = EntityType(report.entity)
+        result = self.store.commit_page(self.source, page.stream, entity, records, archived_ids=page.archived_ids,
+                                        merged=page.merged, cursors=cursors)
+        report.stored.add(result)
+        if self._had_quarantine and records:
+            self.store.release(self.source, page.stream, [r.source_id for r in records])
+
+    # -- backfill ------------------------------------------------------------------------------
+
+    def backfill(self, streams: Sequence[str] | None = None, *, restart: bool = False) -> RunReport:
+        names = self._streams(streams)
+        if restart and not self.dry_run:
+            self.store.clear_cursors(self.source, "backfill")
+        report = RunReport(self.source, "backfill", dry_run=self.dry_run)
+        jobs, starts = [], {}
+        for name in names:
+            state = None if self.dry_run else self.store.get_cursor(self.source, name, "backfill")
+            if state and state.get("done"):
+                continue  # finished before the interruption this run resumes from
+            starts[name] = (state or {}).get("start") or dict(self.connector.start_cursor(name))
+            report.streams[name] = StreamReport(name, self.specs[name].entity.value)
+            jobs.append((name, self.connector.backfill(name, state)))
+            if state:
+                log.info("backfill.resume", source=self.source, stream=name)
+
+        def cursors(name: str, page: Page) -> list[tuple[str, Mapping[str, Any]]]:
+            if page.checkpoint is None:
+                return []
+            out: list[tuple[str, Mapping[str, Any]]] = [("backfill", {**page.checkpoint, "start": starts[name]})]
+            if page.checkpoint.get("done"):
+                out.append(("incremental", starts[name]))
+            return out
+
+        self._run(report, jobs, cursors)
+        if not self.dry_run:
+            self.store.clear_cursors(self.source, "backfill")
+        return report
+
+    # -- incremental ---------------------------------------------------------------------------
+
+    def sync(self, streams: Sequence[str] | None = None) -> RunReport:
+        names = self._streams(streams)
+        report = RunReport(self.source, "sync", dry_run=self.dry_run)
+        jobs = []
+        for name in names:
+            cursor = self.store.get_cursor(self.source, name, "incremental")
+            if cursor is None:
+                raise ConfigError(f"{self.source}/{name} has never been backfilled: run "
+                                  f"`crmbridge backfill --source {self.source}` first")
+            entity = self.specs[name].entity
+            state = StreamState(cursor, self.store.live_count(self.source, name, entity))
+            report.streams[name] = StreamReport(name, entity.value)
+            jobs.append((name, self.connector.changes(name, state)))
+
+        def cursors(name: str, page: Page) -> list[tuple[str, Mapping[str, Any]]]:
+            return [] if page.checkpoint is None else [("incremental", page.checkpoint)]
+
+        self._run(report, jobs, cursors, reconcile=True)
+        return report
+
+    # -- shared loop ---------------------------------------------------------------------------
+
+    def _run(self, report: RunReport, jobs: list[tuple[str, Iterator[Page]]], cursors: Any,
+             reconcile: bool = False) -> None:
+        started = time.monotonic()
+        before = self.connector.usage()
+        self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
+        run_id = None if self.dry_run else self.store.start_run(report.command, self.source)
+        status, error = "failed", None
+        try:
+            for name, _ in jobs:
+                if self.progress:
+                    self.progress.stream_started(name)
+            for name, page in _Fetcher(self.workers, depth=2 * self.workers).run(jobs):
+                if page is _END:
+                    self._finish_stream(report.streams[name], reconcile)
+                    continue
+                self._store_page(report.streams[name], page, cursors(name, page))
+                if page.live_total is not None:
+                    report.streams[name].live_total = page.live_total
+                if self.progress:
+                    self.progress.advanced(name, len(page.records))
+            status = "ok"
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            raise
+        finally:
+            after = self.connector.usage()
+            report.api_calls = _delta(after, before)
+            report.retries = after.retries - before.retries
+            report.rate_limited = after.rate_limited - before.rate_limited
+            report.seconds = time.monotonic() - started
+            if run_id is not None:
+                self.store.finish_run(run_id, status, report.as_dict(), error)
+
+    def _finish_stream(self, stream: StreamReport, reconcile: bool) -> None:
+        if self.progress:
+            self.progress.stream_finished(stream.stream)
+        if self.dry_run or stream.live_total is None:
+            return
+        entity = EntityType(stream.entity)
+        stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+        if reconcile and stream.live_count != stream.live_total:
+            # Archived or merged away behind our back: ask the CRM which, and mark them.
+            log.info("sync.reconcile", source=self.source, stream=stream.stream, ours=stream.live_count,
+                     theirs=stream.live_total)
+            for page in self.connector.reconcile(stream.stream):
+                result = self.store.commit_page(self.source, stream.stream, entity, [],
+                                                archived_ids=page.archived_ids, merged=page.merged)
+                stream.stored.add(result)
+            stream.reconciled = True
+            stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+        if stream.live_count != stream.live_total:
+            log.warning("sync.count_mismatch", source=self.source, stream=stream.stream, ours=stream.live_count,
+                        theirs=stream.live_total)
