@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crmbridge import __version__
@@ -20,6 +18,7 @@ from crmbridge.connectors import Connector, SandboxOptions, plugin, plugins
 from crmbridge.errors import AuthError, CrmbridgeError
 from crmbridge.logs import configure
 from crmbridge.mapping import SourceMapping
+from crmbridge.progress import stream_progress
 from crmbridge.settings import Settings, load_settings
 from crmbridge.store import Store
 from crmbridge.sync import RunReport, Syncer
@@ -76,38 +75,6 @@ def _sources(source: str | None, settings: Settings) -> list[str]:
     return [source]
 
 
-class RichProgress:
-    """A live line per stream: records so far, pages, elapsed time."""
-
-    def __init__(self, progress: Progress, source: str) -> None:
-        self.progress = progress
-        self.source = source
-        self.tasks: dict[str, Any] = {}
-
-    def stream_started(self, stream: str) -> None:
-        self.tasks[stream] = self.progress.add_task(f"{self.source}/{stream}", total=None, records=0)
-
-    def advanced(self, stream: str, records: int) -> None:
-        task = self.tasks[stream]
-        done = self.progress.tasks[task].fields["records"] + records
-        self.progress.update(task, advance=records, records=done)
-
-    def stream_finished(self, stream: str) -> None:
-        task = self.tasks[stream]
-        self.progress.update(task, total=self.progress.tasks[task].completed)
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    columns = (SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<28}"),
-               TextColumn("{task.fields[records]:>9,} records"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=False) as progress:
-        yield progress
-
-
 def open_store(settings: Settings) -> Store:
     return Store(settings.database_url)
 
@@ -145,8 +112,7 @@ def run_source(command: str, settings: Settings, source: str, streams: Sequence[
     connector = connector or plugin(source).connector()
     store = open_store(settings)
     try:
-        with _progress(show_progress) as progress:
-            sink = RichProgress(progress, source) if progress else None
+        with stream_progress(err, source, show_progress) as sink:
             syncer = Syncer(store, connector, mapping, workers=workers or 4, progress=sink, dry_run=dry_run)
             if command == "backfill":
                 return syncer.backfill(streams, restart=restart)
@@ -262,6 +228,18 @@ def config_check(mappings: Annotated[Path | None, typer.Option(help="folder of <
         checked.append(f"{mapping.file} ({len(mapping.streams)} streams)")
     for line in checked:
         out.print(f"[green]ok[/] {line}")
+
+
+@app.command()
+@guarded
+def demo(contacts: Annotated[int, typer.Option(min=10, help="people in the sandbox world")] = 2000,
+         seed: Annotated[int, typer.Option(help="seed of the generated data")] = 42,
+         database: Annotated[Path, typer.Option(help="SQLite file the demo writes (recreated)")] = Path(
+             ".crmbridge/demo.db")) -> None:
+    """Run the whole loop on the built-in sandbox CRMs: no credentials, no network."""
+    from crmbridge.demo import DemoOptions, run_demo
+
+    run_demo(_settings(), DemoOptions(contacts=contacts, seed=seed, database=database), out, err)
 
 
 @app.command()

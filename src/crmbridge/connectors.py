@@ -123,7 +123,13 @@ class ConnectorPlugin(Protocol):
 
     name: str
 
-    def connector(self, base_url: str | None = None, **options: Any) -> Connector: ...
+    def connector(self, base_url: str | None = None, **options: Any) -> Connector:
+        """A connector configured from the plugin's own ``CRMBRIDGE_<SOURCE>_*`` settings and ``options``."""
+        ...
+
+    def sandbox_connector(self, base_url: str, time_scale: float = 1.0, **options: Any) -> Connector:
+        """A connector pointed at this plugin's sandbox, with the sandbox's credentials and pace."""
+        ...
 
     def sandbox(self, options: SandboxOptions) -> Any:
         """A ``crmbridge.sandbox.VendorSandbox``: the vendor's fake API as an aiohttp application."""
