@@ -243,6 +243,43 @@ def demo(contacts: Annotated[int, typer.Option(min=10, help="people in the sandb
 
 
 @app.command()
+@guarded
+def run() -> None:
+    """The long-lived daemon: health, readiness and metrics over HTTP, and scheduled incremental syncs."""
+    from crmbridge.runtime.daemon import Scheduler, serve
+
+    settings = _settings()
+    sources = _sources(None, settings)
+    store = open_store(settings)
+
+    def one_pass(source: str) -> RunReport:
+        return run_source("sync", settings, source, None, show_progress=False)
+
+    try:
+        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass))
+    finally:
+        store.close()
+
+
+@app.command()
+def healthcheck(url: Annotated[str | None, typer.Option(help="default: the daemon's own /healthz")] = None
+                ) -> None:
+    """Exit 0 when the daemon answers its health check (used by the container's HEALTHCHECK)."""
+    import urllib.request
+
+    settings = load_settings()
+    target = url or f"http://127.0.0.1:{settings.http_port}/healthz"
+    try:
+        with urllib.request.urlopen(target, timeout=3) as response:
+            ok = response.status == 200
+    except OSError:
+        ok = False
+    if not ok:
+        raise _fail(f"unhealthy: {target}")
+    out.print("healthy")
+
+
+@app.command()
 def version() -> None:
     """Print crmbridge's version."""
     out.print(__version__)

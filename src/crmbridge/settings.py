@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     sources: list[str] = ["hubspot"]
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    sync_interval_seconds: float = 300.0
 
     @field_validator("sources", mode="before")
     @classmethod
