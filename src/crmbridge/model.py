@@ -118,6 +118,9 @@ class SourceRecord(BaseModel):
     archived: bool = False
     merged_into: str | None = Field(default=None, description="source id of the surviving record")
     merged_ids: list[str] = Field(default_factory=list, description="source ids merged into this one")
+    source_ids: dict[str, str] = Field(
+        default_factory=dict, description="on a merged (canonical) record: the record's id in each source"
+    )
     custom: dict[str, Any] = Field(default_factory=dict, description="custom fields, keyed by their name")
     extra: dict[str, Any] = Field(default_factory=dict, description="unmapped vendor properties, verbatim")
 

@@ -49,7 +49,9 @@ persons = _entity_table(
 companies = _entity_table(
     "companies",
     sa.Column("domain_norm", sa.String(255)),
+    sa.Column("name_key", sa.String(255)),
     sa.Index(None, "domain_norm"),
+    sa.Index(None, "name_key"),
 )
 activities = _entity_table(
     "activities",
@@ -118,4 +120,25 @@ quarantine = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("first_seen_ms", sa.BigInteger, nullable=False),
     sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+)
+
+# One row per canonical identity (a person or company as one entity across CRMs).
+canonical = sa.Table(
+    "canonical",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(16), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+# Which source record belongs to which canonical identity; at most one record per source each.
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("entity", sa.String(16), primary_key=True),
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("canonical_id", sa.BigInteger, nullable=False),
+    sa.Column("linked_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "entity", "canonical_id"),
 )

@@ -12,6 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from crmbridge.identity import company_domain_key, company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
 from crmbridge.store.engine import create_engine_for, migrate
@@ -54,6 +55,17 @@ _LINK_FIELDS: dict[EntityType, tuple[tuple[str, EntityType], ...]] = {
     EntityType.OWNER: (),
     EntityType.PIPELINE: (),
 }
+
+
+def _match_keys(record: SourceRecord) -> list[tuple[str, str | None]]:
+    if isinstance(record, Person):
+        return [("email_norm", record.email)]
+    if isinstance(record, Company):
+        return [("domain_norm", company_domain_key(record.domain)), ("name_key", company_name_key(record.name))]
+    return []
+
+
+_MATCH_KEYS = (EntityType.PERSON, EntityType.COMPANY)
 
 
 @dataclass
@@ -100,6 +112,7 @@ def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[st
         row["email_norm"] = record.email
     elif isinstance(record, Company):
         row["domain_norm"] = record.domain
+        row["name_key"] = company_name_key(record.name)
     elif isinstance(record, Activity):
         row["kind"] = record.kind.value
         row["occurred_ms"] = _ms(record.occurred_at)
@@ -154,7 +167,10 @@ class Store:
             if writes:
                 self._upsert(conn, table, writes)
                 written = {w["source_id"] for w in writes}
-                self._relink(conn, source, entity, [r for r in records if r.source_id in written])
+                changed = [r for r in records if r.source_id in written]
+                self._relink(conn, source, entity, changed)
+                if entity in _MATCH_KEYS:
+                    self._resolve(conn, entity, source, changed)
             result.merged = self._merge(conn, table, source, entity, merges, stored)
             result.archived = self._archive(conn, table, source, list(archived_ids), stored)
             for kind, value in cursors:
@@ -238,6 +254,53 @@ class Store:
                 for sid, into in conn.execute(q):
                     out[(target, sid)] = into
         return out
+
+    def _resolve(self, conn: sa.Connection, entity: EntityType, source: str, records: Sequence[SourceRecord]
+                 ) -> None:
+        """Give every new record a canonical identity: an existing one it matches, or a new one.
+
+        A record already linked keeps its identity (a changed e-mail follows the source id); an
+        identity never takes two records of the same source.
+        """
+        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+        linked: set[str] = set()
+        for chunk in _chunks([r.source_id for r in records]):
+            linked.update(conn.execute(sa.select(ident.c.source_id).where(
+                ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
+        pending = sorted((r for r in records if r.source_id not in linked and not r.merged_into),
+                         key=lambda r: r.source_id)
+        if not pending:
+            return
+        candidates: dict[tuple[str, str], list[int]] = {}
+        for column in {c for r in pending for c, _ in _match_keys(r)}:
+            values = sorted({v for r in pending for c, v in _match_keys(r) if c == column and v})
+            for chunk in _chunks(values):
+                q = sa.select(table.c[column], ident.c.canonical_id).join(ident, sa.and_(
+                    ident.c.entity == entity.value, ident.c.source == table.c.source,
+                    ident.c.source_id == table.c.source_id)).where(
+                    table.c[column].in_(chunk), table.c.source != source, table.c.archived.is_(False))
+                for value, cid in conn.execute(q):
+                    candidates.setdefault((column, value), []).append(int(cid))
+        taken: set[int] = set()
+        every = sorted({c for ids in candidates.values() for c in ids})
+        for chunk in _chunks(every):
+            taken.update(int(c) for c in conn.execute(sa.select(ident.c.canonical_id).where(
+                ident.c.entity == entity.value, ident.c.source == source, ident.c.canonical_id.in_(chunk))).scalars())
+        now = now_ms()
+        chosen: dict[str, int | None] = {}
+        for record in pending:
+            cid = next((c for column, value in _match_keys(record) if value
+                        for c in sorted(candidates.get((column, value), ())) if c not in taken), None)
+            if cid is not None:
+                taken.add(cid)
+            chosen[record.source_id] = cid
+        fresh = [sid for sid, cid in chosen.items() if cid is None]
+        if fresh:
+            stmt = sa.insert(schema.canonical).returning(schema.canonical.c.id, sort_by_parameter_order=True)
+            new_ids = conn.execute(stmt, [{"entity": entity.value, "created_ms": now} for _ in fresh]).scalars()
+            chosen.update(zip(fresh, (int(i) for i in new_ids), strict=True))
+        conn.execute(sa.insert(ident), [{"entity": entity.value, "source": source, "source_id": sid,
+                                         "canonical_id": cid, "linked_ms": now} for sid, cid in chosen.items()])
 
     def _merge(self, conn: sa.Connection, table: sa.Table, source: str, entity: EntityType,
                merges: Mapping[str, str], stored: int) -> int:
@@ -432,6 +495,45 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
 
+    def canonical_id(self, entity: EntityType, source: str, source_id: str) -> int | None:
+        ident = schema.identities.c
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(ident.canonical_id).where(
+                ident.entity == entity.value, ident.source == source, ident.source_id == source_id)).scalar()
+        return None if value is None else int(value)
+
+    def identities(self, entity: EntityType, *, live_only: bool = True, batch: int = 2000
+                   ) -> Iterator[tuple[int, list[SourceRecord]]]:
+        """Each canonical identity with its member source records, in canonical id order."""
+        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+        cls = ENTITY_CLASSES[entity]
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(sa.func.max(ident.c.canonical_id)).where(
+                ident.c.entity == entity.value)).scalar() or 0
+        for low in range(0, int(top), batch):
+            q = (sa.select(ident.c.canonical_id, table.c.data)
+                 .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+                 .where(ident.c.entity == entity.value, ident.c.canonical_id > low,
+                        ident.c.canonical_id <= low + batch)
+                 .order_by(ident.c.canonical_id, ident.c.source))
+            if live_only:
+                q = q.where(table.c.archived.is_(False))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            groups: dict[int, list[SourceRecord]] = {}
+            for cid, data in rows:
+                groups.setdefault(int(cid), []).append(cls.model_validate_json(data))
+            yield from groups.items()
+
+    def identity_count(self, entity: EntityType) -> int:
+        """Canonical identities with at least one live member record."""
+        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+        q = sa.select(sa.func.count(sa.distinct(ident.c.canonical_id))).join(table, sa.and_(
+            table.c.source == ident.c.source, table.c.source_id == ident.c.source_id)).where(
+            ident.c.entity == entity.value, table.c.archived.is_(False))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
     def snapshot(self) -> dict[str, Any]:
         """A digest of everything stored (records, states, links): equal digests, equal stores."""
         digest = hashlib.blake2b(digest_size=16)
@@ -452,4 +554,13 @@ class Store:
                 digest.update(repr(tuple(row)).encode())
                 n += 1
             sizes["links"] = n
+            # Identities by membership, not by id: ids depend on the order pages were stored in.
+            ident = schema.identities.c
+            groups: dict[tuple[str, int], list[tuple[str, str]]] = {}
+            for entity, source, sid, cid in conn.execute(sa.select(ident.entity, ident.source, ident.source_id,
+                                                                    ident.canonical_id)):
+                groups.setdefault((entity, cid), []).append((source, sid))
+            for members in sorted(tuple(sorted(m)) for m in groups.values()):
+                digest.update(repr(members).encode())
+            sizes["identities"] = len(groups)
         return {"digest": digest.hexdigest(), "sizes": sizes}
