@@ -38,7 +38,8 @@ class Page:
     records: list[RawRecord] = field(default_factory=list)
     archived_ids: list[str] = field(default_factory=list)
     merged: dict[str, str] = field(default_factory=dict)  # merged-away id -> surviving id
-    # Stored with the page; a backfill checkpoint with ``done`` ends the stream's backfill.
+    # Stored with the page. A backfill checkpoint with ``done`` ends the stream's backfill; its
+    # ``next`` (if any) is added to the stream's first incremental cursor.
     checkpoint: Mapping[str, Any] | None = None
     # How many records the CRM holds live, when the page's answer says so (proves completeness).
     live_total: int | None = None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmbridge.errors import ConfigError
 
@@ -23,7 +23,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path | None = None
-    sources: list[str] = ["hubspot"]
+    sources: Annotated[list[str], NoDecode] = ["hubspot"]
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"

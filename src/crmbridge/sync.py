@@ -116,7 +116,8 @@ class _Fetcher:
                 self._put((stream, exc))
                 return
 
-    def run(self, jobs: Sequence[tuple[str, Iterator[Page]]]) -> Iterator[tuple[str, Any]]:
+    def run(self, jobs: Sequence[tuple[str, Iterator[Page]]], budget: int) -> Iterator[list[tuple[str, Any]]]:
+        """Batches of (stream, page-or-end): whatever is ready, up to ``budget`` records."""
         pending: queue.Queue[tuple[str, Iterator[Page]]] = queue.Queue()
         for job in jobs:
             pending.put(job)
@@ -127,23 +128,51 @@ class _Fetcher:
         remaining = len(jobs)
         try:
             while remaining:
-                stream, item = self.queue.get()
-                if item is _END:
-                    remaining -= 1
-                elif isinstance(item, BaseException):
-                    raise item
-                yield stream, item
+                batch = [self.queue.get()]
+                size = _size(batch[0][1])
+                while size < budget:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                    size += _size(batch[-1][1])
+                for _, item in batch:
+                    if item is _END:
+                        remaining -= 1
+                    elif isinstance(item, BaseException):
+                        raise item
+                yield batch
         finally:
             self.stop.set()
             for t in threads:
                 t.join(timeout=30)
 
 
+def _size(item: Any) -> int:
+    return len(item.records) + len(item.archived_ids) if isinstance(item, Page) else 0
+
+
+def merge_pages(pages: Sequence[Page]) -> Page:
+    """Consecutive pages of one stream as one unit of work; the last checkpoint stands for them all."""
+    if len(pages) == 1:
+        return pages[0]
+    merged = Page(pages[0].stream)
+    for page in pages:
+        merged.records.extend(page.records)
+        merged.archived_ids.extend(page.archived_ids)
+        merged.merged.update(page.merged)
+        if page.checkpoint is not None:
+            merged.checkpoint = page.checkpoint
+        if page.live_total is not None:
+            merged.live_total = page.live_total
+    return merged
+
+
 class Syncer:
     """Runs backfills and incremental passes of one source into the store."""
 
     def __init__(self, store: Store, connector: Connector, mapping: SourceMapping, *, workers: int = 4,
-                 progress: ProgressSink | None = None, dry_run: bool = False) -> None:
+                 progress: ProgressSink | None = None, dry_run: bool = False, batch_records: int = 2000) -> None:
         if mapping.source != connector.source:
             raise ConfigError(f"mapping is for {mapping.source!r}, connector is {connector.source!r}",
                               file=mapping.file, key="source")
@@ -152,6 +181,8 @@ class Syncer:
         self.workers = workers
         self.progress = progress
         self.dry_run = dry_run
+        # Pages that are ready together are stored in one transaction, up to this many records.
+        self.batch_records = batch_records
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
 
@@ -213,7 +244,8 @@ class Syncer:
                 return []
             out: list[tuple[str, Mapping[str, Any]]] = [("backfill", {**page.checkpoint, "start": starts[name]})]
             if page.checkpoint.get("done"):
-                out.append(("incremental", starts[name]))
+                # The incremental cursor starts where this backfill started, plus what the stream adds.
+                out.append(("incremental", {**starts[name], **page.checkpoint.get("next", {})}))
             return out
 
         self._run(report, jobs, cursors)
@@ -256,15 +288,17 @@ class Syncer:
             for name, _ in jobs:
                 if self.progress:
                     self.progress.stream_started(name)
-            for name, page in _Fetcher(self.workers, depth=2 * self.workers).run(jobs):
-                if page is _END:
-                    self._finish_stream(report.streams[name], reconcile)
-                    continue
-                self._store_page(report.streams[name], page, cursors(name, page))
-                if page.live_total is not None:
-                    report.streams[name].live_total = page.live_total
-                if self.progress:
-                    self.progress.advanced(name, len(page.records))
+            fetcher = _Fetcher(self.workers, depth=4 * self.workers)
+            for batch in fetcher.run(jobs, budget=self.batch_records):
+                groups: dict[str, list[Page]] = {}
+                for name, item in batch:
+                    if item is _END:
+                        self._commit(report.streams[name], groups.pop(name, []), cursors)
+                        self._finish_stream(report.streams[name], reconcile)
+                    else:
+                        groups.setdefault(name, []).append(item)
+                for name, pages in groups.items():
+                    self._commit(report.streams[name], pages, cursors)
             status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -278,6 +312,17 @@ class Syncer:
             report.seconds = time.monotonic() - started
             if run_id is not None:
                 self.store.finish_run(run_id, status, report.as_dict(), error)
+
+    def _commit(self, stream: StreamReport, pages: list[Page], cursors: Any) -> None:
+        if not pages:
+            return
+        page = merge_pages(pages)
+        self._store_page(stream, page, cursors(stream.stream, page))
+        stream.pages += len(pages) - 1  # _store_page counted the merged page once
+        if page.live_total is not None:
+            stream.live_total = page.live_total
+        if self.progress:
+            self.progress.advanced(stream.stream, len(page.records))
 
     def _finish_stream(self, stream: StreamReport, reconcile: bool) -> None:
         if self.progress:

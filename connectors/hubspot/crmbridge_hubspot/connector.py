@@ -34,21 +34,23 @@ def _ms(value: Any) -> int | None:
     return None if parsed is None else int(parsed.timestamp() * 1000)
 
 
-def _after(response: Any) -> str | None:
-    paging = getattr(response, "paging", None)
-    nxt = getattr(paging, "next", None) if paging else None
-    return getattr(nxt, "after", None) if nxt else None
+def _after(response: Mapping[str, Any]) -> str | None:
+    return ((response.get("paging") or {}).get("next") or {}).get("after")
 
 
-def _associated_ids(obj: Any) -> dict[str, list[str]]:
+def _associated_ids(obj: Mapping[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name, collection in (getattr(obj, "associations", None) or {}).items():
+    for name, collection in (obj.get("associations") or {}).items():
         ids: list[str] = []
-        for item in getattr(collection, "results", None) or ():
-            if item.id not in ids:  # HubSpot lists an association once per label
-                ids.append(str(item.id))
+        for item in (collection or {}).get("results") or ():
+            if str(item["id"]) not in ids:  # HubSpot lists an association once per label
+                ids.append(str(item["id"]))
         out[name] = ids
     return out
+
+
+def _modified(obj: Mapping[str, Any], prop: str) -> int:
+    return _ms((obj.get("properties") or {}).get(prop)) or 0
 
 
 class HubSpotConnector:
@@ -95,7 +97,7 @@ class HubSpotConnector:
         if not isinstance(spec, S.CrmObjectStream):
             return {}
         response = self.client.property_definitions(spec.object_type)
-        return {p.label: p.name for p in response.results if p.label}
+        return {p["label"]: p["name"] for p in response.get("results", ()) if p.get("label")}
 
     def start_cursor(self, stream: str) -> Mapping[str, Any]:
         return {"since_ms": int(time.time() * 1000)}
@@ -134,7 +136,7 @@ class HubSpotConnector:
             response = self.client.list_page(spec.object_type, after=after, properties=[spec.modified],
                                              associations=(), archived=True)
             after = _after(response)
-            yield Page(stream, archived_ids=[str(o.id) for o in response.results])
+            yield Page(stream, archived_ids=[str(o["id"]) for o in response.get("results", ())])
             if not after:
                 return
 
@@ -148,10 +150,10 @@ class HubSpotConnector:
     def _properties(self, spec: S.CrmObjectStream) -> list[str]:
         return sorted(self._wanted.get(spec.name, set()) | set(spec.always) | {spec.modified})
 
-    def _raw(self, spec: S.CrmObjectStream, obj: Any, associations: Mapping[str, list[str]] | None = None
-             ) -> RawRecord:
+    def _raw(self, spec: S.CrmObjectStream, obj: Mapping[str, Any],
+             associations: Mapping[str, list[str]] | None = None) -> RawRecord:
         links = associations if associations is not None else _associated_ids(obj)
-        return RawRecord(spec.name, str(obj.id), obj.properties or {}, links, bool(obj.archived))
+        return RawRecord(spec.name, str(obj["id"]), obj.get("properties") or {}, links, bool(obj.get("archived")))
 
     def _list(self, spec: S.CrmObjectStream, resume: Mapping[str, Any] | None) -> Iterator[Page]:
         after = (resume or {}).get("after")
@@ -160,7 +162,7 @@ class HubSpotConnector:
             response = self.client.list_page(spec.object_type, after=after, properties=properties,
                                              associations=spec.associations)
             after = _after(response)
-            records = [self._raw(spec, obj) for obj in response.results]
+            records = [self._raw(spec, obj) for obj in response.get("results", ())]
             yield Page(spec.name, records, checkpoint={"after": after, "done": after is None})
             if after is None:
                 return
@@ -177,35 +179,37 @@ class HubSpotConnector:
             body["after"] = str(after)
         return self.client.search_page(spec.object_type, body)
 
-    def _with_links(self, spec: S.CrmObjectStream, objs: Sequence[Any]) -> list[RawRecord]:
+    def _with_links(self, spec: S.CrmObjectStream, objs: Sequence[Mapping[str, Any]]) -> list[RawRecord]:
         """Search answers without associations: read them in batches for the records found."""
-        ids = [str(o.id) for o in objs]
+        ids = [str(o["id"]) for o in objs]
         links: dict[str, dict[str, list[str]]] = {i: {} for i in ids}
         for target in spec.associations:
             for start in range(0, len(ids), S.ASSOCIATIONS_BATCH):
                 chunk = ids[start : start + S.ASSOCIATIONS_BATCH]
                 response = self.client.associations_batch(spec.object_type, target, chunk)
-                for result in response.results or ():
-                    source_id = str(result._from.id)
-                    links.setdefault(source_id, {})[target] = [str(t.to_object_id) for t in result.to or ()]
+                for result in response.get("results") or ():
+                    source_id = str(result["from"]["id"])
+                    links.setdefault(source_id, {})[target] = [str(t["toObjectId"]) for t in result.get("to") or ()]
             for i in ids:
                 links[i].setdefault(target, [])
-        return [self._raw(spec, o, links[str(o.id)]) for o in objs]
+        return [self._raw(spec, o, links[str(o["id"])]) for o in objs]
 
     def _search_changes(self, spec: S.CrmObjectStream, since: int, cursor_ms: int) -> Iterator[Page]:
         probe = self._search(spec, [], (spec.modified, "DESCENDING"))
-        stamps = {str(o.id): _ms(o.properties.get(spec.modified)) or 0 for o in probe.results}
-        fresh = [o for o in probe.results if stamps[str(o.id)] >= since]
-        newest = max([cursor_ms, *(stamps[str(o.id)] for o in fresh)])
+        results = probe.get("results") or []
+        total = int(probe.get("total", 0))
+        stamps = {str(o["id"]): _modified(o, spec.modified) for o in results}
+        fresh = [o for o in results if stamps[str(o["id"])] >= since]
+        newest = max([cursor_ms, *(stamps[str(o["id"])] for o in fresh)])
         records = self._with_links(spec, fresh) if fresh else []
-        if len(fresh) < len(probe.results) or _after(probe) is None:
-            yield Page(spec.name, records, checkpoint={"since_ms": newest}, live_total=probe.total)
+        if len(fresh) < len(results) or _after(probe) is None:
+            yield Page(spec.name, records, checkpoint={"since_ms": newest}, live_total=total)
             return
         # More changes than one page: the cursor waits until the ascending walk has covered them all.
         yield Page(spec.name, records)
-        seen = {str(o.id): stamps[str(o.id)] for o in fresh}
+        seen = {str(o["id"]): stamps[str(o["id"])] for o in fresh}
         yield from self._walk(spec, since, seen)
-        yield Page(spec.name, checkpoint={"since_ms": max(newest, *seen.values())}, live_total=probe.total)
+        yield Page(spec.name, checkpoint={"since_ms": max(newest, *seen.values())}, live_total=total)
 
     def _walk(self, spec: S.CrmObjectStream, since: int, seen: dict[str, int]) -> Iterator[Page]:
         """Every record modified at or after ``since``, ascending, restarting windows at the cap."""
@@ -218,13 +222,13 @@ class HubSpotConnector:
                 groups = [[{"propertyName": spec.modified, "operator": "EQ", "value": str(window)},
                            {"propertyName": "hs_object_id", "operator": "GT", "value": last_id}]]
                 response = self._search(spec, groups, ("hs_object_id", "ASCENDING"), offset)
-            results = list(response.results)
-            stamps = {str(o.id): _ms(o.properties.get(spec.modified)) or 0 for o in results}
-            fresh = [o for o in results if seen.get(str(o.id)) != stamps[str(o.id)]]
+            results = response.get("results") or []
+            stamps = {str(o["id"]): _modified(o, spec.modified) for o in results}
+            fresh = [o for o in results if seen.get(str(o["id"])) != stamps[str(o["id"])]]
             records = self._with_links(spec, fresh) if fresh else []
-            seen.update({str(o.id): stamps[str(o.id)] for o in fresh})
+            seen.update({str(o["id"]): stamps[str(o["id"])] for o in fresh})
             # Everything older than the last record seen is done (ascending order); equal ones are re-read.
-            progress = stamps[str(results[-1].id)] if results else window
+            progress = stamps[str(results[-1]["id"])] if results else window
             yield Page(spec.name, records, checkpoint={"since_ms": progress})
             nxt = _after(response)
             if nxt is None:
@@ -241,34 +245,41 @@ class HubSpotConnector:
             if last_id is None and progress > window:
                 window = progress
             else:
-                last_id = str(results[-1].id)
+                last_id = str(results[-1]["id"])
 
     # -- owners, pipelines, events -------------------------------------------------------------
 
-    def _owner_raw(self, owner: Any, active: bool) -> RawRecord:
-        teams = ";".join(t.name for t in (owner.teams or ()) if t.name)
-        props = {"email": owner.email, "firstName": owner.first_name, "lastName": owner.last_name,
-                 "active": "true" if active else "false", "teams": teams, "createdAt": owner.created_at,
-                 "updatedAt": owner.updated_at}
-        return RawRecord("owners", str(owner.id), props)
+    def _owner_raw(self, owner: Mapping[str, Any], active: bool) -> RawRecord:
+        teams = ";".join(t["name"] for t in (owner.get("teams") or ()) if t.get("name"))
+        props = {"email": owner.get("email"), "firstName": owner.get("firstName"), "lastName": owner.get("lastName"),
+                 "active": "true" if active else "false", "teams": teams, "createdAt": owner.get("createdAt"),
+                 "updatedAt": owner.get("updatedAt")}
+        return RawRecord("owners", str(owner["id"]), props)
 
     def _owner_pages(self, archived: bool, after: str | None = None) -> Iterator[tuple[list[RawRecord], str | None]]:
         while True:
             response = self.client.owners_page(after=after, archived=archived)
             after = _after(response)
-            yield [self._owner_raw(o, not archived) for o in response.results], after
+            yield [self._owner_raw(o, not archived) for o in response.get("results", ())], after
             if after is None:
                 return
 
     def _owners_backfill(self, resume: Mapping[str, Any] | None) -> Iterator[Page]:
         phase = (resume or {}).get("phase", "active")
         start = (resume or {}).get("after")
+        active = list((resume or {}).get("active", []))
         if phase == "active":
             for records, nxt in self._owner_pages(False, start):
-                yield Page("owners", records, checkpoint={"phase": "active" if nxt else "inactive", "after": nxt})
+                active.extend(r.id for r in records)
+                yield Page("owners", records, checkpoint={"phase": "active" if nxt else "inactive", "after": nxt,
+                                                          "active": active})
             start = None
         for records, nxt in self._owner_pages(True, start):
-            yield Page("owners", records, checkpoint={"phase": "inactive", "after": nxt, "done": nxt is None})
+            done = nxt is None
+            checkpoint = {"phase": "inactive", "after": nxt, "active": active, "done": done}
+            if done:
+                checkpoint["next"] = {"active": sorted(active)}
+            yield Page("owners", records, checkpoint=checkpoint)
 
     def _owners_changes(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
         active: list[RawRecord] = []
@@ -284,17 +295,19 @@ class HubSpotConnector:
     def _pipelines(self, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
         response = self.client.pipelines_of("deals")
         records = []
-        for p in response.results:
-            stages = [{"source_id": str(s.id), "label": s.label, "display_order": s.display_order or 0,
-                       "probability": _probability(s.metadata), "is_closed": _closed(s.metadata),
-                       "is_won": _closed(s.metadata) and _probability(s.metadata) == 1.0}
-                      for s in sorted(p.stages or (), key=lambda s: s.display_order or 0) if not s.archived]
-            records.append(RawRecord("pipelines", str(p.id), {
-                "label": p.label, "displayOrder": p.display_order, "stages": stages,
-                "createdAt": p.created_at, "updatedAt": p.updated_at}))
+        for p in response.get("results", ()):
+            stages = [{"source_id": str(s["id"]), "label": s.get("label") or str(s["id"]),
+                       "display_order": s.get("displayOrder") or 0,
+                       "probability": _probability(s.get("metadata")), "is_closed": _closed(s.get("metadata")),
+                       "is_won": _closed(s.get("metadata")) and _probability(s.get("metadata")) == 1.0}
+                      for s in sorted(p.get("stages") or (), key=lambda s: s.get("displayOrder") or 0)
+                      if not s.get("archived")]
+            records.append(RawRecord("pipelines", str(p["id"]), {
+                "label": p.get("label"), "displayOrder": p.get("displayOrder"), "stages": stages,
+                "createdAt": p.get("createdAt"), "updatedAt": p.get("updatedAt")}))
         ids = sorted(r.id for r in records)
         gone = sorted(set((cursor or {}).get("ids") or ()) - set(ids))
-        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True})
+        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True, "next": {"ids": ids}})
 
     def _form_name(self, form_id: str | None) -> str | None:
         if not form_id:
@@ -304,18 +317,18 @@ class HubSpotConnector:
             after = None
             while True:
                 response = self.client.forms_page(after=after)
-                self._forms.update({str(f.id): f.name for f in response.results})
+                self._forms.update({str(f["id"]): f.get("name") for f in response.get("results", ())})
                 after = _after(response)
                 if after is None:
                     break
         return self._forms.get(form_id)
 
-    def _event_raw(self, event: Any) -> RawRecord:
-        props = dict(event.properties or {})
-        props.update({"eventType": event.event_type, "occurredAt": event.occurred_at})
-        if event.event_type == "e_submitted_form":
+    def _event_raw(self, event: Mapping[str, Any]) -> RawRecord:
+        props = dict(event.get("properties") or {})
+        props.update({"eventType": event.get("eventType"), "occurredAt": event.get("occurredAt")})
+        if event.get("eventType") == "e_submitted_form":
             props["form_name"] = self._form_name(props.get("hs_form_id"))
-        return RawRecord("web_events", str(event.id), props, {"contacts": [str(event.object_id)]})
+        return RawRecord("web_events", str(event["id"]), props, {"contacts": [str(event["objectId"])]})
 
     def _events(self, since_ms: int | None, resume: Mapping[str, Any] | None) -> Iterator[Page]:
         after = (resume or {}).get("after")
@@ -324,8 +337,9 @@ class HubSpotConnector:
         while True:
             response = self.client.events_page(after=after, occurred_after=occurred_after)
             after = _after(response)
-            records = [self._event_raw(e) for e in response.results]
-            newest = max([newest, *(_ms(e.occurred_at) or 0 for e in response.results)])
+            results = response.get("results", ())
+            records = [self._event_raw(e) for e in results]
+            newest = max([newest, *(_ms(e.get("occurredAt")) or 0 for e in results)])
             checkpoint = {"after": after, "done": after is None} if since_ms is None else (
                 {"since_ms": newest} if after is None else None)
             yield Page("web_events", records, checkpoint=checkpoint)

@@ -188,12 +188,32 @@ def _compile_field(target: str, spec: Any, path: PathKey, ctx: _Context, consume
         steps = [_named_transform(n, spec, path, ctx) for n in (names if isinstance(names, list) else [names])]
     transform = steps[0] if len(steps) == 1 else tf.chain(*steps)
     default = spec.get("default") if "values" not in spec else None
+    key = _plain_key(spec, ctx, path)
+    if key is not None:
+        # The common case, kept tight: one property, one transform. Every transform reads a missing
+        # or empty value as missing, so those skip the call.
+        def run_property(raw: RawRecord) -> Any:
+            value = raw.properties.get(key)
+            if value is None or value == "":
+                return default
+            value = transform(value)
+            return default if value is None else value
+
+        return run_property
 
     def run(raw: RawRecord) -> Any:
         value = transform(get(raw))
         return default if value is None else value
 
     return run
+
+
+def _plain_key(spec: Mapping[str, Any], ctx: _Context, path: PathKey) -> str | None:
+    if "from" in spec:
+        return str(spec["from"])
+    if "label" in spec:
+        return _resolve_label(spec, path, ctx)
+    return None
 
 
 def _check_target(target: str, ctx: _Context, path: PathKey) -> None:
@@ -241,30 +261,30 @@ class StreamMapper:
         if self.entity is EntityType.ACTIVITY and not {"kind", "occurred_at"} <= {t for t, _ in rules}:
             raise locator.error("an activity stream must map 'kind' and 'occurred_at'", (*path, "fields"))
         self.rules = rules
+        # (section, field, getter): section None for a model field, else "attributes" or "custom".
+        self._compiled = [(t.split(".", 1)[0], t.split(".", 1)[1], g) if "." in t else (None, t, g) for t, g in rules]
 
     def map(self, raw: RawRecord) -> SourceRecord:
         data: dict[str, Any] = {}
-        attributes: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
-        for target, get in self.rules:
+        nested: dict[str, dict[str, Any]] = {"attributes": {}, "custom": {}}
+        for section, name, get in self._compiled:
             try:
                 value = get(raw)
             except (ValueError, TypeError, OverflowError) as exc:
+                target = name if section is None else f"{section}.{name}"
                 raise MappingError(self.stream, raw.id, target, str(exc)) from None
             if value is None:
                 continue
-            if target.startswith("attributes."):
-                attributes[target[11:]] = value
-            elif target.startswith("custom."):
-                custom[target[7:]] = value
+            if section is None:
+                data[name] = value
             else:
-                data[target] = value
-        if attributes:
-            data["attributes"] = dict(sorted(attributes.items()))
-        if custom:
-            data["custom"] = dict(sorted(custom.items()))
+                nested[section][name] = value
+        for section, values in nested.items():
+            if values:
+                data[section] = dict(sorted(values.items()))
         if self.keep_unmapped:
-            extra = {k: v for k, v in raw.properties.items() if k not in self.consumed and v not in (None, "")}
+            consumed = self.consumed
+            extra = {k: v for k, v in raw.properties.items() if v is not None and v != "" and k not in consumed}
             if extra:
                 data["extra"] = dict(sorted(extra.items()))
         raw_id = raw.id if self.id_key == "id" else raw.properties.get(self.id_key)

@@ -17,6 +17,7 @@ from crmbridge.mapping.geo import country_code, region_of
 Transform = Callable[[Any], Any]
 
 _EMPTY = (None, "", [], {})
+_MISSING = object()
 _TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "off", "f"})
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -24,13 +25,19 @@ _DIGITS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _blank(value: Any) -> bool:
-    return value in _EMPTY or (isinstance(value, str) and not value.strip())
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value or value.isspace()
+    return value in _EMPTY
 
 
 def to_string(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
     if _blank(value):
         return None
-    return str(value).strip()
+    return str(value).strip() or None
 
 
 def to_lower(value: Any) -> str | None:
@@ -128,9 +135,12 @@ def to_datetime(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         return _from_epoch(float(value))
     text = str(value).strip()
-    if _DIGITS.match(text):
+    if text[:1].isdigit() and "-" in text[:5]:  # the usual ISO form; skip the epoch check
+        parsed = datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
+    elif _DIGITS.match(text):
         return _from_epoch(float(text))
-    parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    else:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -229,8 +239,9 @@ def enum(values: Mapping[str, Any], *, match: str = "exact", default: Any = None
         text = to_lower(value)
         if text is None:
             return None
-        if text in table:
-            return table[text]
+        found = table.get(text, _MISSING)
+        if found is not _MISSING:
+            return found
         return text if passthrough else default
 
     return lookup

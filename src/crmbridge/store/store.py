@@ -123,6 +123,8 @@ class Store:
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
         self.engine = create_engine_for(url)
+        self._sql: dict[str, tuple[str, list[str]]] = {}
+        self._merged_seen: set[tuple[str, str]] = set()
         if auto_migrate:
             migrate(self.engine)
 
@@ -163,12 +165,12 @@ class Store:
         for record in records:
             merges.update({loser: record.source_id for loser in record.merged_ids if loser != record.source_id})
         with self.engine.begin() as conn:
-            writes = self._classify(conn, table, source, stream, records, stored, result)
+            writes, replaced = self._classify(conn, table, source, stream, records, stored, result)
             if writes:
                 self._upsert(conn, table, writes)
                 written = {w["source_id"] for w in writes}
                 changed = [r for r in records if r.source_id in written]
-                self._relink(conn, source, entity, changed)
+                self._relink(conn, source, entity, changed, replaced)
                 if entity in _MATCH_KEYS:
                     self._resolve(conn, entity, source, changed)
             result.merged = self._merge(conn, table, source, entity, merges, stored)
@@ -178,7 +180,9 @@ class Store:
         return result
 
     def _classify(self, conn: sa.Connection, table: sa.Table, source: str, stream: str,
-                  records: Sequence[SourceRecord], stored: int, result: PageResult) -> list[dict[str, Any]]:
+                  records: Sequence[SourceRecord], stored: int, result: PageResult
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Rows to write (new or changed), and the ids among them that were stored before."""
         known: dict[str, tuple[str, int | None, bool]] = {}
         ids = [r.source_id for r in records]
         for chunk in _chunks(ids):
@@ -202,31 +206,42 @@ class Store:
                 result.changed += 1
             result.changed_ids.append(record.source_id)
             writes[record.source_id] = row  # a page may repeat an id; the last version wins
-        return list(writes.values())
+        return list(writes.values()), [sid for sid in writes if sid in known]
+
+    # The bulk writes bypass SQLAlchemy's per-row parameter handling (most of a page's cost
+    # otherwise) with one prepared statement per table, in the dialect's own placeholder style.
+
+    def _placeholders(self, n: int) -> str:
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        return ", ".join([mark] * n)
+
+    def _upsert_sql(self, table: sa.Table) -> tuple[str, list[str]]:
+        cached = self._sql.get(table.name)
+        if cached:
+            return cached
+        cols = [c.name for c in table.columns if c.name != "id"]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("source", "source_id"))
+        t = table.name
+        sql = (f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({self._placeholders(len(cols))}) "
+               f"ON CONFLICT (source, source_id) DO UPDATE SET {updates} "
+               f"WHERE {t}.source_updated_ms IS NULL OR excluded.source_updated_ms IS NULL "
+               f"OR excluded.source_updated_ms >= {t}.source_updated_ms")
+        self._sql[table.name] = (sql, cols)
+        return sql, cols
 
     def _upsert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        stmt = self._insert(table)
-        update_cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("id", "source",
-                                                                                              "source_id")}
-        newer = sa.or_(
-            table.c.source_updated_ms.is_(None),
-            stmt.excluded.source_updated_ms.is_(None),
-            stmt.excluded.source_updated_ms >= table.c.source_updated_ms,
-        )
-        stmt = stmt.on_conflict_do_update(index_elements=["source", "source_id"], set_=update_cols, where=newer)
-        conn.execute(stmt, rows)
+        sql, cols = self._upsert_sql(table)
+        conn.exec_driver_sql(sql, [tuple(row.get(c) for c in cols) for row in rows])
 
-    def _relink(self, conn: sa.Connection, source: str, entity: EntityType,
-                records: Sequence[SourceRecord]) -> None:
+    def _relink(self, conn: sa.Connection, source: str, entity: EntityType, records: Sequence[SourceRecord],
+                replaced: Sequence[str]) -> None:
+        """Replace the outgoing links of ``records`` (``replaced``: those that had links before)."""
         fields = _LINK_FIELDS[entity]
-        if not records:
-            return
-        ids = [r.source_id for r in records]
-        for chunk in _chunks(ids):
+        for chunk in _chunks(list(replaced)):
             conn.execute(sa.delete(schema.links).where(
                 schema.links.c.source == source, schema.links.c.from_entity == entity.value,
                 schema.links.c.from_id.in_(chunk)))
-        if not fields:
+        if not fields or not records:
             return
         wanted: set[tuple[str, str, str]] = set()
         for record in records:
@@ -235,10 +250,21 @@ class Store:
                 for to_id in ([value] if isinstance(value, str) else value or ()):
                     wanted.add((record.source_id, target.value, to_id))
         survivors = self._survivors(conn, source, {(t, i) for _, t, i in wanted})
-        rows = [{"source": source, "from_entity": entity.value, "from_id": f, "to_entity": t,
-                 "to_id": survivors.get((t, i), i)} for f, t, i in wanted]
+        rows = [(source, entity.value, f, t, survivors.get((t, i), i)) for f, t, i in sorted(wanted)]
         if rows:
-            conn.execute(self._insert(schema.links).on_conflict_do_nothing(), rows)
+            conn.exec_driver_sql("INSERT INTO links (source, from_entity, from_id, to_entity, to_id) "
+                                 f"VALUES ({self._placeholders(5)}) ON CONFLICT DO NOTHING", rows)
+
+    def _has_merges(self, conn: sa.Connection, source: str, target: str) -> bool:
+        key = (source, target)
+        if key not in self._merged_seen:
+            table = schema.ENTITY_TABLES[EntityType(target)]
+            found = conn.execute(sa.select(table.c.id).where(
+                table.c.source == source, table.c.merged_into.is_not(None)).limit(1)).first()
+            if found is None:
+                return False  # asked again next time: another process may merge meanwhile
+            self._merged_seen.add(key)
+        return True
 
     def _survivors(self, conn: sa.Connection, source: str, refs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Map references to merged-away records onto the record they were merged into."""
@@ -247,6 +273,8 @@ class Store:
         for target, sid in refs:
             by_entity.setdefault(target, []).append(sid)
         for target, ids in by_entity.items():
+            if not self._has_merges(conn, source, target):
+                continue
             table = schema.ENTITY_TABLES[EntityType(target)]
             for chunk in _chunks(ids):
                 q = sa.select(table.c.source_id, table.c.merged_into).where(
