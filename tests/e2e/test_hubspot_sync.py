@@ -1,0 +1,110 @@
+"""HubSpot end to end on the sandbox: complete backfill, frugal and exact incremental sync."""
+
+from __future__ import annotations
+
+import hubspot as sdk
+import pytest
+
+from crmbridge.model import EntityType
+from crmbridge.sandbox import SandboxServer
+from crmbridge.store import Store
+from crmbridge.sync import RunReport
+
+from .conftest import Backfilled, syncer
+
+CRM_TYPES = ("contacts", "companies", "deals", "calls", "emails", "meetings", "notes", "tasks")
+
+pytestmark = pytest.mark.xdist_group("hubspot-e2e")
+
+
+def test_backfill_stores_every_live_record_of_every_object_type(hubspot: SandboxServer, store_copy: Store) -> None:
+    sandbox = hubspot.vendor("hubspot")
+    counts = store_copy.counts()["hubspot"]
+    for object_type in CRM_TYPES:
+        assert counts[object_type]["live"] == sandbox.count(object_type), object_type
+    assert counts["web_events"]["live"] == len(sandbox.world.behaviours)
+    assert counts["owners"]["live"] == len(sandbox.world.owners)
+    assert counts["pipelines"]["live"] == len(sandbox.world.pipelines)
+
+
+def test_backfill_stores_every_association(hubspot: SandboxServer, store_copy: Store) -> None:
+    sandbox = hubspot.vendor("hubspot")
+    contacts = sandbox.ids("contacts")
+    stored = store_copy.links_to("hubspot", EntityType.COMPANY, [
+        c for cid in contacts for c in sandbox.associations("contacts", cid, "companies")], EntityType.PERSON)
+    expected = {(cid, co) for cid in contacts for co in sandbox.associations("contacts", cid, "companies")}
+    assert {(p, co) for co, people in stored.items() for p in people} == expected
+    for cid in sandbox.ids("calls")[:300]:
+        call = store_copy.get(EntityType.ACTIVITY, "hubspot", cid)
+        assert set(call.person_ids) == set(sandbox.associations("calls", cid, "contacts"))
+        assert set(call.deal_ids) == set(sandbox.associations("calls", cid, "deals"))
+
+
+def test_backfill_list_calls_stay_within_five_percent_of_the_page_size_floor(
+        hubspot: SandboxServer, backfilled: Backfilled) -> None:
+    sandbox = hubspot.vendor("hubspot")
+    floor = sum(-(-sandbox.count(t) // 100) for t in CRM_TYPES) + -(-len(sandbox.world.behaviours) // 100)
+    lists = sum(n for endpoint, n in backfilled.report.api_calls.items()
+                if endpoint.startswith("GET /crm/v3/objects/") or endpoint == "GET /events/v3/events")
+    assert lists <= 1.05 * floor, (lists, floor)
+
+
+def _per_stream_calls(report: RunReport) -> dict[str, int]:
+    calls: dict[str, int] = {}
+    for endpoint, n in report.api_calls.items():
+        path = endpoint.split(" ", 1)[1]
+        stream = {"/crm/v3/owners": "owners", "/crm/v3/pipelines/deals": "pipelines",
+                  "/events/v3/events": "web_events"}.get(path) or path.split("/")[4]
+        calls[stream] = calls.get(stream, 0) + n
+    return calls
+
+
+def test_a_sync_with_no_change_costs_at_most_one_call_per_object_type(
+        hubspot: SandboxServer, store_copy: Store) -> None:
+    report = syncer(hubspot, store_copy).sync()
+
+    per_stream = _per_stream_calls(report)
+    assert per_stream and max(per_stream.values()) == 1, per_stream
+    assert report.total_calls <= len(report.streams)
+    assert all(s.stored.new == s.stored.changed == s.stored.archived == 0 for s in report.streams.values())
+
+
+def test_a_sync_picks_up_exactly_the_modified_archived_and_merged_records(
+        hubspot: SandboxServer, store_copy: Store, restore: None) -> None:
+    sandbox = hubspot.vendor("hubspot")
+    client = sdk.Client.create(access_token="test", host=hubspot.base_url("hubspot"))
+    contacts = sorted(sandbox.ids("contacts"), key=int)
+    modified, archived = contacts[:50], contacts[50]
+    (winner_a, loser_a), (winner_b, loser_b) = (contacts[60], contacts[61]), (contacts[70], contacts[71])
+    client.crm.contacts.batch_api.update({"inputs": [
+        {"id": cid, "properties": {"jobtitle": "Head of Revenue Operations"}} for cid in modified]})
+    client.crm.contacts.basic_api.archive(archived)
+    client.crm.contacts.basic_api.merge({"primaryObjectId": winner_a, "objectIdToMerge": loser_a})
+    client.crm.contacts.basic_api.merge({"primaryObjectId": winner_b, "objectIdToMerge": loser_b})
+
+    report = syncer(hubspot, store_copy).sync()
+
+    contacts_report = report.streams["contacts"]
+    assert set(contacts_report.stored.changed_ids) == {*modified, winner_a, winner_b}
+    assert contacts_report.stored.archived == 1 and contacts_report.stored.merged == 2
+    assert store_copy.get(EntityType.PERSON, "hubspot", modified[0]).title == "Head of Revenue Operations"
+    assert store_copy.get(EntityType.PERSON, "hubspot", loser_a).source_id == winner_a
+    assert store_copy.live_count("hubspot", "contacts", EntityType.PERSON) == sandbox.count("contacts")
+    others = [s for name, s in report.streams.items() if name != "contacts"]
+    assert all(s.stored.changed == s.stored.new == s.stored.archived == 0 for s in others)
+
+
+def test_more_than_ten_thousand_changes_inside_one_window_are_all_synced(tmp_path) -> None:
+    from crmbridge.connectors import SandboxOptions
+
+    with SandboxServer(SandboxOptions(seed=11, contacts=12_000, time_scale=100), ["hubspot"]) as server, \
+            Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        job = syncer(server, store)
+        job.backfill(["contacts"])
+        touched = server.vendor("hubspot").touch("contacts", count=12_000)
+
+        report = job.sync(["contacts"])
+
+    assert len(touched) == 12_000
+    assert set(report.streams["contacts"].stored.changed_ids) == set(touched)
+    assert report.streams["contacts"].complete
