@@ -1,0 +1,67 @@
+"""The command line: clear messages and exit codes on bad input, JSON status, progress-free JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from crmbridge.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_config_check_accepts_the_shipped_mappings(monkeypatch) -> None:
+    monkeypatch.setenv("CRMBRIDGE_SOURCES", "hubspot")
+    result = runner.invoke(app, ["config", "check", "--mappings", str(ROOT / "mappings")])
+    assert result.exit_code == 0, result.output
+    assert "hubspot.yaml" in result.output
+
+
+def test_config_check_names_file_line_and_key_of_a_bad_mapping(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CRMBRIDGE_SOURCES", "hubspot")
+    (tmp_path / "hubspot.yaml").write_text(
+        "source: hubspot\nstreams:\n  contacts:\n    entity: person\n    fields:\n"
+        "      email: {from: email, transform: emale}\n")
+    result = runner.invoke(app, ["config", "check", "--mappings", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'hubspot.yaml'}:6: streams.contacts.fields.email.transform: unknown transform 'emale'" in \
+        result.output.replace("\n", "")
+
+
+def test_a_missing_mapping_file_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CRMBRIDGE_SOURCES", "hubspot")
+    result = runner.invoke(app, ["config", "check", "--mappings", str(tmp_path)])
+    assert result.exit_code == 2 and "file not found" in result.output
+
+
+def test_an_unknown_source_lists_the_installed_ones(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    result = runner.invoke(app, ["backfill", "--source", "salesforce"])
+    assert result.exit_code == 2
+    assert "unknown source 'salesforce'" in result.output and "hubspot" in result.output
+
+
+def test_backfill_without_a_token_says_which_variable_to_set(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.delenv("CRMBRIDGE_HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    result = runner.invoke(app, ["backfill", "--source", "hubspot"])
+    assert result.exit_code == 2
+    assert "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN" in result.output
+
+
+def test_status_as_json_reports_counts_cursors_and_runs(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    result = runner.invoke(app, ["status", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {"counts", "cursors", "last_runs", "database"}
+
+
+def test_an_unsupported_database_url_is_named(monkeypatch) -> None:
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", "mysql://root@localhost/x")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2 and "CRMBRIDGE_DATABASE_URL" in result.output
