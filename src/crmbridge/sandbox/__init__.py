@@ -8,6 +8,7 @@ from crmbridge.sandbox.faults import Fault, FaultInjector, parse_faults
 from crmbridge.sandbox.ratelimit import RollingWindow
 from crmbridge.sandbox.server import SandboxServer, VendorSandbox, build_app, serve
 from crmbridge.sandbox.stats import SandboxStats
+from crmbridge.sandbox.world import World, generate_world
 
 __all__ = [
     "Fault",
@@ -16,7 +17,9 @@ __all__ = [
     "SandboxServer",
     "SandboxStats",
     "VendorSandbox",
+    "World",
     "build_app",
+    "generate_world",
     "parse_faults",
     "serve",
 ]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from crmbridge.connectors import SandboxOptions, plugin, plugins
+from crmbridge.connectors import ENTRY_POINT_GROUP, ConnectorPlugin, SandboxOptions, plugin, plugins
+from crmbridge.errors import ConfigError
 
 
 class VendorSandbox(Protocol):
@@ -60,10 +62,21 @@ def _control_routes(vendors: Mapping[str, VendorSandbox]) -> web.RouteTableDef:
     return routes
 
 
+def _plugin(name: str) -> ConnectorPlugin:
+    """Load only the named connector, so one broken or half-installed plugin cannot take the others down."""
+    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
+    if not found:
+        return plugin(name)  # raises the ConfigError that lists what is installed
+    try:
+        return next(iter(found)).load()
+    except ImportError as exc:
+        raise ConfigError(f"connector {name!r} is registered but cannot be imported: {exc}") from exc
+
+
 def build_app(options: SandboxOptions, sources: Sequence[str] | None = None
               ) -> tuple[web.Application, dict[str, VendorSandbox]]:
     names = list(sources) if sources else sorted(plugins())
-    vendors: dict[str, VendorSandbox] = {name: plugin(name).sandbox(options) for name in names}
+    vendors: dict[str, VendorSandbox] = {name: _plugin(name).sandbox(options) for name in names}
     root = web.Application(client_max_size=4 * 1024 * 1024)
     root.add_routes(_control_routes(vendors))
     for name, vendor in vendors.items():
@@ -101,7 +114,8 @@ class SandboxServer:
         self._thread.start()
 
         async def _start() -> int:
-            self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+            # Stopping must not wait for a stalled ("timeout" fault) request to finish its stall.
+            self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
             await site.start()
@@ -132,4 +146,4 @@ def serve(options: SandboxOptions, host: str, port: int, sources: Sequence[str] 
     for name in vendors:
         announce(f"{name}: {base}/{name}")
     announce(f"control: {base}/_sandbox/stats, {base}/_sandbox/reset")
-    web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=512)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=512, shutdown_timeout=1.0)

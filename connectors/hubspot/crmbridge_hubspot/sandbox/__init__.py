@@ -1,0 +1,204 @@
+"""A HubSpot-compatible sandbox: the seeded world served in HubSpot's shapes, errors and limits.
+
+``HubSpotSandbox(options)`` is what the plugin hands the sandbox host (mounted at ``/hubspot``); tests
+also use its Python API to look at and change the state directly (counts, touches, merges, links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from crmbridge.connectors import SandboxOptions
+from crmbridge.sandbox.faults import FaultInjector
+from crmbridge.sandbox.stats import SandboxStats
+from crmbridge.sandbox.world import World, generate_world, parse_anchor
+from crmbridge_hubspot.sandbox import errors
+from crmbridge_hubspot.sandbox.clock import iso_ms
+from crmbridge_hubspot.sandbox.errors import json_response
+from crmbridge_hubspot.sandbox.gateway import Gateway
+from crmbridge_hubspot.sandbox.inputs import json_body
+from crmbridge_hubspot.sandbox.limits import RateLimits
+from crmbridge_hubspot.sandbox.portal import HubSpotPortal
+from crmbridge_hubspot.sandbox.routes_associations import AssociationRoutes
+from crmbridge_hubspot.sandbox.routes_metadata import MetadataRoutes
+from crmbridge_hubspot.sandbox.routes_objects import ObjectRoutes
+from crmbridge_hubspot.sandbox.schema import ObjectType, object_type
+
+__all__ = ["HubSpotSandbox"]
+
+DEFAULT_PORTAL_ID = 48_213_577
+
+
+def _otype(name: str) -> ObjectType:
+    otype = object_type(name)
+    if otype is None:
+        raise ValueError(f"unknown HubSpot object type {name!r}")
+    return otype
+
+
+class HubSpotSandbox:
+    """Implements ``crmbridge.sandbox.VendorSandbox`` for HubSpot.
+
+    Options read from ``SandboxOptions.extra`` (all optional): ``anchor``, ``hubspot_tier``,
+    ``hubspot_burst_limit``, ``hubspot_daily_limit``, ``hubspot_search_per_second``, ``hubspot_token``,
+    ``hubspot_search_lag_seconds``, ``hubspot_portal_id``, ``stall_seconds``, ``fault_after_share``.
+    """
+
+    name = "hubspot"
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options = options or SandboxOptions()
+        extra = options.extra
+        self.time_scale = float(options.time_scale) if options.time_scale and options.time_scale > 0 else 1.0
+        self.world: World = generate_world(options.seed, options.contacts, parse_anchor(extra.get("anchor")))
+        self.portal_id = int(extra.get("hubspot_portal_id", DEFAULT_PORTAL_ID))
+        lag = float(extra.get("hubspot_search_lag_seconds", 0.0)) / self.time_scale
+        self.portal = HubSpotPortal(self.world, portal_id=self.portal_id, search_lag_seconds=lag)
+        self.limits = RateLimits(
+            str(extra.get("hubspot_tier", "professional")).lower(), self.time_scale,
+            burst=_int_or_none(extra.get("hubspot_burst_limit")), daily=_int_or_none(extra.get("hubspot_daily_limit")),
+            search_per_second=_int_or_none(extra.get("hubspot_search_per_second")),
+        )
+        self.faults = FaultInjector(options.faults, seed=options.seed,
+                                    stall_seconds=float(extra.get("stall_seconds", 30.0)),
+                                    after_share=float(extra.get("fault_after_share", 0.5)))
+        self._stats = SandboxStats()
+        token = extra.get("hubspot_token")
+        self.gateway = Gateway(self.limits, self.faults, self._stats, token=str(token) if token else None,
+                               time_scale=self.time_scale)
+        self.app = self._build_app()
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.gateway.middleware], client_max_size=4 * 1024 * 1024)
+        ObjectRoutes(self.portal).register(app.router)
+        AssociationRoutes(self.portal).register(app.router)
+        MetadataRoutes(self.portal, self.account_info()).register(app.router)
+        app.router.add_post("/_sandbox/touch", self._touch_route)
+        app.router.add_get("/_sandbox/counts", self._counts_route)
+        return app
+
+    def account_info(self) -> dict[str, Any]:
+        return {"portalId": self.portal_id, "accountType": "STANDARD", "timeZone": "US/Eastern",
+                "companyCurrency": "USD", "additionalCurrencies": ["EUR", "GBP"], "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18_000_000, "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1"}
+
+    # -- the VendorSandbox protocol --------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        snapshot = self._stats.snapshot()
+        snapshot["objects"] = self.portal.counts()
+        snapshot["limits"] = {"tier": self.limits.tier, "burst": self.limits.burst,
+                              "interval_ms": int(self.limits.interval_ms), "daily": self.limits.daily.limit,
+                              "daily_used": self.limits.daily.used, "search_per_second": self.limits.search_limit}
+        return snapshot
+
+    def reset(self) -> None:
+        self.portal.load()
+        self._stats.reset()
+        self.limits.reset()
+
+    def set_faults(self, rates: Mapping[str, float]) -> None:
+        self.faults.set_rates(rates)
+
+    # -- control routes (never counted, limited or faulted) ------------------------------------------------
+
+    async def _touch_route(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        otype = object_type(str(body.get("objectType", "")))
+        if otype is None:
+            return errors.unknown_object_type(str(body.get("objectType"))).response()
+        if ("ids" in body) == ("count" in body):
+            return errors.validation('Give either "ids" or "count"').response()
+        try:
+            records = self.portal.touch(otype, count=body.get("count"),
+                                        ids=[int(i) for i in body["ids"]] if "ids" in body else None,
+                                        properties=body.get("properties"))
+        except errors.HubSpotError as exc:
+            return exc.response()
+        stamp = iso_ms(records[0].updated_ms) if records else None
+        return json_response({"objectType": otype.name, "touched": len(records), "lastModified": stamp,
+                              "ids": [str(r.id) for r in records]})
+
+    async def _counts_route(self, request: web.Request) -> web.Response:
+        return json_response(self.portal.counts())
+
+    # -- the Python API on the state, for tests and benchmarks -----------------------------------------------
+
+    def count(self, object_type_name: str, archived: bool = False) -> int:
+        """Live (or archived) records of a type; merged-away records are neither."""
+        counts = self.portal.counts()[_otype(object_type_name).name]
+        return counts["archived" if archived else "live"]
+
+    def ids(self, object_type_name: str, archived: bool = False) -> list[str]:
+        store = self.portal.store(_otype(object_type_name).name)
+        with self.portal.lock:
+            if archived:
+                return [str(i) for i in store.archived_order]
+            return [str(r.id) for r in store.live_records()]
+
+    def get(self, object_type_name: str, record_id: str | int) -> dict[str, Any] | None:
+        """A record's properties (every one set), following merges; None when it is gone."""
+        otype = _otype(object_type_name)
+        with self.portal.lock:
+            record = self.portal.find(otype, str(record_id))
+            if record is None:
+                return None
+            catalog = self.portal.store(otype.name).catalog
+            return {name: record.get(p.column) for name, p in catalog.defs.items() if record.get(p.column) is not None}
+
+    def create(self, object_type_name: str, properties: Mapping[str, Any],
+               associations: Iterable[tuple[str, str | int]] = ()) -> str:
+        otype = _otype(object_type_name)
+        links = [(_otype(t).name, int(i), False) for t, i in associations]
+        return str(self.portal.create(otype, properties, links).id)
+
+    def update(self, object_type_name: str, record_id: str | int, properties: Mapping[str, Any]) -> None:
+        otype = _otype(object_type_name)
+        with self.portal.lock:
+            record = self._require(otype, record_id)
+            self.portal.update(otype, record, properties)
+
+    def archive(self, object_type_name: str, record_id: str | int) -> None:
+        otype = _otype(object_type_name)
+        with self.portal.lock:
+            self.portal.archive(otype, self._require(otype, record_id))
+
+    def merge(self, object_type_name: str, primary_id: str | int, merged_id: str | int) -> str:
+        otype = _otype(object_type_name)
+        with self.portal.lock:
+            primary = self._require(otype, primary_id)
+            merged = self.portal.store(otype.name).live(int(merged_id))
+            if merged is None:
+                raise KeyError(f"no live {otype.singular} {merged_id}")
+            return str(self.portal.merge(otype, primary, merged).id)
+
+    def touch(self, object_type_name: str, count: int | None = None, ids: Sequence[str | int] | None = None,
+              properties: Mapping[str, Any] | None = None) -> list[str]:
+        """Bump last-modified to now on ``ids``, or on ``count`` live records drawn at random."""
+        if (count is None) == (ids is None):
+            raise ValueError("give either count or ids")
+        records = self.portal.touch(_otype(object_type_name), count=count,
+                                    ids=[int(i) for i in ids] if ids is not None else None, properties=properties)
+        return [str(r.id) for r in records]
+
+    def associations(self, from_type: str, record_id: str | int, to_type: str) -> list[str]:
+        a, b = _otype(from_type), _otype(to_type)
+        with self.portal.lock:
+            return [str(i) for i in self.portal.associated(a.name, int(record_id), b.name)]
+
+    def associate(self, from_type: str, record_id: str | int, to_type: str, to_id: str | int,
+                  primary: bool = False) -> None:
+        self.portal.associate(_otype(from_type).name, int(record_id), _otype(to_type).name, int(to_id), primary)
+
+    def _require(self, otype: ObjectType, record_id: str | int) -> Any:
+        record = self.portal.find(otype, str(record_id))
+        if record is None:
+            raise KeyError(f"no live {otype.singular} {record_id}")
+        return record
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
