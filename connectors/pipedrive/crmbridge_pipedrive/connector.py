@@ -1,0 +1,287 @@
+"""``PipedriveConnector``: Pipedrive's objects as pages of raw records, for backfill and incremental sync.
+
+Backfill lists each v2 object type by id, 500 records a page (a page costs 10 tokens whatever its
+size), and archived deals after the live ones. An incremental pass asks each type for what changed
+since its cursor (``updated_since``, minus a look-back overlap, oldest first): with nothing changed
+that is one call per object type. Deletions come back as records with ``is_deleted`` (deals: with
+``status=deleted``), merges as deletions that carry ``merged_to_id``, archived deals from
+``/deals/archived``; they become the page's archived ids, merges and archived records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
+from crmbridge.errors import ConfigError, PermanentError
+from crmbridge.logs import get_logger
+from crmbridge.mapping.transforms import to_datetime
+from crmbridge_pipedrive import records as R
+from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.client import PipedriveClient
+from crmbridge_pipedrive.fields import FieldCatalog
+from crmbridge_pipedrive.settings import PipedriveSettings
+
+log = get_logger("crmbridge.pipedrive")
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 with second precision, as ``updated_since`` takes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return a or b
+    return a if (to_datetime(a) or datetime.min.replace(tzinfo=UTC)) >= (
+        to_datetime(b) or datetime.min.replace(tzinfo=UTC)) else b
+
+
+class PipedriveConnector:
+    source = "pipedrive"
+
+    def __init__(self, client: PipedriveClient, settings: PipedriveSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._wanted: dict[str, set[str]] = {}
+        self._catalogs: dict[str, FieldCatalog] = {}
+        self._fresh: set[str] = set()  # catalogs read from the API by this connector (not from a cursor)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, base_url: str | None = None, **overrides: Any) -> PipedriveConnector:
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if base_url:
+            values["base_url"] = base_url
+        settings = PipedriveSettings(**values)
+        if settings.api_token is None:
+            raise ConfigError("no Pipedrive API token: set CRMBRIDGE_PIPEDRIVE_API_TOKEN (Settings > Personal "
+                              "preferences > API in Pipedrive)", key="CRMBRIDGE_PIPEDRIVE_API_TOKEN")
+        return cls(PipedriveClient(settings), settings)
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def streams(self) -> Sequence[StreamSpec]:
+        return [StreamSpec(s.name, s.entity, S.V2_PAGE if isinstance(s, S.V2Stream) else s.page_size)
+                for s in S.ALL_STREAMS]
+
+    def request_properties(self, wanted: Mapping[str, Collection[str]]) -> None:
+        """The properties each mapping reads: only those custom fields are asked for."""
+        self._wanted = {k: set(v) for k, v in wanted.items()}
+
+    def usage(self) -> ApiUsage:
+        return self.client.usage()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def field_catalog(self, stream: str) -> Mapping[str, str]:
+        spec = self._spec(stream)
+        if not isinstance(spec, S.V2Stream) or spec.fields is None:
+            return {}
+        return self._catalog(spec).labels()
+
+    def start_cursor(self, stream: str) -> Mapping[str, Any]:
+        cursor: dict[str, Any] = {"since": iso(datetime.now(UTC))}
+        spec = self._spec(stream)
+        if isinstance(spec, S.V2Stream) and spec.fields:
+            cursor["fields"] = self._catalog(spec).to_state()
+        return cursor
+
+    def backfill(self, stream: str, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        spec = self._spec(stream)
+        if spec is S.USERS:
+            return self._users(backfill=True)
+        if spec is S.PIPELINES:
+            return self._pipelines(None)
+        assert isinstance(spec, S.V2Stream)
+        return self._list(spec, dict(resume or {}))
+
+    def changes(self, stream: str, state: StreamState) -> Iterator[Page]:
+        spec = self._spec(stream)
+        cursor = dict(state.cursor or {})
+        if spec is S.USERS:
+            return self._users(backfill=False)
+        if spec is S.PIPELINES:
+            return self._pipelines(cursor)
+        assert isinstance(spec, S.V2Stream)
+        if spec.fields and cursor.get("fields") and spec.name not in self._catalogs:
+            with self._lock:
+                self._catalogs.setdefault(spec.name, FieldCatalog.from_state(cursor["fields"]))
+        return self._changes(spec, cursor)
+
+    def reconcile(self, stream: str) -> Iterator[Page]:
+        """Deleted (within 30 days) and archived deals, should live counts ever disagree."""
+        spec = self._spec(stream)
+        if spec is not S.DEALS:
+            return
+        params = {"limit": S.V2_PAGE, "sort_by": "id", "status": "deleted"}
+        for items, _ in self._walk(spec.path, params):
+            yield Page(stream, archived_ids=[str(i["id"]) for i in items])
+        for items, _ in self._walk("deals/archived", {"limit": S.V2_PAGE, "sort_by": "id"}):
+            yield Page(stream, archived_ids=[str(i["id"]) for i in items])
+
+    # -- custom fields -------------------------------------------------------------------------
+
+    def _spec(self, stream: str) -> S.V2Stream | S.SpecialStream:
+        if stream not in S.BY_NAME:
+            raise ConfigError(f"Pipedrive has no stream {stream!r} (streams: {', '.join(S.BY_NAME)})")
+        return S.BY_NAME[stream]
+
+    def _catalog(self, spec: S.V2Stream, *, reload: bool = False) -> FieldCatalog:
+        if spec.fields is None:
+            return FieldCatalog()
+        with self._lock:
+            known = self._catalogs.get(spec.name)
+            if known is not None and not (reload and spec.name not in self._fresh):
+                return known
+        catalog = FieldCatalog.from_v1(self.client.fields(spec.fields))
+        with self._lock:
+            self._catalogs[spec.name] = catalog
+            self._fresh.add(spec.name)
+        return catalog
+
+    def _aliases(self, spec: S.V2Stream, catalog: FieldCatalog) -> dict[str, str]:
+        """Key -> label for labels the mapping reads verbatim (a mapping loaded without the catalog)."""
+        labels = catalog.labels()
+        return {labels[name]: name for name in self._wanted.get(spec.name, ()) if name in labels}
+
+    def _custom_param(self, spec: S.V2Stream) -> dict[str, str]:
+        wanted = self._wanted.get(spec.name)
+        if spec.fields is None or not wanted:
+            return {}
+        keys = self._catalog(spec).keys_for(wanted)
+        return {"custom_fields": ",".join(sorted(keys))} if keys else {}
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def _walk(self, path: str, params: Mapping[str, Any], cursor: str | None = None
+              ) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+        """A v2 list, page by page, as (records, cursor of the next page)."""
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            try:
+                page = self.client.v2_list(path, query)
+            except PermanentError as exc:
+                if cursor is None or exc.status != 400:
+                    raise
+                # A cursor kept across a crash that Pipedrive no longer accepts: start the list over.
+                log.warning("pipedrive.cursor_rejected", path=path, status=exc.status)
+                cursor = None
+                continue
+            yield page.items, page.next_cursor
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def _page(self, spec: S.V2Stream, items: list[dict[str, Any]], *, archived: bool = False) -> Page:
+        catalog = self._catalog(spec) if spec.fields else None
+        if catalog is not None and not all(catalog.covers(i.get("custom_fields")) for i in items):
+            catalog = self._catalog(spec, reload=True)  # a field or option added since the cursor was saved
+        aliases = self._aliases(spec, catalog) if catalog is not None else {}
+        build = R.BUILDERS[spec.name]
+        page = Page(spec.name)
+        for item in items:
+            if item.get("is_deleted") or item.get("status") == "deleted":
+                merged_to = item.get("merged_to_id")
+                if merged_to:
+                    page.merged[str(item["id"])] = str(merged_to)
+                else:
+                    page.archived_ids.append(str(item["id"]))
+                continue
+            if archived:
+                page.records.append(R.deal(item, catalog, aliases, archived=True))
+            else:
+                page.records.append(build(item, catalog, aliases))
+        return page
+
+    def _list(self, spec: S.V2Stream, resume: dict[str, Any]) -> Iterator[Page]:
+        params = {"limit": S.V2_PAGE, "sort_by": "id", "sort_direction": "asc", **self._custom_param(spec)}
+        phase = resume.get("phase", "live")
+        cursor = resume.get("cursor")
+        if phase == "live":
+            for items, nxt in self._walk(spec.path, params, cursor):
+                page = self._page(spec, items)
+                if nxt:
+                    page.checkpoint = {"phase": "live", "cursor": nxt}
+                elif spec.deals:
+                    page.checkpoint = {"phase": "archived", "cursor": None}
+                else:
+                    page.checkpoint = {"phase": "live", "cursor": None, "done": True}
+                yield page
+            cursor = None
+        if spec.deals:
+            for items, nxt in self._walk("deals/archived", params, cursor):
+                page = self._page(spec, items, archived=True)
+                page.checkpoint = {"phase": "archived", "cursor": nxt, "done": nxt is None}
+                yield page
+
+    def _changes(self, spec: S.V2Stream, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        since = cursor.get("since")
+        start = to_datetime(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
+        assert start is not None
+        window = iso(start - timedelta(seconds=self.settings.lookback_seconds))
+        params = {"limit": S.V2_PAGE, "sort_by": "update_time", "sort_direction": "asc", "updated_since": window,
+                  **self._custom_param(spec)}
+        newest = since
+        if spec.deals:
+            # Archived deals first, and no checkpoint before the live walk ends: both must be covered.
+            for items, _ in self._walk("deals/archived", params):
+                newest = _later(newest, max((i.get("update_time") for i in items), default=None))
+                yield self._page(spec, items, archived=True)
+            params["status"] = S.DEAL_STATUSES_WITH_DELETED
+        for items, nxt in self._walk(spec.path, params):
+            page = self._page(spec, items)
+            stamps = [i.get("update_time") for i in items if i.get("update_time")]
+            newest = _later(newest, max(stamps, key=lambda s: to_datetime(s) or start, default=None))
+            if nxt is None:
+                page.checkpoint = self._cursor(spec, newest)
+            elif not spec.deals and stamps:
+                # Oldest first: everything before the last record seen is done (ties are re-read).
+                page.checkpoint = self._cursor(spec, _later(since, stamps[-1]))
+            yield page
+
+    def _cursor(self, spec: S.V2Stream, since: str | None) -> dict[str, Any]:
+        cursor: dict[str, Any] = {"since": since or iso(datetime.now(UTC))}
+        if spec.fields and spec.name in self._catalogs:
+            cursor["fields"] = self._catalogs[spec.name].to_state()
+        return cursor
+
+    # -- users and pipelines -------------------------------------------------------------------
+
+    def _users(self, *, backfill: bool) -> Iterator[Page]:
+        users = self.client.users()
+        page = Page("users")
+        for item in users:
+            if item.get("is_deleted"):
+                page.archived_ids.append(str(item["id"]))
+            else:
+                page.records.append(R.user(item))
+        ids = sorted(str(u["id"]) for u in users)
+        page.checkpoint = {"done": True} if backfill else {"ids": ids}
+        yield page
+
+    def _all(self, path: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for items, _ in self._walk(path, {"limit": S.V2_PAGE, "sort_by": "id"}):
+            out.extend(items)
+        return out
+
+    def _pipelines(self, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+        pipelines, stages = self._all("pipelines"), self._all("stages")
+        by_pipeline: dict[int, list[dict[str, Any]]] = {}
+        for stage in stages:
+            by_pipeline.setdefault(stage.get("pipeline_id"), []).append(stage)
+        records: list[RawRecord] = []
+        gone: list[str] = []
+        for item in pipelines:
+            if item.get("is_deleted"):
+                gone.append(str(item["id"]))
+            else:
+                records.append(R.pipeline(item, by_pipeline.get(item["id"], [])))
+        ids = sorted(r.id for r in records)
+        gone.extend(sorted(set((cursor or {}).get("ids") or ()) - set(ids) - set(gone)))
+        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True})

@@ -1,0 +1,583 @@
+"""``PipedriveSandbox``: Pipedrive's API (v2 objects, v1 users/leads/fields/webhooks) as an aiohttp app.
+
+Mounted by the sandbox host at ``/pipedrive``: v1 under ``/pipedrive/v1/…``, v2 under
+``/pipedrive/api/v2/…``. Every request passes one gate: the API token (``x-api-token`` header or
+``api_token`` query), the CDN's ban, the burst window and the daily token budget (each operation
+costs its tokens), then fault injection; the answer carries ``x-ratelimit-*`` headers. Handlers
+answer in the shapes of Pipedrive's OpenAPI descriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crmbridge.connectors import SandboxOptions
+from crmbridge.sandbox.faults import Decision, Fault, FaultInjector
+from crmbridge.sandbox.stats import SandboxStats
+from crmbridge.sandbox.world import generate_world, parse_anchor
+from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.sandbox.limits import TokenLimits
+from crmbridge_pipedrive.sandbox.render import FIELD_ENDPOINTS, iso, render
+from crmbridge_pipedrive.sandbox.state import BadCursor, PipedriveState, decode_cursor, encode_cursor
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MOUNT = "/pipedrive"
+CDN_PAGE = (b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
+            b"<p>Request blocked: too many requests. Please slow down.</p><hr><p>cloudflare</p></body></html>\n")
+BAD_GATEWAY_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n"
+
+V2_SORTS = {"persons": ("id", "update_time", "add_time"), "organizations": ("id", "update_time", "add_time"),
+            "deals": ("id", "update_time", "add_time"), "activities": ("id", "update_time", "add_time", "due_date"),
+            "pipelines": ("id", "update_time", "add_time"), "stages": ("id", "update_time", "add_time", "order_nr")}
+V2_FILTERS = {"persons": ("owner_id", "org_id"), "organizations": ("owner_id",),
+              "deals": ("owner_id", "person_id", "org_id", "pipeline_id", "stage_id"),
+              "activities": ("owner_id", "deal_id", "person_id", "org_id"), "pipelines": (), "stages": ("pipeline_id",)}
+WITH_CUSTOM_FIELDS = {"persons": "person", "organizations": "organization", "deals": "deal"}
+SINGULAR = {"persons": "Person", "organizations": "Organization", "deals": "Deal", "activities": "Activity",
+            "pipelines": "Pipeline", "stages": "Stage"}
+REQUIRED_ON_CREATE = {"persons": ("name",), "organizations": ("name",), "deals": ("title",),
+                      "activities": (), "pipelines": ("name",), "stages": ("name", "pipeline_id")}
+
+
+class Problem(Exception):
+    """An error answer in Pipedrive's shape for the API version asked."""
+
+    def __init__(self, status: int, message: str, *, v2: bool = True) -> None:
+        self.status, self.message, self.v2 = status, message, v2
+        super().__init__(message)
+
+    def response(self) -> web.Response:
+        if self.v2:
+            code = "ERR_SCHEMA_VALIDATION_FAILED" if self.status == 400 else f"ERR_{self.status}"
+            body = {"success": False, "error": self.message, "code": code,
+                    "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+                    "data": None, "additional_data": None}
+        else:
+            body = {"success": False, "error": self.message, "errorCode": self.status}
+        return _json(body, self.status)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _ok(data: Any, additional: Mapping[str, Any] | None = None, status: int = 200) -> web.Response:
+    body: dict[str, Any] = {"success": True, "data": data}
+    if additional is not None:
+        body["additional_data"] = dict(additional)
+    return _json(body, status)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCost:
+    tokens: int
+    search: bool = False
+
+
+def _int(query: Mapping[str, str], name: str, v2: bool = True) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Problem(400, f"Validation failed: {name}: must be an integer", v2=v2) from None
+
+
+def _limit(query: Mapping[str, str], default: int = 100, v2: bool = True) -> int:
+    limit = _int(query, "limit", v2)
+    if limit is None:
+        return default
+    if not 1 <= limit <= S.V2_PAGE:
+        raise Problem(400, f"Validation failed: limit: Must be between 1 and {S.V2_PAGE}", v2=v2)
+    return limit
+
+
+def _instant(query: Mapping[str, str], name: str) -> str | None:
+    raw = query.get(name)
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Problem(400, f"Validation failed: {name}: must be an RFC 3339 date-time") from None
+    if parsed.tzinfo is None:
+        raise Problem(400, f"Validation failed: {name}: must carry a time zone (RFC 3339)")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _body(request: web.Request, v2: bool = True) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise Problem(400, "Request body is not valid JSON", v2=v2) from None
+    if not isinstance(body, dict):
+        raise Problem(400, "Request body must be a JSON object", v2=v2)
+    return body
+
+
+class PipedriveSandbox:
+    """A seeded Pipedrive company account with its users, pipelines and sales records."""
+
+    name = "pipedrive"
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        extra = options.extra
+        self.world = generate_world(options.seed, options.contacts, parse_anchor(extra.get("anchor")))
+        self.state = PipedriveState(render(self.world))
+        self.limits = self._limits()
+        self.faults = FaultInjector(options.faults, seed=options.seed,
+                                    stall_seconds=float(extra.get("pipedrive_stall_seconds", 30.0)))
+        self._fault_rng = random.Random(options.seed)
+        self._stats = SandboxStats()
+        self.cdn_refused = 0
+        self.token = extra.get("pipedrive_api_token")  # None: any token is accepted
+        self.costs: dict[tuple[str, str], RouteCost] = {}
+        self.app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
+        self._routes()
+
+    def _limits(self) -> TokenLimits:
+        extra = self.options.extra
+        return TokenLimits(str(extra.get("pipedrive_plan", "growth")), seats=int(extra.get("pipedrive_seats", 10)),
+                           time_scale=self.options.time_scale, burst=extra.get("pipedrive_burst"),
+                           daily_tokens=extra.get("pipedrive_daily_tokens"),
+                           cdn_strikes=int(extra.get("pipedrive_cdn_strikes", 10)))
+
+    # -- VendorSandbox -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        snapshot = self._stats.snapshot()
+        snapshot.update(cdn_refused=self.cdn_refused, limits=self.limits.snapshot(), counts=self.state.counts())
+        return snapshot
+
+    def reset(self) -> None:
+        """Back to the seeded account: records, budgets, bans and counters."""
+        self.state = PipedriveState(render(self.world))
+        self.limits = self._limits()
+        self._stats.reset()
+        self.cdn_refused = 0
+
+    def reset_stats(self) -> None:
+        """Zero the counters only (records, budgets and bans stay as they are)."""
+        self._stats.reset()
+        self.cdn_refused = 0
+
+    def set_faults(self, rates: Mapping[str, float]) -> None:
+        self.faults.set_rates(rates)
+
+    # -- the gate every request passes ---------------------------------------------------------
+
+    def _template(self, request: web.Request) -> str | None:
+        resource = request.match_info.route.resource
+        if resource is None:
+            return None
+        canonical = resource.canonical
+        return canonical[len(MOUNT):] if canonical.startswith(MOUNT) else canonical
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        template = self._template(request)
+        if template is None:
+            return Problem(404, f"Unknown method {request.path}", v2="/api/v2/" in request.path).response()
+        if template.startswith("/_sandbox"):
+            return await handler(request)
+        endpoint = f"{request.method} {template}"
+        cost = self.costs.get((request.method, template), RouteCost(1))
+        v2 = template.startswith(S.V2_PREFIX)
+        token = request.headers.get("x-api-token") or request.query.get("api_token") or \
+            request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token or (self.token and token != self.token):
+            self._stats.call(endpoint)
+            return Problem(401, "You need to be authorized to make this request.", v2=v2).response()
+        verdict = self.limits.admit(cost.tokens, search=cost.search)
+        if verdict.status == 403:
+            self._stats.call(endpoint)
+            self.cdn_refused += 1
+            return web.Response(body=CDN_PAGE, status=403, content_type="text/html")
+        if verdict.status == 429:
+            self._stats.call(endpoint)
+            self._stats.limited()
+            self.limits.strike()
+            return self._too_many(verdict.headers, daily=verdict.reason == "daily")
+        decision = self.faults.decide(is_write=request.method != "GET")
+        if decision is not None and not decision.after_handler:
+            self._stats.call(endpoint)
+            return await self._fault(request, decision, verdict.headers)
+        self._stats.call(endpoint, cost.tokens)
+        try:
+            response = await handler(request)
+        except Problem as problem:
+            response = problem.response()
+        if decision is not None:
+            return await self._fault(request, decision, verdict.headers)
+        response.headers.update(verdict.headers)
+        return response
+
+    def _too_many(self, headers: Mapping[str, str], *, daily: bool = False) -> web.Response:
+        body = {"success": False, "error": "Daily token budget exceeded" if daily else "Request over limit",
+                "errorCode": 429,
+                "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+                "data": None, "additional_data": None}
+        response = _json(body, 429)
+        response.headers.update(headers)
+        return response
+
+    async def _fault(self, request: web.Request, decision: Decision, headers: Mapping[str, str]) -> web.Response:
+        self._stats.fault(decision.fault.value)
+        if decision.fault is Fault.RATE_LIMIT:
+            self._stats.limited()
+            window = self.limits.window
+            return self._too_many({**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": f"{window:.3f}",
+                                   "Retry-After": "1"})
+        if decision.fault is Fault.SERVER_ERROR:
+            if self._fault_rng.random() < 0.5:
+                return web.Response(body=BAD_GATEWAY_PAGE, status=502, content_type="text/html")
+            return _json({"success": False, "error": "Internal server error", "errorCode": 500}, 500)
+        if decision.fault is Fault.TIMEOUT:
+            await asyncio.sleep(self.faults.stall_seconds)
+            return _json({"success": False, "error": "Gateway timeout", "errorCode": 504}, 504)
+        if request.transport is not None:  # a reset: the connection drops without an answer
+            request.transport.abort()
+        return web.Response(status=500)
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def _add(self, method: str, path: str, handler: Handler, tokens: int, *, search: bool = False) -> None:
+        self.app.router.add_route(method, path, handler)
+        template = path.replace(r"{id:\d+}", "{id}")
+        self.costs[(method, template)] = RouteCost(tokens, search)
+
+    def _routes(self) -> None:
+        v2, v1, c2, c1 = S.V2_PREFIX, S.V1_PREFIX, S.V2_COST, S.V1_COST
+        add = self._add
+        add("GET", f"{v2}/deals/archived", partial(self.v2_list, "deals", archived=True),
+            c2["list_archived_deals"])
+        for kind in ("persons", "organizations"):
+            add("GET", f"{v2}/{kind}/search", partial(self.v2_search, kind), c2["search"], search=True)
+        for kind in ("persons", "organizations", "deals", "activities", "pipelines", "stages"):
+            cost = c2.get(f"list_{kind}", c2["list"])
+            add("GET", f"{v2}/{kind}", partial(self.v2_list, kind), cost)
+            add("POST", f"{v2}/{kind}", partial(self.v2_create, kind), c2["create"])
+            add("GET", f"{v2}/{kind}/{{id:\\d+}}", partial(self.v2_get, kind), c2["get"])
+            add("PATCH", f"{v2}/{kind}/{{id:\\d+}}", partial(self.v2_update, kind), c2["update"])
+            add("DELETE", f"{v2}/{kind}/{{id:\\d+}}", partial(self.v2_delete, kind), c2["delete"])
+        add("GET", f"{v1}/users", self.v1_users, c1["list"])
+        add("GET", f"{v1}/users/me", self.v1_me, c1["get"])
+        add("GET", f"{v1}/users/{{id:\\d+}}", self.v1_user, c1["get"])
+        for obj, endpoint in FIELD_ENDPOINTS.items():
+            add("GET", f"{v1}/{endpoint}", partial(self.v1_fields, obj), c1["list"])
+            add("POST", f"{v1}/{endpoint}", partial(self.v1_add_field, obj), c1["create"])
+            add("GET", f"{v1}/{endpoint}/{{id:\\d+}}", partial(self.v1_field, obj), c1["get"])
+        add("GET", f"{v1}/leads", self.v1_leads, c1["list"])
+        add("POST", f"{v1}/leads", self.v1_add_lead, c1["create"])
+        add("GET", f"{v1}/leads/{{id}}", self.v1_lead, c1["get"])
+        add("PATCH", f"{v1}/leads/{{id}}", self.v1_update_lead, c1["update"])
+        add("DELETE", f"{v1}/leads/{{id}}", self.v1_delete_lead, c1["delete"])
+        for kind in ("persons", "organizations", "deals"):
+            add("PUT", f"{v1}/{kind}/{{id:\\d+}}/merge", partial(self.v1_merge, kind), c1["update"])
+        add("GET", f"{v1}/webhooks", self.v1_webhooks, c1["list"])
+        add("POST", f"{v1}/webhooks", self.v1_add_webhook, c1["create"])
+        add("DELETE", f"{v1}/webhooks/{{id:\\d+}}", self.v1_delete_webhook, c1["delete"])
+        self.app.router.add_post("/_sandbox/touch", self.control_touch)
+        self.app.router.add_get("/_sandbox/overlap", self.control_overlap)
+        self.app.router.add_get("/_sandbox/state", self.control_state)
+
+    # -- API v2 --------------------------------------------------------------------------------
+
+    async def v2_list(self, kind: str, request: web.Request, *, archived: bool = False) -> web.Response:
+        q = request.query
+        limit = _limit(q)
+        sort_by = q.get("sort_by", "id")
+        if sort_by not in V2_SORTS[kind]:
+            raise Problem(400, f"Validation failed: sort_by: must be one of {', '.join(V2_SORTS[kind])}")
+        direction = q.get("sort_direction", "asc")
+        if direction not in ("asc", "desc"):
+            raise Problem(400, "Validation failed: sort_direction: must be one of asc, desc")
+        since, until = _instant(q, "updated_since"), _instant(q, "updated_until")
+        try:
+            after = decode_cursor(q["cursor"]) if q.get("cursor") else None
+        except BadCursor:
+            raise Problem(400, "Validation failed: cursor: invalid cursor") from None
+        visible = self._visibility(kind, q, since, archived)
+        with self.state.lock:
+            rows, nxt = self.state.table(kind).page(visible, sort_by=sort_by, descending=direction == "desc",
+                                                    since=since, until=until, after=after, limit=limit)
+            data = [self._project(kind, r, q.get("custom_fields")) for r in rows]
+        return _ok(data, {"next_cursor": encode_cursor(nxt) if nxt else None})
+
+    def _visibility(self, kind: str, q: Mapping[str, str], since: str | None, archived: bool
+                    ) -> Callable[[dict[str, Any]], bool]:
+        filters = {f: _int(q, f) for f in V2_FILTERS[kind] if q.get(f)}
+        ids = {int(i) for i in q.get("ids", "").split(",") if i.strip().isdigit()} or None
+        done = q.get("done")
+        statuses = set(q.get("status", "open,won,lost").split(",")) if kind == "deals" else set()
+        recently = self.state.recently
+
+        def visible(row: dict[str, Any]) -> bool:
+            if ids is not None and row["id"] not in ids:
+                return False
+            if any(row.get(f) != v for f, v in filters.items()):
+                return False
+            if done is not None and row.get("done") != (done.lower() == "true"):
+                return False
+            if kind == "deals":
+                if bool(row.get("is_archived")) != archived:
+                    return False
+                if row.get("is_deleted"):
+                    return "deleted" in statuses and recently(row)
+                return row.get("status") in statuses
+            if row.get("is_deleted"):
+                # A change listing shows what was deleted in its window, for 30 days.
+                return since is not None and recently(row)
+            return True
+
+        return visible
+
+    def _project(self, kind: str, row: dict[str, Any], custom_fields: str | None) -> dict[str, Any]:
+        if custom_fields is None or kind not in WITH_CUSTOM_FIELDS:
+            return row
+        keys = {k for k in custom_fields.split(",") if k}
+        return {**row, "custom_fields": {k: v for k, v in (row.get("custom_fields") or {}).items() if k in keys}}
+
+    async def v2_get(self, kind: str, request: web.Request) -> web.Response:
+        row = self.state.get(kind, int(request.match_info["id"]))
+        if row is None:
+            raise Problem(404, f"{SINGULAR[kind]} not found")
+        return _ok(row)
+
+    async def v2_create(self, kind: str, request: web.Request) -> web.Response:
+        body = await _body(request)
+        missing = [f for f in REQUIRED_ON_CREATE[kind] if body.get(f) in (None, "")]
+        if missing:
+            raise Problem(400, f"Validation failed: {missing[0]}: required")
+        return _ok(self.state.create(kind, body))
+
+    async def v2_update(self, kind: str, request: web.Request) -> web.Response:
+        body = await _body(request)
+        row = self.state.update(kind, int(request.match_info["id"]), body)
+        if row is None:
+            raise Problem(404, f"{SINGULAR[kind]} not found")
+        return _ok(row)
+
+    async def v2_delete(self, kind: str, request: web.Request) -> web.Response:
+        row = self.state.delete(kind, int(request.match_info["id"]))
+        if row is None:
+            raise Problem(404, f"{SINGULAR[kind]} not found")
+        return _ok({"id": row["id"]})
+
+    async def v2_search(self, kind: str, request: web.Request) -> web.Response:
+        q = request.query
+        term = (q.get("term") or "").strip().lower()
+        if len(term) < 2:
+            raise Problem(400, "Validation failed: term: must be at least 2 characters long")
+        exact = (q.get("exact_match") or "").lower() == "true"
+        limit = _limit(q)
+        start = int(q["cursor"]) if (q.get("cursor") or "").isdigit() else 0
+        with self.state.lock:
+            table = self.state.table(kind)
+            found = [self._hit(kind, row) for row in (table.rows[i] for i in table.ids)
+                     if not row.get("is_deleted") and _matches(kind, row, term, exact)]
+        page = found[start:start + limit]
+        nxt = str(start + limit) if start + limit < len(found) else None
+        return _ok({"items": page}, {"next_cursor": nxt})
+
+    def _hit(self, kind: str, row: dict[str, Any]) -> dict[str, Any]:
+        custom = [str(v) for v in (row.get("custom_fields") or {}).values() if isinstance(v, str)]
+        item: dict[str, Any] = {"id": row["id"], "type": kind[:-1] if kind != "persons" else "person",
+                                "name": row["name"], "visible_to": row.get("visible_to"),
+                                "owner": {"id": row.get("owner_id")}, "custom_fields": custom, "notes": []}
+        if kind == "persons":
+            org = self.state.tables["organizations"].rows.get(row.get("org_id") or -1)
+            item.update(phones=[p["value"] for p in row.get("phones") or ()],
+                        emails=[e["value"] for e in row.get("emails") or ()],
+                        organization={"id": org["id"], "name": org["name"]} if org else None)
+        else:
+            item["address"] = (row.get("address") or {}).get("value")
+        return {"result_score": 1.0, "item": item}
+
+    # -- v1: users, fields, leads, merges, webhooks ------------------------------------------
+
+    async def v1_users(self, request: web.Request) -> web.Response:
+        return _ok(list(self.state.users.values()))
+
+    async def v1_me(self, request: web.Request) -> web.Response:
+        return _ok(next(iter(self.state.users.values())))
+
+    async def v1_user(self, request: web.Request) -> web.Response:
+        user = self.state.users.get(int(request.match_info["id"]))
+        if user is None:
+            raise Problem(404, "User not found", v2=False)
+        return _ok(user)
+
+    async def v1_fields(self, obj: str, request: web.Request) -> web.Response:
+        items = self.state.catalogs.fields[obj]
+        start = _int(request.query, "start", v2=False) or 0
+        limit = _limit(request.query, default=S.V1_PAGE, v2=False)
+        page = items[start:start + limit]
+        return _ok(page, {"start": start, "limit": limit, "more_items_in_collection": start + limit < len(items)})
+
+    async def v1_field(self, obj: str, request: web.Request) -> web.Response:
+        wanted = int(request.match_info["id"])
+        item = next((f for f in self.state.catalogs.fields[obj] if f["id"] == wanted), None)
+        if item is None:
+            raise Problem(404, "Field not found", v2=False)
+        return _ok(item)
+
+    async def v1_add_field(self, obj: str, request: web.Request) -> web.Response:
+        body = await _body(request, v2=False)
+        if not body.get("name") or not body.get("field_type"):
+            raise Problem(400, "Field name and field_type are required", v2=False)
+        options = [str(o.get("label")) for o in body.get("options") or () if isinstance(o, dict)]
+        with self.state.lock:
+            item = self.state.catalogs.add(obj, str(body["name"]), str(body["field_type"]), options,
+                                           self.state.now())
+        return _ok(item)
+
+    async def v1_leads(self, request: web.Request) -> web.Response:
+        q = request.query
+        start = _int(q, "start", v2=False) or 0
+        limit = _limit(q, v2=False)
+        status = q.get("archived_status", "not_archived")
+        items = [lead for lead in self.state.leads.values()
+                 if status == "all" or lead["is_archived"] == (status == "archived")]
+        return _ok(items[start:start + limit],
+                   {"start": start, "limit": limit, "more_items_in_collection": start + limit < len(items)})
+
+    async def v1_lead(self, request: web.Request) -> web.Response:
+        lead = self.state.leads.get(request.match_info["id"])
+        if lead is None:
+            raise Problem(404, "Lead not found", v2=False)
+        return _ok(lead)
+
+    async def v1_add_lead(self, request: web.Request) -> web.Response:
+        body = await _body(request, v2=False)
+        if not body.get("title") or not (body.get("person_id") or body.get("organization_id")):
+            raise Problem(400, "A lead needs a title and a person_id or an organization_id", v2=False)
+        import uuid
+
+        now = self.state.now()
+        lead = {"id": str(uuid.uuid4()), "title": body["title"], "owner_id": body.get("owner_id"),
+                "creator_id": body.get("owner_id"), "label_ids": list(body.get("label_ids") or []),
+                "person_id": body.get("person_id"), "organization_id": body.get("organization_id"),
+                "source_name": "API", "origin": "API", "origin_id": body.get("origin_id"), "channel": None,
+                "channel_id": None, "is_archived": False, "was_seen": False, "value": body.get("value"),
+                "expected_close_date": body.get("expected_close_date"), "next_activity_id": None,
+                "add_time": now, "update_time": now, "visible_to": str(body.get("visible_to") or "3"),
+                "cc_email": "lumen@pipedrivemail.com"}
+        with self.state.lock:
+            self.state.leads[lead["id"]] = lead
+        return _ok(lead, status=201)
+
+    async def v1_update_lead(self, request: web.Request) -> web.Response:
+        body = await _body(request, v2=False)
+        with self.state.lock:
+            lead = self.state.leads.get(request.match_info["id"])
+            if lead is None:
+                raise Problem(404, "Lead not found", v2=False)
+            lead.update({k: v for k, v in body.items() if k in lead and k != "id"})
+            lead["update_time"] = self.state.now()
+        return _ok(lead)
+
+    async def v1_delete_lead(self, request: web.Request) -> web.Response:
+        with self.state.lock:
+            lead = self.state.leads.pop(request.match_info["id"], None)
+        if lead is None:
+            raise Problem(404, "Lead not found", v2=False)
+        return _ok({"id": lead["id"]})
+
+    async def v1_merge(self, kind: str, request: web.Request) -> web.Response:
+        body = await _body(request, v2=False)
+        winner = body.get("merge_with_id")
+        if not isinstance(winner, int):
+            raise Problem(400, "merge_with_id is required (an integer)", v2=False)
+        loser = int(request.match_info["id"])
+        row = self.state.merge(kind, loser, winner)
+        if row is None:
+            raise Problem(404, f"{SINGULAR[kind]} not found (or not mergeable)", v2=False)
+        if kind == "organizations":
+            return _ok({"id": row["id"]})
+        # v1 shapes: "YYYY-MM-DD HH:MM:SS" times; persons name their owner owner_id, deals user_id.
+        data = {"id": row["id"], "merge_what_id": loser, "add_time": row["add_time"].replace("T", " ").rstrip("Z"),
+                "update_time": row["update_time"].replace("T", " ").rstrip("Z")}
+        if kind == "persons":
+            data.update(name=row["name"], first_name=row.get("first_name"), last_name=row.get("last_name"),
+                        owner_id=row.get("owner_id"), org_id=row.get("org_id"), active_flag=True,
+                        email=row.get("emails") or [], phone=row.get("phones") or [])
+        else:
+            data.update(title=row["title"], user_id=row.get("owner_id"), creator_user_id=row.get("owner_id"),
+                        person_id=row.get("person_id"), org_id=row.get("org_id"), value=row.get("value"),
+                        currency=row.get("currency"), status=row.get("status"), stage_id=row.get("stage_id"),
+                        pipeline_id=row.get("pipeline_id"), active=True, deleted=False)
+        return _ok(data)
+
+    async def v1_webhooks(self, request: web.Request) -> web.Response:
+        return _json({"success": True, "status": "ok", "data": list(self.state.webhooks.values())})
+
+    async def v1_add_webhook(self, request: web.Request) -> web.Response:
+        body = await _body(request, v2=False)
+        missing = [k for k in ("subscription_url", "event_action", "event_object") if not body.get(k)]
+        if missing:
+            return _json({"success": False, "status": "error",
+                          "errors": {k: [f"{k} is required"] for k in missing}}, 400)
+        with self.state.lock:
+            hook_id = 1 + max(self.state.webhooks, default=0)
+            user_id = next(iter(self.state.users))
+            hook = {"id": hook_id, "company_id": 1, "owner_id": user_id, "user_id": body.get("user_id") or user_id,
+                    "event_action": body["event_action"], "event_object": body["event_object"],
+                    "subscription_url": body["subscription_url"], "is_active": 1,
+                    "add_time": self.state.now().replace("T", " ").rstrip("Z"), "remove_time": None,
+                    "type": "general", "http_auth_user": body.get("http_auth_user"),
+                    "http_auth_password": body.get("http_auth_password"),
+                    "additional_data": {"version": str(body.get("version") or "1.0")}, "remove_reason": None,
+                    "last_delivery_time": None, "last_http_status": None, "admin_id": user_id}
+            self.state.webhooks[hook_id] = hook
+        return _json({"success": True, "status": "ok", "data": hook}, 201)
+
+    async def v1_delete_webhook(self, request: web.Request) -> web.Response:
+        with self.state.lock:
+            hook = self.state.webhooks.pop(int(request.match_info["id"]), None)
+        if hook is None:
+            return _json({"success": False, "status": "error", "errors": {"id": ["Webhook not found"]}}, 404)
+        return _json({"success": True, "status": "ok"})
+
+    # -- control routes (no token, no limits) -------------------------------------------------
+
+    async def control_touch(self, request: web.Request) -> web.Response:
+        """``POST /pipedrive/_sandbox/touch {"kind": "persons", "count": 100}`` or ``{"ids": [...]}``."""
+        body = await _body(request)
+        kind = str(body.get("kind", ""))
+        if kind not in WITH_CUSTOM_FIELDS and kind not in ("activities", "pipelines", "stages"):
+            raise Problem(400, "kind must be one of persons, organizations, deals, activities, pipelines, stages")
+        touched = self.state.touch(kind, ids=body.get("ids"), count=int(body.get("count") or 0))
+        return _json({"touched": touched})
+
+    async def control_overlap(self, request: web.Request) -> web.Response:
+        overlap = self.state.overlap()
+        return _json({"persons": {str(k): v for k, v in overlap["persons"].items()},
+                      "organizations": {str(k): v for k, v in overlap["organizations"].items()},
+                      "pipedrive_only_persons": overlap["pipedrive_only_persons"]})
+
+    async def control_state(self, request: web.Request) -> web.Response:
+        return _json({"counts": self.state.counts(), "limits": self.limits.snapshot(), "now": iso(
+            self.state.clock() * 1000)})
+
+
+def _matches(kind: str, row: Mapping[str, Any], term: str, exact: bool) -> bool:
+    values = [str(row.get("name") or "")]
+    if kind == "persons":
+        values += [str(e.get("value") or "") for e in row.get("emails") or ()]
+    values += [str(v) for v in (row.get("custom_fields") or {}).values() if isinstance(v, str)]
+    values = [v.strip().lower() for v in values]
+    return any(v == term for v in values) if exact else any(term in v for v in values)

@@ -1,0 +1,104 @@
+"""Pipedrive's rate limits as the sandbox enforces them: burst per token, daily token budget, the CDN.
+
+A request is admitted when the token's rolling 2-second window has room (by plan: Lite 20, Growth 40,
+Premium 100, Ultimate 120 requests; search 10) and the company's daily budget (30,000 tokens x plan
+multiplier x seats) can pay its token cost. Clients that keep sending after 429s are refused by the
+CDN with an HTML 403 for a while. Every window runs ``time_scale`` times faster than real time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from crmbridge.sandbox.ratelimit import Counter, RollingWindow
+from crmbridge_pipedrive import streams as S
+
+CDN_STRIKES = 10  # 429s within the strike window that get a client banned by the CDN
+CDN_STRIKE_WINDOW_SECONDS = 10.0
+CDN_BAN_SECONDS = 30.0
+DAY_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: int  # 200 (go on), 429 (rate limited) or 403 (the CDN's ban)
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+def _seconds(value: float) -> str:
+    """Real seconds as a header value: whole seconds when they are, else to the millisecond."""
+    value = max(0.0, value)
+    return str(int(value)) if value == int(value) else f"{math.ceil(value * 1000) / 1000:.3f}"
+
+
+class TokenLimits:
+    def __init__(self, plan: str = "growth", *, seats: int = 10, time_scale: float = 1.0,
+                 burst: int | None = None, daily_tokens: int | None = None, cdn_strikes: int = CDN_STRIKES,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if plan not in S.PLAN_BURST:
+            raise ValueError(f"unknown Pipedrive plan {plan!r} (plans: {', '.join(S.PLAN_BURST)})")
+        self.plan = plan
+        self.time_scale = time_scale
+        self._clock = clock
+        self.window = S.BURST_WINDOW_SECONDS / time_scale
+        self.burst = RollingWindow(burst or S.PLAN_BURST[plan], self.window, clock)
+        self.search = RollingWindow(S.SEARCH_BURST, self.window, clock)
+        self.daily = Counter(daily_tokens or S.DAILY_TOKENS_PER_SEAT * S.PLAN_MULTIPLIER[plan] * seats)
+        self.day = DAY_SECONDS / time_scale
+        self.cdn_strikes = cdn_strikes
+        self._strikes: deque[float] = deque()
+        self._banned_until = 0.0
+        self._started = clock()
+        self._lock = threading.Lock()
+
+    def _ban_check(self, now: float) -> Verdict | None:
+        if now < self._banned_until:
+            return Verdict(403, {}, "cdn")
+        return None
+
+    def strike(self) -> None:
+        """A 429 was sent: too many in a short while and the CDN bans the client."""
+        with self._lock:
+            now = self._clock()
+            self._strikes.append(now)
+            horizon = now - CDN_STRIKE_WINDOW_SECONDS / self.time_scale
+            while self._strikes and self._strikes[0] < horizon:
+                self._strikes.popleft()
+            if len(self._strikes) >= self.cdn_strikes:
+                self._banned_until = now + CDN_BAN_SECONDS / self.time_scale
+                self._strikes.clear()
+
+    def admit(self, cost: int, *, search: bool = False) -> Verdict:
+        now = self._clock()
+        with self._lock:
+            banned = self._ban_check(now)
+        if banned:
+            return banned
+        window = self.search if search else self.burst
+        admission = window.acquire(1)
+        headers = {"x-ratelimit-limit": str(admission.limit), "x-ratelimit-remaining": str(admission.remaining),
+                   "x-ratelimit-reset": _seconds(admission.retry_after or self.window)}
+        if not admission.allowed:
+            return Verdict(429, {**headers, "Retry-After": str(max(1, math.ceil(admission.retry_after)))}, "burst")
+        if not self.daily.take(cost):
+            until_reset = self.day - ((now - self._started) % self.day)
+            return Verdict(429, {**headers, "x-ratelimit-reset": _seconds(until_reset)}, "daily")
+        return Verdict(200, headers)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.burst.reset()
+            self.search.reset()
+            self.daily.reset()
+            self._strikes.clear()
+            self._banned_until = 0.0
+
+    def snapshot(self) -> dict[str, object]:
+        return {"plan": self.plan, "burst_limit": self.burst.limit, "daily_tokens": self.daily.limit,
+                "daily_tokens_left": self.daily.remaining, "banned": self._clock() < self._banned_until}

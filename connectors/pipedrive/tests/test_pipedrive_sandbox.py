@@ -1,0 +1,303 @@
+"""The Pipedrive sandbox: Pipedrive's shapes, limits, CDN ban, faults, determinism and the world overlap."""
+
+from __future__ import annotations
+
+import requests
+from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
+from crmbridge_pipedrive.sandbox.render import field_key
+
+from crmbridge.mapping.transforms import normalise_domain, normalise_email
+
+H = {"x-api-token": "any-token"}
+
+
+def get(server, path, **params):
+    return requests.get(server.base_url("pipedrive") + path, params=params, headers=H, timeout=10)
+
+
+def call(server, method, path, body=None):
+    return requests.request(method, server.base_url("pipedrive") + path, json=body, headers=H, timeout=10)
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+V2_KINDS = ("persons", "organizations", "deals", "activities", "pipelines", "stages")
+
+
+def test_every_v2_operation_served_answers_in_the_openapi_shape(sandbox_factory, check_shape):
+    server = sandbox_factory()
+    problems = []
+    for kind in V2_KINDS:
+        listing = get(server, f"/api/v2/{kind}", limit=3).json()
+        assert listing["success"] is True and listing["data"], kind
+        problems += check_shape("v2", "get", f"/{kind}", listing)
+        first = listing["data"][0]["id"]
+        problems += check_shape("v2", "get", f"/{kind}/{{id}}", get(server, f"/api/v2/{kind}/{first}").json())
+    created = {
+        "persons": {"name": "Ada Lovelace", "emails": [{"value": "ada@example.com", "primary": True}]},
+        "organizations": {"name": "Analytical Engines Ltd"},
+        "deals": {"title": "Engines - Pilot", "value": 1000},
+        "activities": {"subject": "Intro call", "type": "call", "due_date": "2026-06-02"},
+        "pipelines": {"name": "Partners"},
+        "stages": {"name": "Qualified", "pipeline_id": 1},
+    }
+    for kind, body in created.items():
+        made = call(server, "POST", f"/api/v2/{kind}", body).json()
+        problems += check_shape("v2", "post", f"/{kind}", made)
+        rid = made["data"]["id"]
+        changed = call(server, "PATCH", f"/api/v2/{kind}/{rid}", {"name": "Renamed"} if "name" in body
+                       else {"title": "Renamed"} if kind == "deals" else {"subject": "Renamed"}).json()
+        problems += check_shape("v2", "patch", f"/{kind}/{{id}}", changed)
+        deleted = call(server, "DELETE", f"/api/v2/{kind}/{rid}").json()
+        problems += check_shape("v2", "delete", f"/{kind}/{{id}}", deleted)
+    problems += check_shape("v2", "get", "/deals/archived", get(server, "/api/v2/deals/archived").json())
+    problems += check_shape("v2", "get", "/persons/search", get(server, "/api/v2/persons/search", term="an").json())
+    problems += check_shape("v2", "get", "/organizations/search",
+                            get(server, "/api/v2/organizations/search", term="ab").json())
+    assert problems == [], problems
+
+
+def test_every_v1_operation_served_answers_in_the_openapi_shape(sandbox_factory, check_shape):
+    server = sandbox_factory()
+    problems = check_shape("v1", "get", "/users", get(server, "/v1/users").json())
+    problems += check_shape("v1", "get", "/users/{id}", get(server, "/v1/users/12000001").json())
+    for endpoint in ("personFields", "organizationFields", "dealFields"):
+        problems += check_shape("v1", "get", f"/{endpoint}", get(server, f"/v1/{endpoint}").json())
+    problems += check_shape("v1", "get", "/leads", get(server, "/v1/leads").json())
+    hook = call(server, "POST", "/v1/webhooks", {"subscription_url": "https://example.com/hook",
+                                                 "event_action": "*", "event_object": "person", "version": "2.0"})
+    assert hook.status_code == 201
+    problems += check_shape("v1", "post", "/webhooks", hook.json(), status="201")
+    problems += check_shape("v1", "get", "/webhooks", get(server, "/v1/webhooks").json())
+    bad = call(server, "POST", "/v1/webhooks", {"event_action": "*"})
+    assert bad.status_code == 400
+    problems += check_shape("v1", "post", "/webhooks", bad.json(), status="400")
+    problems += check_shape("v1", "delete", "/webhooks/{id}",
+                            call(server, "DELETE", f"/v1/webhooks/{hook.json()['data']['id']}").json())
+    persons = get(server, "/api/v2/persons", limit=2).json()["data"]
+    merged = call(server, "PUT", f"/v1/persons/{persons[0]['id']}/merge", {"merge_with_id": persons[1]["id"]})
+    problems += check_shape("v1", "put", "/persons/{id}/merge", merged.json())
+    for kind in ("organizations", "deals"):
+        a, b = (r["id"] for r in get(server, f"/api/v2/{kind}", limit=2).json()["data"])
+        answer = call(server, "PUT", f"/v1/{kind}/{a}/merge", {"merge_with_id": b})
+        assert answer.status_code == 200
+        problems += check_shape("v1", "put", f"/{kind}/{{id}}/merge", answer.json())
+    problems += check_shape("v1", "get", "/users/me", get(server, "/v1/users/me").json())
+    field = call(server, "POST", "/v1/personFields", {"name": "Crmbridge score", "field_type": "double"}).json()
+    problems += check_shape("v1", "post", "/personFields", field)
+    one_field = get(server, f"/v1/personFields/{field['data']['id']}").json()
+    problems += check_shape("v1", "get", "/personFields/{id}", one_field)
+    lead = call(server, "POST", "/v1/leads", {"title": "Inbound demo request", "person_id": persons[1]["id"]})
+    assert lead.status_code == 201
+    problems += check_shape("v1", "post", "/leads", lead.json(), status="201")
+    lead_id = lead.json()["data"]["id"]
+    problems += check_shape("v1", "get", "/leads/{id}", get(server, f"/v1/leads/{lead_id}").json())
+    problems += check_shape("v1", "patch", "/leads/{id}", call(server, "PATCH", f"/v1/leads/{lead_id}",
+                                                                {"title": "Demo request"}).json())
+    problems += check_shape("v1", "delete", "/leads/{id}", call(server, "DELETE", f"/v1/leads/{lead_id}").json())
+    assert problems == [], problems
+
+
+def test_custom_fields_have_40_hex_keys_and_the_labels_the_mapping_names(sandbox_factory):
+    server = sandbox_factory()
+    catalog = FieldCatalog.from_v1(get(server, "/v1/personFields").json()["data"])
+    labels = catalog.labels()
+    assert {"BANT budget", "BANT timeline", "Project status", "Seniority"} <= set(labels)
+    assert all(is_custom_key(k) for k in labels.values())
+    orgs = FieldCatalog.from_v1(get(server, "/v1/organizationFields").json()["data"]).labels()
+    assert {"Tier", "Technologies", "Website", "Industry"} <= set(orgs)
+    person = get(server, "/api/v2/persons", limit=1).json()["data"][0]
+    assert set(person["custom_fields"]) <= set(labels.values())
+
+
+def test_token_costs_are_the_openapis(openapi):
+    spec = openapi("v2")["paths"]
+    assert spec["/persons"]["get"]["x-token-cost"] == S.V2_COST["list"]
+    assert spec["/persons/{id}"]["get"]["x-token-cost"] == S.V2_COST["get"]
+    assert spec["/persons"]["post"]["x-token-cost"] == S.V2_COST["create"]
+    assert spec["/persons/{id}"]["patch"]["x-token-cost"] == S.V2_COST["update"]
+    assert spec["/persons/{id}"]["delete"]["x-token-cost"] == S.V2_COST["delete"]
+    assert spec["/persons/search"]["get"]["x-token-cost"] == S.V2_COST["search"]
+    assert spec["/deals/archived"]["get"]["x-token-cost"] == S.V2_COST["list_archived_deals"]
+    assert spec["/pipelines"]["get"]["x-token-cost"] == S.V2_COST["list_pipelines"]
+    assert spec["/stages"]["get"]["x-token-cost"] == S.V2_COST["list_stages"]
+
+
+# -- pagination and changes --------------------------------------------------------------------
+
+def test_cursor_pages_cover_every_record_once_and_limit_is_capped_at_500(sandbox_factory):
+    server = sandbox_factory()
+    seen, cursor = [], None
+    while True:
+        body = get(server, "/api/v2/activities", limit=100, **({"cursor": cursor} if cursor else {})).json()
+        seen += [a["id"] for a in body["data"]]
+        cursor = body["additional_data"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(set(seen)) and len(seen) == server.vendor("pipedrive").state.counts()["activities"]
+    too_big = get(server, "/api/v2/activities", limit=501)
+    assert too_big.status_code == 400 and "limit" in too_big.json()["error"]
+
+
+def test_updated_since_lists_changes_oldest_first_including_deletions_with_merges_named(sandbox_factory,
+                                                                                         check_shape):
+    server = sandbox_factory()
+    state = server.vendor("pipedrive").state
+    since = state.now()
+    a, b, c = state.live_ids("persons")[:3]
+    state.update("persons", a, {"job_title": "CTO"})
+    call(server, "DELETE", f"/api/v2/persons/{b}")
+    call(server, "PUT", f"/v1/persons/{c}/merge", {"merge_with_id": a})
+    body = get(server, "/api/v2/persons", updated_since=since, sort_by="update_time").json()
+    stamps = [p["update_time"] for p in body["data"]]
+    assert stamps == sorted(stamps)
+    # The one key beyond API v2's schema: a merged-away record names its survivor, as webhooks v2 do.
+    assert check_shape("v2", "get", "/persons", body, allowed_extra=frozenset({"merged_to_id"})) == []
+    by_id = {p["id"]: p for p in body["data"]}
+    assert set(by_id) >= {a, b, c}
+    assert by_id[b]["is_deleted"] is True and "merged_to_id" not in by_id[b]
+    assert by_id[c]["is_deleted"] is True and by_id[c]["merged_to_id"] == a
+    assert by_id[a]["is_deleted"] is False
+    # A plain listing no longer shows them, and a deleted deal needs status=deleted.
+    assert b not in {p["id"] for p in get(server, "/api/v2/persons", ids=f"{b},{c}").json()["data"]}
+    deal = state.live_ids("deals")[0]
+    call(server, "DELETE", f"/api/v2/deals/{deal}")
+    assert deal not in {d["id"] for d in get(server, "/api/v2/deals", updated_since=since).json()["data"]}
+    deleted = get(server, "/api/v2/deals", updated_since=since, status="deleted").json()["data"]
+    assert [(d["id"], d["status"]) for d in deleted] == [(deal, "deleted")]
+
+
+def test_archived_deals_leave_the_deal_list_for_deals_archived(sandbox_factory):
+    server = sandbox_factory()
+    deal = server.vendor("pipedrive").state.live_ids("deals")[0]
+    call(server, "PATCH", f"/api/v2/deals/{deal}", {"is_archived": True})
+    assert deal not in {d["id"] for d in get(server, "/api/v2/deals", limit=500).json()["data"]}
+    archived = get(server, "/api/v2/deals/archived").json()["data"]
+    assert [(d["id"], d["is_archived"]) for d in archived] == [(deal, True)]
+
+
+# -- limits ------------------------------------------------------------------------------------
+
+def test_the_burst_window_answers_429_in_pipedrives_shape_with_its_headers(sandbox_factory):
+    server = sandbox_factory(time_scale=0.5, pipedrive_plan="lite")
+    answers = [get(server, "/v1/users") for _ in range(21)]
+    assert [a.status_code for a in answers[:20]] == [200] * 20
+    ok, limited = answers[0], answers[20]
+    assert ok.headers["x-ratelimit-limit"] == "20" and ok.headers["x-ratelimit-remaining"] == "19"
+    assert limited.status_code == 429
+    assert limited.json() == {"success": False, "error": "Request over limit", "errorCode": 429,
+                              "error_info": "Please check developers.pipedrive.com for more information about "
+                                            "Pipedrive API.", "data": None, "additional_data": None}
+    assert limited.headers["x-ratelimit-remaining"] == "0" and float(limited.headers["x-ratelimit-reset"]) > 0
+    stats = server.vendor("pipedrive").stats()
+    assert stats["rate_limited"] == 1 and stats["tokens_spent"] == 20 * S.V1_COST["list"]
+
+
+def test_clients_that_keep_going_after_429s_get_the_cdns_html_403(sandbox_factory):
+    server = sandbox_factory(time_scale=0.5, pipedrive_burst=2, pipedrive_cdn_strikes=5)
+    statuses = [get(server, "/api/v2/pipelines").status_code for _ in range(12)]
+    assert statuses[:2] == [200, 200] and statuses[2:7] == [429] * 5
+    banned = get(server, "/api/v2/pipelines")
+    assert banned.status_code == 403 and banned.headers["Content-Type"].startswith("text/html")
+    assert "<html" in banned.text.lower()
+    assert server.vendor("pipedrive").stats()["cdn_refused"] >= 1
+
+
+def test_search_has_its_own_window_of_ten_and_costs_twenty_tokens(sandbox_factory):
+    server = sandbox_factory(time_scale=0.5, pipedrive_plan="ultimate")
+    statuses = [get(server, "/api/v2/persons/search", term="an").status_code for _ in range(11)]
+    assert statuses == [200] * 10 + [429]
+    assert server.vendor("pipedrive").stats()["tokens_spent"] == 10 * S.V2_COST["search"]
+
+
+def test_the_daily_token_budget_runs_out(sandbox_factory):
+    server = sandbox_factory(pipedrive_daily_tokens=25)
+    assert [get(server, "/api/v2/persons").status_code for _ in range(3)] == [200, 200, 429]
+    spent = get(server, "/api/v2/persons")
+    assert spent.json()["error"] == "Daily token budget exceeded"
+    assert float(spent.headers["x-ratelimit-reset"]) > 60
+
+
+def test_requests_without_a_token_are_refused(sandbox_factory):
+    server = sandbox_factory(pipedrive_api_token="right")
+    url = server.base_url("pipedrive") + "/api/v2/persons"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.get(url, headers={"x-api-token": "wrong"}, timeout=5).status_code == 401
+    assert requests.get(url, params={"api_token": "right"}, timeout=5).status_code == 200
+
+
+# -- faults, determinism, overlap --------------------------------------------------------------
+
+def test_faults_are_injected_as_configured(sandbox_factory):
+    server = sandbox_factory(faults={"5xx": 1.0})
+    statuses = {get(server, "/api/v2/persons").status_code for _ in range(8)}
+    assert statuses <= {500, 502} and statuses
+    server.vendor("pipedrive").set_faults({"429": 1.0})
+    limited = get(server, "/api/v2/persons")
+    assert limited.status_code == 429 and limited.json()["errorCode"] == 429
+    server.vendor("pipedrive").set_faults({"timeout": 1.0})
+    server.vendor("pipedrive").faults.stall_seconds = 1.0
+    try:
+        get_timeout = requests.get(server.base_url("pipedrive") + "/api/v2/persons", headers=H, timeout=0.2)
+        raise AssertionError(f"expected a timeout, got {get_timeout.status_code}")
+    except requests.Timeout:
+        pass
+    assert server.vendor("pipedrive").stats()["faults"] == {"5xx": 8, "429": 1, "timeout": 1}
+
+
+def test_the_same_seed_renders_the_same_account_and_another_seed_another(sandbox_factory):
+    one, two, other = sandbox_factory(seed=3), sandbox_factory(seed=3), sandbox_factory(seed=4)
+    for path in ("/api/v2/persons", "/api/v2/activities", "/api/v2/deals", "/v1/personFields", "/v1/users"):
+        assert get(one, path, limit=50).json() == get(two, path, limit=50).json(), path
+    assert get(one, "/api/v2/persons").json() != get(other, "/api/v2/persons").json()
+    assert field_key(3, "person", "Tier") != field_key(4, "person", "Tier")
+
+
+def test_the_overlap_is_world_people_typed_differently_and_sales_only_people(sandbox_factory):
+    server = sandbox_factory(contacts=600)
+    vendor = server.vendor("pipedrive")
+    overlap = requests.get(server.base_url("pipedrive") + "/_sandbox/overlap", timeout=5).json()
+    assert overlap["persons"] and overlap["organizations"] and overlap["pipedrive_only_persons"]
+    world = vendor.world
+    raw_differs = 0
+    for pid, index in overlap["persons"].items():
+        typed = vendor.state.get("persons", int(pid))["emails"][0]["value"]
+        raw_differs += typed != world.people[index].email
+        assert normalise_email(typed) == world.people[index].email
+    assert raw_differs > len(overlap["persons"]) // 4
+    website = field_key(7, "organization", "Website")
+    for oid, index in overlap["organizations"].items():
+        typed = vendor.state.get("organizations", int(oid))["custom_fields"][website]
+        assert normalise_domain(typed) == world.companies[index].domain
+    world_emails = {p.email for p in world.people}
+    for pid in overlap["pipedrive_only_persons"]:
+        typed = vendor.state.get("persons", pid)["emails"][0]["value"]
+        assert normalise_email(typed) not in world_emails
+    assert len(overlap["persons"]) + len(overlap["pipedrive_only_persons"]) == vendor.state.counts()["persons"]
+
+
+def test_activities_and_users_carry_what_sales_ops_needs(sandbox_factory):
+    server = sandbox_factory(contacts=600)
+    activities = get(server, "/api/v2/activities", limit=500).json()["data"]
+    assert {a["type"] for a in activities} >= {"call", "meeting", "email", "task"}
+    done = [a for a in activities if a["done"]]
+    assert done and all(a["marked_as_done_time"] for a in done)
+    assert any(not a["done"] and a["marked_as_done_time"] is None for a in activities)
+    users = get(server, "/v1/users").json()["data"]
+    assert {u["active_flag"] for u in users} == {True, False}
+    assert all(u["timezone_name"] for u in users)
+
+
+def test_touch_control_route_and_reset(sandbox_factory):
+    server = sandbox_factory()
+    vendor = server.vendor("pipedrive")
+    since = vendor.state.now()
+    touched = requests.post(server.base_url("pipedrive") + "/_sandbox/touch", json={"kind": "deals", "count": 4},
+                            timeout=5).json()["touched"]
+    assert len(touched) == 4
+    changed = get(server, "/api/v2/deals", updated_since=since).json()["data"]
+    assert sorted(d["id"] for d in changed) == sorted(touched)
+    vendor.reset()
+    assert get(server, "/api/v2/deals", updated_since=since).json()["data"] == []
+    assert vendor.stats()["total_calls"] == 1
