@@ -100,7 +100,7 @@ def rate_limit_share(contacts: int, tier: str, time_scale: float, workdir: Path)
         _, elapsed, _ = _backfill(server, time_scale, workdir)
     window = limits["interval_ms"] / 1000
     calls = [(t, s) for t, s, path in stamps if "/_sandbox" not in path and not path.endswith("/search")]
-    # Over k whole windows from the first request the limit allows k × burst requests (no rolling
+    # Over k whole windows from the first request the limit allows k * burst requests (no rolling
     # window may hold more than burst); the share is how much of that the backfill used.
     start = calls[0][0]
     k = int((calls[-1][0] - start) // window)

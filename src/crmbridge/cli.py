@@ -22,6 +22,7 @@ from crmbridge.progress import stream_progress
 from crmbridge.settings import Settings, load_settings
 from crmbridge.store import Store
 from crmbridge.sync import RunReport, Syncer
+from crmbridge.sync import load_mapping as mapping_with_catalogs
 
 app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="RevOps on autopilot: sync HubSpot and Pipedrive, score leads, hand off SQLs, track the SLA.")
@@ -106,17 +107,18 @@ def _print_report(report: RunReport, fmt: Format) -> None:
 
 def run_source(command: str, settings: Settings, source: str, streams: Sequence[str] | None, *,
                connector: Connector | None = None, restart: bool = False, dry_run: bool = False,
-               workers: int | None = None, show_progress: bool = True) -> RunReport:
+               workers: int | None = None, show_progress: bool = True, reconcile: bool = False) -> RunReport:
     """One backfill or sync of one source, with progress on stderr."""
-    mapping = load_mapping(settings, source)
+    load_mapping(settings, source)  # a broken mapping fails before any call to the CRM
     connector = connector or plugin(source).connector()
     store = open_store(settings)
     try:
+        mapping = mapping_with_catalogs(store, connector, settings.mapping_file(source))
         with stream_progress(err, source, show_progress) as sink:
             syncer = Syncer(store, connector, mapping, workers=workers or 4, progress=sink, dry_run=dry_run)
             if command == "backfill":
                 return syncer.backfill(streams, restart=restart)
-            return syncer.sync(streams)
+            return syncer.sync(streams, reconcile=reconcile)
     finally:
         store.close()
         connector.close()
@@ -145,11 +147,14 @@ def backfill(source: SourceOpt = None, stream: StreamOpt = None,
 
 @app.command()
 @guarded
-def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Format.table) -> None:
+def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Format.table,
+         reconcile: Annotated[bool, typer.Option(help="also look for records deleted in the CRM (costs a "
+                                                       "full id listing where the CRM offers no count)")] = False
+         ) -> None:
     """One incremental pass: only what changed since the last cursor."""
     settings = _settings()
     for name in _sources(source, settings):
-        report = run_source("sync", settings, name, stream, show_progress=fmt is Format.table)
+        report = run_source("sync", settings, name, stream, show_progress=fmt is Format.table, reconcile=reconcile)
         _print_report(report, fmt)
 
 

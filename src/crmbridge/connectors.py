@@ -43,6 +43,9 @@ class Page:
     checkpoint: Mapping[str, Any] | None = None
     # How many records the CRM holds live, when the page's answer says so (proves completeness).
     live_total: int | None = None
+    # From ``reconcile``: every live id of the stream, spread over its pages; stored records missing
+    # from the union are archived (the CRM deleted them and no answer says so otherwise).
+    live_ids: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ class Connector(Protocol):
         ...
 
     def reconcile(self, stream: str) -> Iterator[Page]:
-        """Pages of archived ids, asked for when the store's live count and the CRM's disagree."""
+        """Pages of archived ids (or of every live id), asked for when counts disagree or on request."""
         ...
 
     def request_properties(self, wanted: Mapping[str, Collection[str]]) -> None:

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from crmbridge.connectors import SandboxOptions, plugin, plugins
-from crmbridge.mapping import SourceMapping
+from crmbridge.model import EntityType
 from crmbridge.progress import stream_progress
 from crmbridge.sandbox import SandboxServer
 from crmbridge.settings import Settings
 from crmbridge.store import Store
-from crmbridge.sync import RunReport, Syncer
+from crmbridge.sync import RunReport, Syncer, load_mapping
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console, progres
     with SandboxServer(sandbox_options, sources) as server, Store(url) as store:
         for source in sources:
             connector = plugin(source).sandbox_connector(server.base_url(source), time_scale=options.time_scale)
-            mapping = SourceMapping.load(settings.mapping_file(source))
+            mapping = load_mapping(store, connector, settings.mapping_file(source))
             with stream_progress(progress_console, source) as sink:
                 reports[source] = Syncer(store, connector, mapping, progress=sink).backfill()
             connector.close()
@@ -64,6 +64,13 @@ def _summary(console: Console, store: Store, reports: dict[str, RunReport], serv
         for stream, info in streams.items():
             table.add_row(source, stream, str(info["entity"]), f"{info['live']:,}", f"{info['archived']:,}")
     console.print(table)
+    if len(reports) > 1:
+        people = [ids for _, ids in store.identities(EntityType.PERSON)]
+        companies = [ids for _, ids in store.identities(EntityType.COMPANY)]
+        console.print(f"one identity across CRMs: {len(people):,} people "
+                      f"({sum(1 for m in people if len({r.source for r in m}) > 1):,} in more than one CRM), "
+                      f"{len(companies):,} companies "
+                      f"({sum(1 for m in companies if len({r.source for r in m}) > 1):,} in more than one CRM)")
     for source, report in reports.items():
         stats = server.vendor(source).stats()
         console.print(f"{source}: {report.total_calls:,} API calls in {report.seconds:.1f} s, "

@@ -17,11 +17,42 @@ from typing import Any, Protocol
 from crmbridge.connectors import ApiUsage, Connector, Page, StreamSpec, StreamState
 from crmbridge.errors import ConfigError
 from crmbridge.logs import get_logger
-from crmbridge.mapping import SourceMapping
+from crmbridge.mapping import SourceMapping, labels_used
 from crmbridge.model import EntityType
 from crmbridge.store import PageResult, Store
+from crmbridge.store.store import now_ms
 
 log = get_logger("crmbridge.sync")
+
+
+CATALOG_TTL_MS = 24 * 3600 * 1000
+
+
+def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping:
+    """Load a source's mapping, resolving custom-field labels against the CRM's field catalogs.
+
+    Catalogs are kept in the store for a day, so an incremental pass does not re-read them; a label
+    the cached catalog lacks (a field created since) triggers one refresh before it is an error.
+    """
+    wanted = labels_used(path)
+    if not wanted:
+        return SourceMapping.load(path)
+    source = connector.source
+
+    def catalogs(refresh: bool) -> dict[str, Mapping[str, str]]:
+        out: dict[str, Mapping[str, str]] = {}
+        for stream in wanted:
+            cached = None if refresh else store.get_cursor(source, stream, "catalog")
+            if cached is None or now_ms() - int(cached.get("fetched_ms", 0)) > CATALOG_TTL_MS:
+                cached = {"fetched_ms": now_ms(), "fields": dict(connector.field_catalog(stream))}
+                store.set_cursor(source, stream, "catalog", cached)
+            out[stream] = cached["fields"]
+        return out
+
+    try:
+        return SourceMapping.load(path, catalogs=catalogs(refresh=False))
+    except ConfigError:
+        return SourceMapping.load(path, catalogs=catalogs(refresh=True))
 
 
 class ProgressSink(Protocol):
@@ -183,6 +214,7 @@ class Syncer:
         self.dry_run = dry_run
         # Pages that are ready together are stored in one transaction, up to this many records.
         self.batch_records = batch_records
+        self._always_reconcile = False
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
 
@@ -255,7 +287,12 @@ class Syncer:
 
     # -- incremental ---------------------------------------------------------------------------
 
-    def sync(self, streams: Sequence[str] | None = None) -> RunReport:
+    def sync(self, streams: Sequence[str] | None = None, *, reconcile: bool = False) -> RunReport:
+        """One incremental pass; ``reconcile`` also checks every stream for records deleted in the CRM.
+
+        Without it, a stream is reconciled only when the CRM's live count and ours disagree.
+        """
+        self._always_reconcile = reconcile
         names = self._streams(streams)
         report = RunReport(self.source, "sync", dry_run=self.dry_run)
         jobs = []
@@ -324,9 +361,27 @@ class Syncer:
         if self.progress:
             self.progress.advanced(stream.stream, len(page.records))
 
+    def _reconcile(self, stream: StreamReport) -> None:
+        """Ask the CRM what is gone: archived ids, or every live id (then ours minus theirs is gone)."""
+        entity = EntityType(stream.entity)
+        live: set[str] | None = None
+        for page in self.connector.reconcile(stream.stream):
+            if page.live_ids is not None:
+                live = (live or set()) | set(page.live_ids)
+            result = self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=page.archived_ids,
+                                            merged=page.merged)
+            stream.stored.add(result)
+        if live is not None:
+            gone = sorted(self.store.live_ids(self.source, stream.stream, entity) - live)
+            stream.stored.add(self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=gone))
+        stream.reconciled = True
+        stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+
     def _finish_stream(self, stream: StreamReport, reconcile: bool) -> None:
         if self.progress:
             self.progress.stream_finished(stream.stream)
+        if reconcile and self._always_reconcile and not self.dry_run:
+            self._reconcile(stream)
         if self.dry_run or stream.live_total is None:
             return
         entity = EntityType(stream.entity)
@@ -335,12 +390,7 @@ class Syncer:
             # Archived or merged away behind our back: ask the CRM which, and mark them.
             log.info("sync.reconcile", source=self.source, stream=stream.stream, ours=stream.live_count,
                      theirs=stream.live_total)
-            for page in self.connector.reconcile(stream.stream):
-                result = self.store.commit_page(self.source, stream.stream, entity, [],
-                                                archived_ids=page.archived_ids, merged=page.merged)
-                stream.stored.add(result)
-            stream.reconciled = True
-            stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+            self._reconcile(stream)
         if stream.live_count != stream.live_total:
             log.warning("sync.count_mismatch", source=self.source, stream=stream.stream, ours=stream.live_count,
                         theirs=stream.live_total)

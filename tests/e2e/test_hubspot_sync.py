@@ -27,6 +27,20 @@ def test_backfill_stores_every_live_record_of_every_object_type(hubspot: Sandbox
     assert counts["pipelines"]["live"] == len(sandbox.world.pipelines)
 
 
+def test_backfill_maps_the_properties_people_are_scored_on(hubspot: SandboxServer, store_copy: Store) -> None:
+    sandbox = hubspot.vendor("hubspot")
+    for cid in sandbox.ids("contacts")[:500]:
+        source = sandbox.get("contacts", cid)
+        person = store_copy.get(EntityType.PERSON, "hubspot", cid)
+        assert person.email == (source.get("email") or "").strip().lower() or None
+        assert person.title == source.get("jobtitle")
+        assert person.updated_at is not None and person.created_at is not None
+    for cid in sandbox.ids("companies")[:200]:
+        company, source = store_copy.get(EntityType.COMPANY, "hubspot", cid), sandbox.get("companies", cid)
+        assert company.name == source.get("name")
+        assert (company.industry is None) == (source.get("industry") is None)
+
+
 def test_backfill_stores_every_association(hubspot: SandboxServer, store_copy: Store) -> None:
     sandbox = hubspot.vendor("hubspot")
     contacts = sandbox.ids("contacts")

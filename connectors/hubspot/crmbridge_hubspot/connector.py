@@ -24,9 +24,6 @@ from crmbridge_hubspot.settings import HubSpotSettings
 
 log = get_logger("crmbridge.hubspot")
 
-# Properties the connector itself adds to raw records (never requested from HubSpot).
-_SYNTHETIC = {"id", "form_name", "eventType", "occurredAt", "objectId", "active", "teams", "stages",
-              "firstName", "lastName", "email", "createdAt", "updatedAt", "label", "displayOrder"}
 
 
 def _ms(value: Any) -> int | None:
@@ -84,7 +81,9 @@ class HubSpotConnector:
 
     def request_properties(self, wanted: Mapping[str, Collection[str]]) -> None:
         """The properties the mapping reads; HubSpot returns only the properties asked for."""
-        self._wanted = {k: set(v) - _SYNTHETIC for k, v in wanted.items()}
+        # Only CRM object streams take a property list; "id" is the record's own, never a property.
+        self._wanted = {k: set(v) - {"id"} for k, v in wanted.items()
+                        if isinstance(S.BY_NAME.get(k), S.CrmObjectStream)}
 
     def usage(self) -> ApiUsage:
         return self.client.usage()

@@ -94,6 +94,13 @@ class PageResult:
                 "stale": self.stale, "archived": self.archived, "merged": self.merged}
 
 
+def _with_state(record: SourceRecord, archived: bool, merged_into: str | None) -> SourceRecord:
+    """Archives and merges update the row's columns, not its stored JSON: the columns are the truth."""
+    record.archived = bool(archived)
+    record.merged_into = merged_into
+    return record
+
+
 def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[str, Any]:
     data = record.model_dump_json().encode()
     row: dict[str, Any] = {
@@ -447,6 +454,12 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def live_ids(self, source: str, stream: str, entity: EntityType) -> set[str]:
+        t = schema.ENTITY_TABLES[entity]
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.c.source_id).where(
+                t.c.source == source, t.c.stream == stream, t.c.archived.is_(False))).scalars())
+
     def live_count(self, source: str, stream: str, entity: EntityType) -> int:
         t = schema.ENTITY_TABLES[entity]
         with self.engine.connect() as conn:
@@ -471,14 +484,15 @@ class Store:
         t = schema.ENTITY_TABLES[entity]
         with self.engine.connect() as conn:
             for _ in range(8):  # merge chains are short; the bound guards against a cycle
-                row = conn.execute(sa.select(t.c.data, t.c.merged_into).where(
+                row = conn.execute(sa.select(t.c.data, t.c.merged_into, t.c.archived).where(
                     t.c.source == source, t.c.source_id == source_id)).first()
                 if row is None:
                     return None
                 if row.merged_into and follow_merges:
                     source_id = row.merged_into
                     continue
-                return ENTITY_CLASSES[entity].model_validate_json(row.data)
+                return _with_state(ENTITY_CLASSES[entity].model_validate_json(row.data), row.archived,
+                                   row.merged_into)
         return None
 
     def iter_records(self, entity: EntityType, source: str | None = None, *, live_only: bool = True,
@@ -488,7 +502,8 @@ class Store:
         cls = ENTITY_CLASSES[entity]
         last = 0
         while True:
-            q = sa.select(t.c.id, t.c.data).where(t.c.id > last).order_by(t.c.id).limit(batch)
+            q = sa.select(t.c.id, t.c.data, t.c.archived, t.c.merged_into).where(t.c.id > last).order_by(
+                t.c.id).limit(batch)
             if source:
                 q = q.where(t.c.source == source)
             if live_only:
@@ -498,7 +513,7 @@ class Store:
             if not rows:
                 return
             for row in rows:
-                yield cls.model_validate_json(row.data)
+                yield _with_state(cls.model_validate_json(row.data), row.archived, row.merged_into)
             last = rows[-1].id
 
     def links_to(self, source: str, to_entity: EntityType, to_ids: Sequence[str],
@@ -539,7 +554,7 @@ class Store:
             top = conn.execute(sa.select(sa.func.max(ident.c.canonical_id)).where(
                 ident.c.entity == entity.value)).scalar() or 0
         for low in range(0, int(top), batch):
-            q = (sa.select(ident.c.canonical_id, table.c.data)
+            q = (sa.select(ident.c.canonical_id, table.c.data, table.c.archived, table.c.merged_into)
                  .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
                  .where(ident.c.entity == entity.value, ident.c.canonical_id > low,
                         ident.c.canonical_id <= low + batch)
@@ -549,8 +564,9 @@ class Store:
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
             groups: dict[int, list[SourceRecord]] = {}
-            for cid, data in rows:
-                groups.setdefault(int(cid), []).append(cls.model_validate_json(data))
+            for cid, data, archived, merged_into in rows:
+                groups.setdefault(int(cid), []).append(
+                    _with_state(cls.model_validate_json(data), archived, merged_into))
             yield from groups.items()
 
     def identity_count(self, entity: EntityType) -> int:

@@ -1,0 +1,141 @@
+"""The sync runner with an in-memory CRM: checkpoints, quarantine, reconciliation, dry runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
+from crmbridge.errors import ConfigError
+from crmbridge.mapping import SourceMapping
+from crmbridge.model import EntityType
+from crmbridge.store import Store
+from crmbridge.sync import Syncer, merge_pages
+
+MAPPING = SourceMapping.from_text("""
+source: mem
+streams:
+  people:
+    entity: person
+    fields:
+      email: {from: email, transform: email}
+      updated_at: {from: updated, transform: datetime}
+""")
+
+
+class MemoryCrm:
+    """A tiny CRM: people in pages of two, changes since a version number, no live counts."""
+
+    source = "mem"
+
+    def __init__(self, people: dict[str, dict[str, Any]]) -> None:
+        self.people = people
+        self.version = 1
+        self.calls = 0
+
+    def streams(self) -> list[StreamSpec]:
+        return [StreamSpec("people", EntityType.PERSON, 2)]
+
+    def request_properties(self, wanted: Mapping[str, Any]) -> None:
+        return None
+
+    def _raw(self, pid: str) -> RawRecord:
+        return RawRecord("people", pid, dict(self.people[pid]))
+
+    def backfill(self, stream: str, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        ids = sorted(self.people)
+        start = int((resume or {}).get("at", 0))
+        for i in range(start, len(ids), 2):
+            self.calls += 1
+            done = i + 2 >= len(ids)
+            yield Page(stream, [self._raw(p) for p in ids[i:i + 2]], checkpoint={"at": i + 2, "done": done})
+
+    def start_cursor(self, stream: str) -> Mapping[str, Any]:
+        return {"version": self.version}
+
+    def changes(self, stream: str, state: StreamState) -> Iterator[Page]:
+        self.calls += 1
+        since = state.cursor["version"]
+        changed = [p for p, v in self.people.items() if v.get("v", 0) > since]
+        yield Page(stream, [self._raw(p) for p in sorted(changed)], checkpoint={"version": self.version})
+
+    def reconcile(self, stream: str) -> Iterator[Page]:
+        self.calls += 1
+        yield Page(stream, live_ids=sorted(self.people))
+
+    def field_catalog(self, stream: str) -> Mapping[str, str]:
+        return {}
+
+    def usage(self) -> ApiUsage:
+        return ApiUsage({"GET /people": self.calls})
+
+    def close(self) -> None:
+        return None
+
+
+def _people(n: int) -> dict[str, dict[str, Any]]:
+    return {f"{i:03d}": {"email": f"p{i}@x.example", "updated": "2026-01-01T00:00:00Z"} for i in range(n)}
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[Store]:
+    with Store(sqlite_url) as s:
+        yield s
+
+
+def test_a_deletion_no_answer_reports_is_found_by_reconciling_every_live_id(store: Store) -> None:
+    crm = MemoryCrm(_people(5))
+    Syncer(store, crm, MAPPING).backfill()
+    del crm.people["003"]
+
+    plain = Syncer(store, crm, MAPPING).sync()
+    assert store.live_count("mem", "people", EntityType.PERSON) == 5 and not plain.streams["people"].reconciled
+
+    report = Syncer(store, crm, MAPPING).sync(reconcile=True)
+    assert report.streams["people"].stored.archived == 1
+    assert store.live_ids("mem", "people", EntityType.PERSON) == {"000", "001", "002", "004"}
+    assert store.get(EntityType.PERSON, "mem", "003").archived is True
+
+
+def test_a_record_that_fails_to_map_is_quarantined_and_the_rest_are_stored(store: Store) -> None:
+    people = _people(4)
+    people["002"]["updated"] = "the day before yesterday"
+    crm = MemoryCrm(people)
+    report = Syncer(store, crm, MAPPING).backfill()
+
+    assert report.streams["people"].quarantined == 1
+    assert store.live_count("mem", "people", EntityType.PERSON) == 3
+    assert [q["source_id"] for q in store.quarantined()] == ["002"]
+
+    crm.people["002"].update(updated="2026-01-02T00:00:00Z", v=2)
+    crm.version = 2
+    Syncer(store, crm, MAPPING).sync()
+    assert store.quarantined() == []
+    assert store.live_count("mem", "people", EntityType.PERSON) == 4
+
+
+def test_a_dry_run_reads_and_maps_but_stores_nothing(store: Store) -> None:
+    report = Syncer(store, MemoryCrm(_people(3)), MAPPING, dry_run=True).backfill()
+    assert report.streams["people"].stored.new == 3
+    assert store.counts() == {} and store.last_runs() == []
+
+
+def test_a_finished_backfill_leaves_no_checkpoint_and_an_incremental_cursor(store: Store) -> None:
+    Syncer(store, MemoryCrm(_people(3)), MAPPING).backfill()
+    assert store.get_cursor("mem", "people", "backfill") is None
+    assert store.get_cursor("mem", "people", "incremental") == {"version": 1}
+
+
+def test_sync_before_any_backfill_says_what_to_run(store: Store) -> None:
+    with pytest.raises(ConfigError, match="crmbridge backfill --source mem"):
+        Syncer(store, MemoryCrm(_people(1)), MAPPING).sync()
+
+
+def test_pages_stored_together_keep_the_last_checkpoint_and_every_record() -> None:
+    a = Page("people", [RawRecord("people", "1", {})], checkpoint={"at": 1})
+    b = Page("people", [RawRecord("people", "2", {})], archived_ids=["9"], checkpoint=None, live_total=7)
+    merged = merge_pages([a, b])
+    assert [r.id for r in merged.records] == ["1", "2"]
+    assert merged.archived_ids == ["9"] and merged.checkpoint == {"at": 1} and merged.live_total == 7
