@@ -1,0 +1,357 @@
+"""The scoring engine: a person's profile and a moment in, a ``PersonScore`` out, nothing else touched.
+
+The hot loop works on compiled predicates and flat lists (no pydantic construction, no per-activity
+dicts) because a full re-score runs it for every person in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from crmbridge.model import Activity, ActivityKind, ActorKind, Company, LifecycleStage, Person
+from crmbridge.scoring.conditions import Facts, normalise
+from crmbridge.scoring.memo import AtomMask, remember
+from crmbridge.scoring.model import ScoringModel
+from crmbridge.scoring.result import Gap, PersonScore, Reason, Reasons
+from crmbridge.scoring.rules import CompiledModel, Disqualifier, EngagementRule, Thresholds
+
+# CRMs and this host do not share a clock: an activity stamped up to this far after ``as_of`` still
+# counts (at full value), so a fresh contact request is never lost to a few seconds of skew.
+CLOCK_SKEW_SECONDS = 300.0
+SKEW = timedelta(seconds=CLOCK_SKEW_SECONDS)
+_MINUS_SKEW = -SKEW
+_NEVER = timedelta.max
+
+_OWNER = ActorKind.OWNER
+_FORM = ActivityKind.FORM_SUBMISSION
+_SQL = LifecycleStage.SQL
+_MQL = LifecycleStage.MQL
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything the engine reads about one person: who they are, where they work, what they did."""
+
+    person: Person
+    company: Company | None = None
+    activities: Sequence[Activity] = field(default_factory=tuple)
+
+
+class _Who(NamedTuple):
+    """What a person's and company's attributes alone decide."""
+
+    persona: str | None
+    fit: float
+    reasons: tuple[Reason, ...]
+    disqualifier: Disqualifier | None
+    mql_requirement: bool
+
+
+_new = tuple.__new__  # builds named tuples without their Python-level __new__: the hot path makes many
+
+
+class _Tally(NamedTuple):
+    """Per engagement rule (by index): occurrences, summed decay factors, expired occurrences."""
+
+    fired: list[int]
+    counts: list[int]
+    factors: list[float]
+    expired: list[int]
+
+
+class _Engagement(NamedTuple):
+    points: float
+    tally: _Tally | None
+    hand_raise: bool
+    responded: bool
+    last_engaged_at: datetime | None
+
+
+_NO_ENGAGEMENT = _Engagement(0.0, None, False, False, None)
+
+
+class Scorer:
+    """Scores profiles against one model. Holds no state between calls but rule memos; safe to share."""
+
+    def __init__(self, model: ScoringModel) -> None:
+        self.model = model
+        compiled: CompiledModel = model.compiled
+        self._personas = compiled.personas
+        self._fit_rules = compiled.fit_rules
+        self._disqualifiers = compiled.disqualifiers
+        self._by_kind = compiled.by_kind
+        self._engagement_rules = compiled.engagement
+        self._qualifying = compiled.qualifying
+        self._answer_set = frozenset(compiled.answer_keys)
+        # (answer, value) -> the qualifying rules it satisfies, by their position in the model.
+        self._answer_index: dict[tuple[str, Any], list[int]] = {}
+        for i, rule in enumerate(compiled.qualifying):
+            for value in rule.values:
+                self._answer_index.setdefault((rule.answer, value), []).append(i)
+        self._thresholds = compiled.thresholds
+        self._mask = AtomMask(compiled.person_atoms)
+        self._who_memo: dict[int, _Who] = {}
+
+    def score(self, profile: Profile, as_of: datetime) -> PersonScore:
+        """The score of ``profile`` as of ``as_of`` (time-zone aware); a pure function of both and the model."""
+        if as_of.tzinfo is not UTC:
+            if as_of.tzinfo is None:
+                raise ValueError("as_of must carry a time zone")
+            as_of = as_of.astimezone(UTC)
+        person = profile.person
+        persona, fit, fit_reasons, rule, mql_requirement = self._who(person, profile.company)
+        forms: list[Activity] | None = [] if self._qualifying else None
+        points, tally, hand_raise, responded, last_engaged = self._engagement(profile.activities, as_of, forms)
+        qualifying, answered = self._qualify(person.custom, forms, as_of) if forms is not None else (0.0, ())
+        if tally is None:
+            reasons = Reasons(fit_reasons + answered)
+        else:
+            reasons = Reasons(fit_reasons, _explain, (self._engagement_rules, tally, answered))
+        total = fit + points + qualifying
+        reason = rule.reason if rule is not None else None
+        stage, missing = decide(self._thresholds, fit, points, total, hand_raise, reason, mql_requirement)
+        return _new(PersonScore, (
+            person.email, as_of, total, fit, points, qualifying, stage, reason,
+            rule.id if rule is not None else None, hand_raise, responded, persona, reasons, missing, last_engaged,
+        ))
+
+    def score_many(self, profiles: Iterable[Profile], as_of: datetime) -> Iterator[PersonScore]:
+        """Score a stream lazily, so a full re-score holds one profile at a time."""
+        score = self.score
+        for profile in profiles:
+            yield score(profile, as_of)
+
+    def _who(self, person: Person, company: Company | None) -> _Who:
+        """Persona, fit and disqualifier: memoised per atom mask, computed by the rules on a miss."""
+        mask = self._mask(person, company)
+        try:
+            return self._who_memo[mask]
+        except KeyError:
+            pass
+        facts = Facts(person, company)
+        facts.persona = self._persona(facts)
+        reasons: list[Reason] = []
+        fit = self._fit(facts, reasons)
+        mql_test = self._thresholds.mql_test
+        who = _Who(facts.persona, fit, tuple(reasons), self._disqualifier(facts),
+                   mql_test is None or mql_test(facts))
+        remember(self._who_memo, mask, who)
+        return who
+
+    def _persona(self, facts: Facts) -> str | None:
+        for rule in self._personas:
+            if rule.test(facts):
+                return rule.role
+        return None
+
+    def _disqualifier(self, facts: Facts) -> Disqualifier | None:
+        for rule in self._disqualifiers:
+            if rule.test(facts):
+                return rule
+        return None
+
+    def _fit(self, facts: Facts, reasons: list[Reason]) -> float:
+        fit = 0.0
+        for rule in self._fit_rules:
+            if rule.test(facts):
+                fit += rule.points
+                reasons.append(Reason(rule.id, rule.description, rule.category, rule.points, rule.points, 1.0))
+        return fit
+
+    def _engagement(self, activities: Sequence[Activity], as_of: datetime,
+                    forms: list[Activity] | None) -> _Engagement:
+        """Each rule's occurrences and summed decay factors (the first matching rule takes an activity);
+        form submissions with answers are also collected into ``forms``.
+
+        One long loop on purpose: it runs for every activity of every person, and each helper call or
+        attribute look-up saved here is a measurable share of a full re-score.
+        """
+        if not activities:
+            return _NO_ENGAGEMENT
+        by_kind = self._by_kind
+        size = len(self._engagement_rules)
+        counts, factors, expired = [0] * size, [0.0] * size, [0] * size
+        fired: list[int] = []
+        freshest = _NEVER
+        for act in activities:
+            # The record's __dict__ once, then plain dict reads: model attribute look-ups cost more.
+            fields = act.__dict__
+            kind = fields["kind"]
+            if kind is _FORM and forms is not None and "answers" in fields["attributes"]:
+                forms.append(act)
+            group = by_kind.get(kind)
+            if group is None:
+                continue
+            attributes = fields["attributes"]
+            age = as_of - fields["occurred_at"]
+            days = age.days
+            if days < 0 and age < _MINUS_SKEW:
+                continue  # after as_of (beyond clock skew): not part of this score
+            seller = fields["actor"] is _OWNER
+            attribute = group.attribute
+            try:
+                memo = group.by_seller if seller else group.by_person
+                if attribute is not None:
+                    hit = memo[attributes.get(attribute)]
+                else:
+                    hit = memo[None if group.general is None else group.general(act)]
+            except KeyError:
+                hit = group.learn(act, attributes, seller)
+            except TypeError:  # a list or dict among the values read: decide without the memo
+                hit = group.hit(act, seller)
+            if hit is None:
+                continue
+            i, expire_after, decay, positive = hit
+            if i not in fired:
+                fired.append(i)
+            if age > expire_after:
+                expired[i] += 1
+                continue
+            counts[i] += 1
+            if decay:  # days is negative within the clock skew: full value
+                factors[i] += decay[days] if 0 <= days < len(decay) else _faded(self._engagement_rules[i], days)
+            else:
+                factors[i] += 1.0
+            if positive and age < freshest:
+                freshest = age
+        if not fired:
+            return _NO_ENGAGEMENT
+        fired.sort()
+        tally = _new(_Tally, (fired, counts, factors, expired))
+        points, hand_raise, responded = _engagement_points(self._engagement_rules, tally)
+        last = as_of - freshest if freshest is not _NEVER else None
+        return _new(_Engagement, (points, tally, hand_raise, responded, last))
+
+    def _qualify(self, custom: Mapping[str, Any], forms: list[Activity],
+                 as_of: datetime) -> tuple[float, tuple[Reason, ...]]:
+        """Points for qualifying answers, from the CRM's fields or the latest form that gave them."""
+        if (not custom or self._answer_set.isdisjoint(custom)) and not forms:
+            return 0.0, ()
+        index = self._answer_index
+        matched: list[int] = []
+        for key, value in _answers(custom, forms, as_of, self._answer_set).items():
+            for item in value if isinstance(value, list | tuple) else (value,):
+                try:
+                    matched += index.get((key, normalise(item)), ())
+                except TypeError:  # an unhashable answer matches no listed value
+                    continue
+        if not matched:
+            return 0.0, ()
+        points = 0.0
+        reasons = []
+        for i in sorted(set(matched)):  # model order, whatever order the answers came in
+            rule = self._qualifying[i]
+            points += rule.points
+            reasons.append(Reason(rule.id, rule.description, "qualifying", rule.points, rule.points, 1.0))
+        return points, tuple(reasons)
+
+
+def _faded(rule: EngagementRule, days: int) -> float:
+    """The decay factor outside the rule's table: full value within the clock skew, else computed."""
+    if days <= 0 or rule.half_life_days is None:
+        return 1.0
+    return 0.5 ** (days / rule.half_life_days)
+
+
+def _capped(rule: EngagementRule, factors: float) -> tuple[float, bool]:
+    """A rule's points over its occurrences' summed decay factors, within its cap."""
+    value = rule.points * factors
+    cap = rule.cap
+    if cap is not None and (value > cap or value < -cap):
+        return (cap if value > 0 else -cap), True
+    return value, False
+
+
+def _engagement_points(rules: tuple[EngagementRule, ...], tally: _Tally) -> tuple[float, bool, bool]:
+    """Engagement points after caps, and whether a hand was raised or a call-to-action answered."""
+    total = 0.0
+    hand_raise = responded = False
+    factors, counts = tally.factors, tally.counts
+    for i in tally.fired:
+        rule = rules[i]
+        value = rule.points * factors[i]
+        cap = rule.cap  # inline rather than _capped(): this runs for every fired rule of every person
+        total += value if cap is None or -cap <= value <= cap else (cap if value > 0 else -cap)
+        if counts[i] and rule.call_to_action:
+            responded = True
+            hand_raise = hand_raise or rule.hand_raise
+    return total, hand_raise, responded
+
+
+def _explain(fit: tuple[Reason, ...], rules: tuple[EngagementRule, ...], tally: _Tally,
+             answered: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    """All reasons of a score, in model order; engagement ones are built here, on first use."""
+    engaged = []
+    for i in tally.fired:
+        rule, count = rules[i], tally.counts[i]
+        value, capped = _capped(rule, tally.factors[i])
+        engaged.append(Reason(rule.id, rule.description, "engagement", value, rule.points * count,
+                              tally.factors[i] / count if count else 1.0, count, capped, tally.expired[i]))
+    return fit + tuple(engaged) + answered
+
+
+def _answers(custom: Mapping[str, Any], forms: list[Activity], as_of: datetime,
+             keys: frozenset[str]) -> dict[str, Any]:
+    """Qualifying answers: the CRM's own field wins; a form's answer fills the gap, the latest form first."""
+    found = {}
+    if custom:
+        for key in keys:
+            value = custom.get(key)
+            if value is not None and value != "":
+                found[key] = value
+    latest: dict[str, tuple[datetime, Any]] = {}
+    horizon = as_of + SKEW
+    for act in forms:
+        fields = act.__dict__
+        answers = fields["attributes"].get("answers")
+        at = fields["occurred_at"]
+        if at > horizon or not (answers.__class__ is dict or isinstance(answers, Mapping)):
+            continue
+        for key, value in answers.items():
+            if key in keys and key not in found and value is not None and value != "":
+                seen = latest.get(key)
+                if seen is None or at > seen[0]:
+                    latest[key] = (at, value)
+    for key, (_, value) in latest.items():
+        found[key] = value
+    return found
+
+
+_HAND_RAISE_GAP = Gap(_SQL, "hand_raise", note="or a hand-raise (e.g. a contact request)")
+_REQUIREMENT_GAP = Gap(_MQL, "requirement", note="the model's MQL requirement (thresholds.mql.when) is not met")
+
+
+def decide(t: Thresholds, fit: float, engagement: float, total: float, hand_raise: bool,
+           disqualified: str | None, mql_requirement: bool = True) -> tuple[LifecycleStage, tuple[Gap, ...]]:
+    """The stage the model proposes, and what is missing before the next one."""
+    if disqualified is not None:
+        return t.disqualified_stage, (Gap(_SQL, "disqualified", note=f"disqualified: {disqualified}"),)
+    raised = hand_raise and t.hand_raise_stage is not None and (
+        t.hand_raise_fit_min is None or fit >= t.hand_raise_fit_min)
+    sql = (total >= t.sql_total_min and engagement >= t.sql_engagement_min
+           and (t.sql_fit_min is None or fit >= t.sql_fit_min))
+    if sql or (raised and t.hand_raise_stage is _SQL):
+        return _SQL, ()
+    mql = fit >= t.mql_fit_min and mql_requirement
+    gaps = [] if mql or raised else _mql_gaps(t, fit, mql_requirement)
+    if total < t.sql_total_min:
+        gaps.append(_new(Gap, (_SQL, "total", total, t.sql_total_min, "")))
+    if engagement < t.sql_engagement_min:
+        gaps.append(_new(Gap, (_SQL, "engagement", engagement, t.sql_engagement_min, "")))
+    if t.sql_fit_min is not None and fit < t.sql_fit_min:
+        gaps.append(_new(Gap, (_SQL, "fit", fit, t.sql_fit_min, "")))
+    if t.hand_raise_stage is not None and not hand_raise:
+        gaps.append(_HAND_RAISE_GAP)
+    return (_MQL if mql or raised else t.base_stage), tuple(gaps)
+
+
+def _mql_gaps(t: Thresholds, fit: float, mql_requirement: bool) -> list[Gap]:
+    gaps = []
+    if fit < t.mql_fit_min:
+        gaps.append(_new(Gap, (_MQL, "fit", fit, t.mql_fit_min, "")))
+    if not mql_requirement:
+        gaps.append(_REQUIREMENT_GAP)
+    return gaps
