@@ -142,3 +142,47 @@ identities = sa.Table(
     sa.Column("linked_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "entity", "canonical_id"),
 )
+
+# The latest score of each canonical person; written only when its fingerprint changes.
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("fit", sa.Float, nullable=False),
+    sa.Column("engagement", sa.Float, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("proposed", sa.String(16), nullable=False),
+    sa.Column("disqualified", sa.Text),
+    sa.Column("hand_raise", sa.Boolean, nullable=False),
+    sa.Column("company_id", sa.BigInteger),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("as_of_ms", sa.BigInteger, nullable=False),
+    sa.Column("scored_ms", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index(None, "stage"),
+    sa.Index(None, "email"),
+    sa.Index(None, "company_id"),
+)
+
+# Account (ABM) roll-ups, and their history, from which intent surges are detected.
+account_scores = sa.Table(
+    "account_scores",
+    metadata,
+    sa.Column("company_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("surge", sa.Boolean, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("scored_ms", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+account_history = sa.Table(
+    "account_history",
+    metadata,
+    sa.Column("company_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at_ms", sa.BigInteger, primary_key=True),
+    sa.Column("score", sa.Float, nullable=False),
+)

@@ -569,6 +569,60 @@ class Store:
                     _with_state(cls.model_validate_json(data), archived, merged_into))
             yield from groups.items()
 
+    def records(self, entity: EntityType, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SourceRecord]:
+        """Records by (source, source_id), as stored (archived ones included)."""
+        table, cls = schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
+        by_source: dict[str, list[str]] = {}
+        for source, sid in keys:
+            by_source.setdefault(source, []).append(sid)
+        out: dict[tuple[str, str], SourceRecord] = {}
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for chunk in _chunks(sorted(set(ids))):
+                    q = sa.select(table.c.source_id, table.c.data, table.c.archived, table.c.merged_into).where(
+                        table.c.source == source, table.c.source_id.in_(chunk))
+                    for sid, data, archived, merged_into in conn.execute(q):
+                        out[(source, sid)] = _with_state(cls.model_validate_json(data), archived, merged_into)
+        return out
+
+    def canonical_ids(self, entity: EntityType, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        ident = schema.identities.c
+        by_source: dict[str, list[str]] = {}
+        for source, sid in keys:
+            by_source.setdefault(source, []).append(sid)
+        out: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for source, ids in by_source.items():
+                for chunk in _chunks(sorted(set(ids))):
+                    q = sa.select(ident.source_id, ident.canonical_id).where(
+                        ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))
+                    out.update({(source, sid): int(cid) for sid, cid in conn.execute(q)})
+        return out
+
+    def members(self, entity: EntityType, canonical_ids: Iterable[int]) -> dict[int, list[SourceRecord]]:
+        """The live member records of the given canonical identities."""
+        ident, table, cls = schema.identities, schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
+        out: dict[int, list[SourceRecord]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(canonical_ids))):
+                q = (sa.select(ident.c.canonical_id, table.c.data, table.c.merged_into)
+                     .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+                     .where(ident.c.entity == entity.value, ident.c.canonical_id.in_(chunk),
+                            table.c.archived.is_(False))
+                     .order_by(ident.c.canonical_id, ident.c.source))
+                for cid, data, merged_into in conn.execute(q):
+                    out.setdefault(int(cid), []).append(_with_state(cls.model_validate_json(data), False, merged_into))
+        return out
+
+    def people_by_email(self, email: str) -> list[int]:
+        """Canonical ids of live people with this (normalised) e-mail."""
+        ident, table = schema.identities, schema.persons
+        q = (sa.select(ident.c.canonical_id).distinct()
+             .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+             .where(ident.c.entity == "person", table.c.email_norm == email, table.c.archived.is_(False)))
+        with self.engine.connect() as conn:
+            return sorted(int(c) for c in conn.execute(q).scalars())
+
     def identity_count(self, entity: EntityType) -> int:
         """Canonical identities with at least one live member record."""
         ident, table = schema.identities, schema.ENTITY_TABLES[entity]
@@ -577,6 +631,53 @@ class Store:
             ident.c.entity == entity.value, table.c.archived.is_(False))
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
+
+    # -- scores --------------------------------------------------------------------------------
+
+    def save_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store person scores whose fingerprint changed; returns how many were written."""
+        table = schema.scores
+        ids = [int(r["person_id"]) for r in rows]
+        with self.engine.begin() as conn:
+            known: dict[int, str] = {}
+            for chunk in _chunks(ids):
+                known.update({int(pid): fp for pid, fp in conn.execute(sa.select(
+                    table.c.person_id, table.c.fingerprint).where(table.c.person_id.in_(chunk)))})
+            changed = [r for r in rows if known.get(int(r["person_id"])) != r["fingerprint"]]
+            if changed:
+                sql, cols = self._upsert_scores_sql()
+                conn.exec_driver_sql(sql, [tuple(r.get(c) for c in cols) for r in changed])
+        return len(changed)
+
+    def _upsert_scores_sql(self) -> tuple[str, list[str]]:
+        cached = self._sql.get("scores")
+        if cached:
+            return cached
+        cols = [c.name for c in schema.scores.columns]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "person_id")
+        sql = (f"INSERT INTO scores ({', '.join(cols)}) VALUES ({self._placeholders(len(cols))}) "
+               f"ON CONFLICT (person_id) DO UPDATE SET {updates}")
+        self._sql["scores"] = (sql, cols)
+        return sql, cols
+
+    def score_of(self, person_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.scores).where(schema.scores.c.person_id == person_id)).first()
+        return None if row is None else {**row._asdict(), "data": orjson.loads(row.data)}
+
+    def stage_counts(self) -> dict[str, int]:
+        sc = schema.scores.c
+        with self.engine.connect() as conn:
+            return {stage: int(n) for stage, n in conn.execute(
+                sa.select(sc.stage, sa.func.count()).group_by(sc.stage))}
+
+    def top_scores(self, stage: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        sc = schema.scores.c
+        q = sa.select(schema.scores).order_by(sc.total.desc(), sc.person_id).limit(limit)
+        if stage:
+            q = q.where(sc.stage == stage)
+        with self.engine.connect() as conn:
+            return [{**row._asdict(), "data": orjson.loads(row.data)} for row in conn.execute(q)]
 
     def snapshot(self) -> dict[str, Any]:
         """A digest of everything stored (records, states, links): equal digests, equal stores."""

@@ -1,0 +1,56 @@
+"""Profiles for scoring: one merged person, their company, and the activities of all their records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from crmbridge.model import Activity, ActivityKind, Company, EntityType, Person
+from crmbridge.profiles import ProfileReader
+from crmbridge.store import Store
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _seed(store: Store) -> None:
+    store.commit_page("hubspot", "companies", EntityType.COMPANY,
+                      [Company(source="hubspot", source_id="c1", name="Acme", domain="acme.example", employees=250)])
+    store.commit_page("pipedrive", "organizations", EntityType.COMPANY,
+                      [Company(source="pipedrive", source_id="o1", name="ACME GmbH", domain="acme.example")])
+    store.commit_page("hubspot", "contacts", EntityType.PERSON, [
+        Person(source="hubspot", source_id="p1", email="ada@acme.example", company_ids=["c1"], updated_at=T0),
+        Person(source="hubspot", source_id="p2", email="bob@acme.example", company_ids=["c1"], updated_at=T0)])
+    store.commit_page("pipedrive", "persons", EntityType.PERSON, [
+        Person(source="pipedrive", source_id="9", email="ada@acme.example", title="CTO", company_ids=["o1"],
+               updated_at=T0 + timedelta(days=1))])
+    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [
+        Activity(source="hubspot", source_id="e1", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["p1"]),
+        Activity(source="hubspot", source_id="e2", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["p2"])])
+    store.commit_page("pipedrive", "activities", EntityType.ACTIVITY, [
+        Activity(source="pipedrive", source_id="a1", kind=ActivityKind.CALL, occurred_at=T0 + timedelta(hours=1),
+                 person_ids=["9"])])
+
+
+def test_a_person_in_two_crms_is_one_profile_with_both_crms_activities(store: Store) -> None:
+    _seed(store)
+    reader = ProfileReader(store)
+    (ada,) = reader.by_email("ada@acme.example")
+
+    assert ada.profile.person.source_ids == {"hubspot": "p1", "pipedrive": "9"}
+    assert ada.profile.person.title == "CTO"
+    assert [a.source_id for a in ada.profile.activities] == ["e1", "a1"]
+    assert ada.profile.company is not None and ada.profile.company.employees == 250
+    assert ada.profile.company.source_ids == {"hubspot": "c1", "pipedrive": "o1"}
+
+
+def test_reading_everyone_yields_each_identity_once(store: Store) -> None:
+    _seed(store)
+    everyone = [p for batch in ProfileReader(store).all(batch=1) for p in batch]
+    assert sorted(p.profile.person.email for p in everyone) == ["ada@acme.example", "bob@acme.example"]
+    assert len({p.person_id for p in everyone}) == 2
+
+
+def test_archived_activities_do_not_count(store: Store) -> None:
+    _seed(store)
+    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
+    (ada,) = ProfileReader(store).by_email("ada@acme.example")
+    assert [a.source_id for a in ada.profile.activities] == ["a1"]
