@@ -3,9 +3,10 @@
 Backfill lists each v2 object type by id, 500 records a page (a page costs 10 tokens whatever its
 size), and archived deals after the live ones. An incremental pass asks each type for what changed
 since its cursor (``updated_since``, minus a look-back overlap, oldest first): with nothing changed
-that is one call per object type. Deletions come back as records with ``is_deleted`` (deals: with
-``status=deleted``), merges as deletions that carry ``merged_to_id``, archived deals from
-``/deals/archived``; they become the page's archived ids, merges and archived records.
+that is one call per object type. Deleted deals come back with ``status=deleted`` (for 30 days) and
+archived deals from ``/deals/archived``. Deleted persons, organizations and activities are in no v2
+list, so only ``reconcile`` (every live id, 500 a page) finds them; a merge is the deletion of the
+merged-away record plus updates of the survivor and of what moved to it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from crmbridge.mapping.transforms import to_datetime
 from crmbridge_pipedrive import records as R
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.client import PipedriveClient
-from crmbridge_pipedrive.fields import FieldCatalog
+from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
 from crmbridge_pipedrive.settings import PipedriveSettings
 
 log = get_logger("crmbridge.pipedrive")
@@ -31,6 +32,10 @@ log = get_logger("crmbridge.pipedrive")
 def iso(moment: datetime) -> str:
     """RFC 3339 with second precision, as ``updated_since`` takes it."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _deleted(item: Mapping[str, Any]) -> bool:
+    return bool(item.get("is_deleted")) or item.get("status") == "deleted"
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -79,10 +84,11 @@ class PipedriveConnector:
         self.client.close()
 
     def field_catalog(self, stream: str) -> Mapping[str, str]:
+        """Label -> key, read from Pipedrive (the core caches it; asking means it wants a fresh one)."""
         spec = self._spec(stream)
         if not isinstance(spec, S.V2Stream) or spec.fields is None:
             return {}
-        return self._catalog(spec).labels()
+        return self._catalog(spec, reload=True).labels()
 
     def start_cursor(self, stream: str) -> Mapping[str, Any]:
         cursor: dict[str, Any] = {"since": iso(datetime.now(UTC))}
@@ -114,15 +120,17 @@ class PipedriveConnector:
         return self._changes(spec, cursor)
 
     def reconcile(self, stream: str) -> Iterator[Page]:
-        """Deleted (within 30 days) and archived deals, should live counts ever disagree."""
+        """Every live id of a v2 stream, 500 a page: what the store holds beyond them was deleted.
+
+        Pipedrive's v2 lists never show deleted persons, organizations or activities, and deals only
+        for 30 days, so a full id listing is the one way to find those deletions (and the records
+        merged away) without webhooks. It costs 10 tokens per 500 records, a listing with the fewest
+        fields the API allows (one custom field). Users and pipelines are read whole every pass.
+        """
         spec = self._spec(stream)
-        if spec is not S.DEALS:
-            return
-        params = {"limit": S.V2_PAGE, "sort_by": "id", "status": "deleted"}
-        for items, _ in self._walk(spec.path, params):
-            yield Page(stream, archived_ids=[str(i["id"]) for i in items])
-        for items, _ in self._walk("deals/archived", {"limit": S.V2_PAGE, "sort_by": "id"}):
-            yield Page(stream, archived_ids=[str(i["id"]) for i in items])
+        if not isinstance(spec, S.V2Stream):
+            return iter(())
+        return self._live_ids(spec)
 
     # -- custom fields -------------------------------------------------------------------------
 
@@ -144,17 +152,34 @@ class PipedriveConnector:
             self._fresh.add(spec.name)
         return catalog
 
-    def _aliases(self, spec: S.V2Stream, catalog: FieldCatalog) -> dict[str, str]:
-        """Key -> label for labels the mapping reads verbatim (a mapping loaded without the catalog)."""
-        labels = catalog.labels()
-        return {labels[name]: name for name in self._wanted.get(spec.name, ()) if name in labels}
-
     def _custom_param(self, spec: S.V2Stream) -> dict[str, str]:
+        """``custom_fields``: the keys the mapping reads (all custom fields past the API's 15)."""
         wanted = self._wanted.get(spec.name)
         if spec.fields is None or not wanted:
             return {}
-        keys = self._catalog(spec).keys_for(wanted)
-        return {"custom_fields": ",".join(sorted(keys))} if keys else {}
+        catalog = self._catalog(spec)
+        if any(is_custom_key(n) and n not in catalog.by_key for n in wanted):
+            catalog = self._catalog(spec, reload=True)  # a field created since the cursor's catalog
+        labels = catalog.labels()
+        unresolved = sorted(n for n in wanted if n in labels and not is_custom_key(n))
+        if unresolved:
+            raise ConfigError(f"the pipedrive mapping of {spec.name} names custom fields by label "
+                              f"({', '.join(unresolved)}) but was loaded without Pipedrive's field catalog: "
+                              f"load it with crmbridge.sync.load_mapping", key=f"streams.{spec.name}")
+        keys = sorted(n for n in wanted if n in catalog.by_key)
+        if not keys or len(keys) > S.MAX_CUSTOM_FIELDS:
+            return {}
+        return {"custom_fields": ",".join(keys)}
+
+    def _slim_param(self, spec: S.V2Stream) -> dict[str, str]:
+        """The fewest fields a v2 list gives: one custom field (the standard ones always come)."""
+        if spec.fields is None:
+            return {}
+        with self._lock:
+            catalog = self._catalogs.get(spec.name)
+        known = sorted(catalog.by_key) if catalog is not None else sorted(
+            n for n in self._wanted.get(spec.name, ()) if is_custom_key(n))
+        return {"custom_fields": known[0]} if known else {}
 
     # -- pages ---------------------------------------------------------------------------------
 
@@ -181,22 +206,23 @@ class PipedriveConnector:
         catalog = self._catalog(spec) if spec.fields else None
         if catalog is not None and not all(catalog.covers(i.get("custom_fields")) for i in items):
             catalog = self._catalog(spec, reload=True)  # a field or option added since the cursor was saved
-        aliases = self._aliases(spec, catalog) if catalog is not None else {}
         build = R.BUILDERS[spec.name]
         page = Page(spec.name)
         for item in items:
-            if item.get("is_deleted") or item.get("status") == "deleted":
-                merged_to = item.get("merged_to_id")
-                if merged_to:
-                    page.merged[str(item["id"])] = str(merged_to)
-                else:
-                    page.archived_ids.append(str(item["id"]))
-                continue
-            if archived:
-                page.records.append(R.deal(item, catalog, aliases, archived=True))
+            if _deleted(item):  # deals listed with status=deleted
+                page.archived_ids.append(str(item["id"]))
+            elif archived:
+                page.records.append(R.deal(item, catalog, archived=True))
             else:
-                page.records.append(build(item, catalog, aliases))
+                page.records.append(build(item, catalog))
         return page
+
+    def _live_ids(self, spec: S.V2Stream) -> Iterator[Page]:
+        # Deals: the default statuses (open, won, lost) are the live ones; archived deals are stored
+        # as archived records, so they are not among the live ids either.
+        params = {"limit": S.V2_PAGE, "sort_by": "id", "sort_direction": "asc", **self._slim_param(spec)}
+        for items, _ in self._walk(spec.path, params):
+            yield Page(spec.name, live_ids=[str(i["id"]) for i in items if not _deleted(i)])
 
     def _list(self, spec: S.V2Stream, resume: dict[str, Any]) -> Iterator[Page]:
         params = {"limit": S.V2_PAGE, "sort_by": "id", "sort_direction": "asc", **self._custom_param(spec)}

@@ -73,26 +73,13 @@ class FieldCatalog:
             out.setdefault(definition.label, definition.key)
         return out
 
-    def keys_for(self, names: Iterable[str]) -> set[str]:
-        """The keys of the fields named (by key or by label)."""
-        labels = self.labels()
-        return {n if n in self.by_key else labels[n] for n in names if n in self.by_key or n in labels}
-
-    def flatten(self, custom_fields: Mapping[str, Any] | None, aliases: Mapping[str, str] | None = None
-                ) -> dict[str, Any]:
-        """``custom_fields`` as flat properties under their keys (and under labels named in ``aliases``).
-
-        ``aliases`` maps a key to the label under which its value is wanted instead: for mappings
-        loaded without the CRM's catalog, whose ``label:`` fields then read the label itself.
-        """
+    def flatten(self, custom_fields: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``custom_fields`` as flat properties under their keys (money also as ``<key>_currency``)."""
         out: dict[str, Any] = {}
         for key, value in (custom_fields or {}).items():
             if value is None:
                 continue
-            # A field the mapping reads by label is given under that label only, so what is left
-            # unmapped (kept verbatim as ``extra``) is the same whichever way the mapping was loaded.
-            name = aliases.get(key, key) if aliases else key
-            out[name] = readable(self.by_key.get(key), value)
+            out[key] = readable(self.by_key.get(key), value)
             if isinstance(value, dict) and value.get("currency"):
                 out[f"{key}_currency"] = value["currency"]
         return out

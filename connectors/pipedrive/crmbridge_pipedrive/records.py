@@ -48,36 +48,32 @@ def _ids(*values: Any) -> list[str]:
     return out
 
 
-def _custom(item: Mapping[str, Any], catalog: FieldCatalog | None, aliases: Mapping[str, str] | None
-            ) -> dict[str, Any]:
+def _custom(item: Mapping[str, Any], catalog: FieldCatalog | None) -> dict[str, Any]:
     custom = item.get("custom_fields")
     if not custom:
         return {}
-    return (catalog or FieldCatalog()).flatten(custom, aliases)
+    return (catalog or FieldCatalog()).flatten(custom)
 
 
-def person(item: Mapping[str, Any], catalog: FieldCatalog | None = None,
-           aliases: Mapping[str, str] | None = None) -> RawRecord:
+def person(item: Mapping[str, Any], catalog: FieldCatalog | None = None) -> RawRecord:
     props = _flat(item)
     emails, phones = item.get("emails", item.get("email")), item.get("phones", item.get("phone"))
     props["email"] = _primary(emails)
     props["phone"] = _primary(phones)
     props["emails"] = [str(e.get("value")) for e in emails or () if isinstance(e, dict) and e.get("value")]
-    props.update(_custom(item, catalog, aliases))
+    props.update(_custom(item, catalog))
     return RawRecord("persons", str(item["id"]), props, {"organizations": _ids(item.get("org_id"))})
 
 
-def organization(item: Mapping[str, Any], catalog: FieldCatalog | None = None,
-                 aliases: Mapping[str, str] | None = None) -> RawRecord:
+def organization(item: Mapping[str, Any], catalog: FieldCatalog | None = None) -> RawRecord:
     props = _flat(item)
-    props.update(_custom(item, catalog, aliases))
+    props.update(_custom(item, catalog))
     return RawRecord("organizations", str(item["id"]), props)
 
 
-def deal(item: Mapping[str, Any], catalog: FieldCatalog | None = None, aliases: Mapping[str, str] | None = None,
-         *, archived: bool = False) -> RawRecord:
+def deal(item: Mapping[str, Any], catalog: FieldCatalog | None = None, *, archived: bool = False) -> RawRecord:
     props = _flat(item)
-    props.update(_custom(item, catalog, aliases))
+    props.update(_custom(item, catalog))
     links = {"persons": _ids(item.get("person_id")), "organizations": _ids(item.get("org_id"))}
     return RawRecord("deals", str(item["id"]), props, links, archived=archived)
 
@@ -93,11 +89,10 @@ def due_at(item: Mapping[str, Any]) -> str | None:
     return f"{day}T{clock}Z"
 
 
-def activity(item: Mapping[str, Any], catalog: FieldCatalog | None = None,
-             aliases: Mapping[str, str] | None = None) -> RawRecord:
+def activity(item: Mapping[str, Any], catalog: FieldCatalog | None = None) -> RawRecord:
     props = _flat(item)
     props["due_at"] = due_at(item)
-    props.update(_custom(item, catalog, aliases))
+    props.update(_custom(item, catalog))
     participants = [p.get("person_id") for p in item.get("participants") or () if isinstance(p, dict)]
     links = {"persons": _ids(item.get("person_id"), *participants), "organizations": _ids(item.get("org_id")),
              "deals": _ids(item.get("deal_id"))}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from crmbridge.model import EntityType
 
 V2_PAGE = 500  # API v2 lists: the maximum ``limit``; a page costs the same tokens whatever its size
+MAX_CUSTOM_FIELDS = 15  # API v2 lists: ``custom_fields`` names at most this many keys
 V1_PAGE = 500  # v1 ``*Fields`` and leads: ``start``/``limit`` paging
 V2_PREFIX = "/api/v2"
 V1_PREFIX = "/v1"

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from crmbridge.connectors import SandboxOptions, plugin
-from crmbridge.mapping import SourceMapping, labels_used
+from crmbridge.mapping import SourceMapping
 from crmbridge.sandbox import SandboxServer
+from crmbridge.store import Store
+from crmbridge.sync import load_mapping
 
 REPO = Path(__file__).resolve().parents[3]
 CONTRACTS = REPO.parent / "shared" / "contracts" / "pipedrive"
@@ -52,8 +54,7 @@ def _merged(schema: dict[str, Any]) -> dict[str, Any]:
 _TYPES = {"integer": int, "number": (int, float), "string": str, "boolean": bool, "array": list, "object": dict}
 
 
-def schema_problems(value: Any, schema: dict[str, Any], where: str = "$",
-                    allowed_extra: frozenset[str] = frozenset()) -> list[str]:
+def schema_problems(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
     """What in ``value`` disagrees with an OpenAPI schema: types, required keys, keys it does not name.
 
     ``null`` is accepted for any key the schema does not require: Pipedrive answers null for absent
@@ -69,17 +70,16 @@ def schema_problems(value: Any, schema: dict[str, Any], where: str = "$",
         return [f"{where}: expected {kind}, got {type(value).__name__}"]
     problems: list[str] = []
     if kind == "array":
-        for i, item in enumerate(value[:50]):
-            problems += schema_problems(item, schema.get("items", {}), f"{where}[{i}]", allowed_extra)
+        for i, item in enumerate(value):
+            problems += schema_problems(item, schema.get("items", {}), f"{where}[{i}]")
     elif kind == "object" and "properties" in schema:
         props = schema["properties"]
         problems += [f"{where}: missing required {k!r}" for k in schema.get("required", []) if k not in value]
         if not schema.get("additionalProperties"):
-            problems += [f"{where}: key {k!r} is not in the schema" for k in value
-                         if k not in props and k not in allowed_extra]
+            problems += [f"{where}: key {k!r} is not in the schema" for k in value if k not in props]
         for key, sub in props.items():
             if key in value:
-                problems += schema_problems(value[key], sub, f"{where}.{key}", allowed_extra)
+                problems += schema_problems(value[key], sub, f"{where}.{key}")
     return problems
 
 
@@ -87,11 +87,10 @@ def schema_problems(value: Any, schema: dict[str, Any], where: str = "$",
 def check_shape(openapi) -> Callable[..., list[str]]:
     """``check_shape("v2", "get", "/persons", body, status="200")``: problems against the described answer."""
 
-    def check(version: str, method: str, path: str, body: Any, status: str = "200",
-              allowed_extra: frozenset[str] = frozenset()) -> list[str]:
+    def check(version: str, method: str, path: str, body: Any, status: str = "200") -> list[str]:
         operation = openapi(version)["paths"][path][method]
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
-        return schema_problems(body, schema, allowed_extra=allowed_extra)
+        return schema_problems(body, schema)
 
     return check
 
@@ -124,9 +123,10 @@ def connector_for(server: SandboxServer, **options: Any) -> Any:
                                                  **options)
 
 
-def mapping_for(connector: Any) -> SourceMapping:
-    """The project's mapping with its labels resolved against the account's custom fields."""
-    return SourceMapping.load(MAPPING, catalogs={s: connector.field_catalog(s) for s in labels_used(MAPPING)})
+def mapping_for(store: Store, connector: Any) -> SourceMapping:
+    """The project's mapping as the CLI loads it: labels resolved against the account's custom fields,
+    whose catalogs the store keeps for a day."""
+    return load_mapping(store, connector, MAPPING)
 
 
 @pytest.fixture
@@ -140,5 +140,6 @@ def mapping_path() -> Path:
 
 
 @pytest.fixture
-def mapping() -> Callable[[Any], SourceMapping]:
+def mapping() -> Callable[[Store, Any], SourceMapping]:
+    """``mapping(store, connector)``: the project's mapping, loaded through ``crmbridge.sync.load_mapping``."""
     return mapping_for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from crmbridge.mapping import SourceMapping
+from crmbridge.model import EntityType
 from crmbridge.store import Store
 from crmbridge.sync import Syncer
 
@@ -33,8 +34,8 @@ def backfill_cursors(db: Path) -> int:
         return 0
 
 
-def test_a_killed_backfill_resumes_to_the_same_store_as_an_uninterrupted_one(sandbox_factory, connect,
-                                                                                mapping_path, tmp_path):
+def test_a_killed_backfill_resumes_to_the_same_store_as_an_uninterrupted_one(sandbox_factory, connect, mapping,
+                                                                                tmp_path):
     # A small plan (4 requests per window) and a slow clock: the run lasts long enough to be killed.
     slow = sandbox_factory(contacts=3000, time_scale=2.0, pipedrive_plan="lite", pipedrive_burst=4)
     db = tmp_path / "killed.db"
@@ -58,7 +59,8 @@ def test_a_killed_backfill_resumes_to_the_same_store_as_an_uninterrupted_one(san
 
     fast = sandbox_factory(contacts=3000)
     with Store(f"sqlite:///{tmp_path / 'reference.db'}") as reference:
-        Syncer(reference, connect(fast), SourceMapping.load(mapping_path)).backfill()
+        connector = connect(fast)
+        Syncer(reference, connector, mapping(reference, connector)).backfill()
         expected = reference.snapshot()
     with Store(f"sqlite:///{db}") as killed:
         assert killed.snapshot() == expected
@@ -83,3 +85,27 @@ def test_backfill_with_a_wrong_token_fails_clearly_without_showing_it(sandbox_fa
     assert result.returncode != 0
     assert "401" in result.stderr and "check the access token" in result.stderr
     assert "a-wrong-token-1234" not in result.stderr + result.stdout
+
+
+def test_sync_with_reconcile_archives_what_was_deleted_in_pipedrive(sandbox_factory, tmp_path):
+    server = sandbox_factory(contacts=300)
+    state = server.vendor("pipedrive").state
+    env = cli_env(server, tmp_path / "crm.db")
+
+    def crmbridge(*args: str) -> dict:
+        result = subprocess.run([CRMBRIDGE, *args, "--source", "pipedrive", "--format", "json"], env=env,
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    crmbridge("backfill")
+    person, activity = state.live_ids("persons")[0], state.live_ids("activities")[0]
+    state.delete("persons", person)
+    state.delete("activities", activity)
+    plain = crmbridge("sync")["streams"]
+    assert plain["persons"]["archived"] == plain["activities"]["archived"] == 0  # Pipedrive lists them nowhere
+    reconciled = crmbridge("sync", "--reconcile")["streams"]
+    assert (reconciled["persons"]["archived"], reconciled["activities"]["archived"]) == (1, 1)
+    assert reconciled["persons"]["reconciled"] and reconciled["organizations"]["archived"] == 0
+    with Store(f"sqlite:///{tmp_path / 'crm.db'}") as store:
+        assert store.live_ids("pipedrive", "persons", EntityType.PERSON) == {str(i) for i in state.live_ids("persons")}

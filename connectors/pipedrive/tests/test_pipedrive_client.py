@@ -8,11 +8,11 @@ import re
 import pytest
 import requests
 import responses
-from crmbridge_pipedrive.client import PipedriveClient
-from crmbridge_pipedrive.settings import PipedriveSettings
 
 from crmbridge.errors import AuthError, PermanentError, RateLimitedError, RetryableError
 from crmbridge.logs import configure
+from crmbridge_pipedrive.client import PipedriveClient
+from crmbridge_pipedrive.settings import PipedriveSettings
 
 BASE = "https://acme.pipedrive.test"
 TOKEN = "0123456789abcdef-secret-token"

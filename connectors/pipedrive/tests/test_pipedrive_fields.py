@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from crmbridge_pipedrive import records
-from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
-from crmbridge_pipedrive.sandbox.render import messy_email, messy_website
 from hypothesis import given
 from hypothesis import strategies as st
 
 from crmbridge.mapping.transforms import normalise_domain, normalise_email
+from crmbridge_pipedrive import records
+from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
+from crmbridge_pipedrive.sandbox.render import messy_email, messy_website
 
 BUDGET, TECH, REVENUE, NOTE = "a" * 40, "b" * 40, "c" * 40, "d" * 40
 V1_FIELDS = [
@@ -34,10 +34,10 @@ def test_option_ids_become_labels_and_money_its_amount_and_currency():
     assert flat == {BUDGET: "Planned", TECH: ["Salesforce", "AWS"], REVENUE: 1200.5, f"{REVENUE}_currency": "EUR"}
 
 
-def test_a_field_read_by_label_is_given_under_its_label_only():
+def test_values_stay_under_their_keys_and_unset_fields_are_left_out():
     catalog = FieldCatalog.from_v1(V1_FIELDS)
-    flat = catalog.flatten({BUDGET: 11, TECH: None}, aliases={BUDGET: "BANT budget"})
-    assert flat == {"BANT budget": "Approved"}  # unset fields are left out
+    assert catalog.flatten({BUDGET: 11, TECH: None, "e" * 40: "kept as given"}) == {
+        BUDGET: "Approved", "e" * 40: "kept as given"}  # a field the catalog does not know yet: as is
 
 
 def test_a_new_option_or_field_tells_the_catalog_to_reload_and_the_state_round_trips():

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
+
+from crmbridge.mapping.transforms import normalise_domain, normalise_email
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
 from crmbridge_pipedrive.sandbox.render import field_key
-
-from crmbridge.mapping.transforms import normalise_domain, normalise_email
 
 H = {"x-api-token": "any-token"}
 
 
 def get(server, path, **params):
     return requests.get(server.base_url("pipedrive") + path, params=params, headers=H, timeout=10)
+
+
+def walk(server, path, **params):
+    """Every record of a v2 list, following its cursors."""
+    out, cursor = [], None
+    while True:
+        body = get(server, path, **{"limit": 500, **params, **({"cursor": cursor} if cursor else {})}).json()
+        out += body["data"]
+        cursor = body["additional_data"]["next_cursor"]
+        if not cursor:
+            return out
 
 
 def call(server, method, path, body=None):
@@ -99,6 +112,65 @@ def test_every_v1_operation_served_answers_in_the_openapi_shape(sandbox_factory,
     assert problems == [], problems
 
 
+def test_no_read_answers_with_a_key_outside_the_openapi_schema(sandbox_factory, check_shape):
+    """After updates, deletions, merges and archiving, every read the sandbox serves (each GET route,
+    with the parameters the connector and users pass) stays within its operation's described answer:
+    no invented field a real account would not send. A GET route without a case here fails the test."""
+    server = sandbox_factory(contacts=600)
+    vendor = server.vendor("pipedrive")
+    state = vendor.state
+    since = state.now()
+    state.clock = lambda: time.time() + 2
+    live = {k: state.live_ids(k) for k in ("persons", "organizations", "deals", "activities")}
+    for kind in ("persons", "organizations", "deals"):
+        a, b, c = live[kind][:3]
+        call(server, "DELETE", f"/api/v2/{kind}/{a}")
+        assert call(server, "PUT", f"/v1/{kind}/{b}/merge", {"merge_with_id": c}).status_code == 200
+    call(server, "DELETE", f"/api/v2/activities/{live['activities'][0]}")
+    call(server, "PATCH", f"/api/v2/deals/{live['deals'][3]}", {"is_archived": True})
+    call(server, "POST", "/v1/webhooks", {"subscription_url": "https://example.com/hook", "event_action": "*",
+                                          "event_object": "*", "version": "2.0"})
+    person_key = field_key(7, "person", "BANT budget")
+    lead = get(server, "/v1/leads").json()["data"][0]["id"]
+    changed = {"updated_since": since}
+    reads: list[tuple[str, str, dict]] = []
+    for kind in ("persons", "organizations", "deals", "activities"):
+        variants = [{}, changed, {**changed, "sort_by": "update_time", "sort_direction": "desc"},
+                    {"ids": ",".join(str(i) for i in live[kind][:4])}]
+        if kind != "activities":
+            variants.append({"custom_fields": person_key})
+        reads += [(f"/api/v2/{kind}", f"/api/v2/{kind}", v) for v in variants]
+        # One deleted moments ago, one merged away (persons, organizations, deals), the survivor.
+        reads += [(f"/api/v2/{kind}/{{id}}", f"/api/v2/{kind}/{rid}", {}) for rid in live[kind][:3]]
+    reads += [("/api/v2/deals", "/api/v2/deals", {"status": "deleted"}),
+              ("/api/v2/deals", "/api/v2/deals", {**changed, "status": "open,won,lost,deleted"}),
+              ("/api/v2/deals/archived", "/api/v2/deals/archived", {}),
+              ("/api/v2/deals/archived", "/api/v2/deals/archived", changed),
+              ("/api/v2/activities", "/api/v2/activities", {"done": "true"}),
+              ("/api/v2/pipelines", "/api/v2/pipelines", {}), ("/api/v2/pipelines/{id}", "/api/v2/pipelines/1", {}),
+              ("/api/v2/stages", "/api/v2/stages", {"pipeline_id": 1}), ("/api/v2/stages/{id}", "/api/v2/stages/1", {}),
+              ("/api/v2/persons/search", "/api/v2/persons/search", {"term": "an"}),
+              ("/api/v2/organizations/search", "/api/v2/organizations/search", {"term": "ab"}),
+              ("/v1/users", "/v1/users", {}), ("/v1/users/me", "/v1/users/me", {}),
+              ("/v1/users/{id}", "/v1/users/12000001", {}), ("/v1/leads", "/v1/leads", {}),
+              ("/v1/leads/{id}", f"/v1/leads/{lead}", {}), ("/v1/webhooks", "/v1/webhooks", {})]
+    for endpoint in ("personFields", "organizationFields", "dealFields"):
+        first = get(server, f"/v1/{endpoint}").json()["data"][0]["id"]
+        reads += [(f"/v1/{endpoint}", f"/v1/{endpoint}", {}),
+                  (f"/v1/{endpoint}/{{id}}", f"/v1/{endpoint}/{first}", {})]
+
+    served = {template for method, template in vendor.costs if method == "GET"}
+    assert {template for template, _, _ in reads} == served
+    problems = []
+    for template, path, params in reads:
+        answer = get(server, path, **params)
+        assert answer.status_code == 200, (path, params, answer.text[:200])
+        version, described = ("v2", template[len("/api/v2"):]) if template.startswith("/api/v2") else (
+            "v1", template[len("/v1"):])
+        problems += [f"{path} {params}: {p}" for p in check_shape(version, "get", described, answer.json())]
+    assert problems == [], problems[:20]
+
+
 def test_custom_fields_have_40_hex_keys_and_the_labels_the_mapping_names(sandbox_factory):
     server = sandbox_factory()
     catalog = FieldCatalog.from_v1(get(server, "/v1/personFields").json()["data"])
@@ -140,32 +212,86 @@ def test_cursor_pages_cover_every_record_once_and_limit_is_capped_at_500(sandbox
     assert too_big.status_code == 400 and "limit" in too_big.json()["error"]
 
 
-def test_updated_since_lists_changes_oldest_first_including_deletions_with_merges_named(sandbox_factory,
-                                                                                         check_shape):
+def test_updated_since_lists_changes_oldest_first(sandbox_factory, check_shape):
     server = sandbox_factory()
     state = server.vendor("pipedrive").state
     since = state.now()
-    a, b, c = state.live_ids("persons")[:3]
-    state.update("persons", a, {"job_title": "CTO"})
-    call(server, "DELETE", f"/api/v2/persons/{b}")
-    call(server, "PUT", f"/v1/persons/{c}/merge", {"merge_with_id": a})
+    a, b = state.live_ids("persons")[:2]
+    state.update("persons", b, {"job_title": "CTO"})
+    state.clock = lambda: time.time() + 5
+    state.update("persons", a, {"job_title": "CFO"})
     body = get(server, "/api/v2/persons", updated_since=since, sort_by="update_time").json()
-    stamps = [p["update_time"] for p in body["data"]]
-    assert stamps == sorted(stamps)
-    # The one key beyond API v2's schema: a merged-away record names its survivor, as webhooks v2 do.
-    assert check_shape("v2", "get", "/persons", body, allowed_extra=frozenset({"merged_to_id"})) == []
-    by_id = {p["id"]: p for p in body["data"]}
-    assert set(by_id) >= {a, b, c}
-    assert by_id[b]["is_deleted"] is True and "merged_to_id" not in by_id[b]
-    assert by_id[c]["is_deleted"] is True and by_id[c]["merged_to_id"] == a
-    assert by_id[a]["is_deleted"] is False
-    # A plain listing no longer shows them, and a deleted deal needs status=deleted.
-    assert b not in {p["id"] for p in get(server, "/api/v2/persons", ids=f"{b},{c}").json()["data"]}
+    assert [p["id"] for p in body["data"]] == [b, a]
+    assert check_shape("v2", "get", "/persons", body) == []
+    later = get(server, "/api/v2/persons", updated_since=body["data"][1]["update_time"]).json()["data"]
+    assert [p["id"] for p in later] == [a]
+
+
+def test_deleted_persons_organizations_and_activities_are_in_no_list(sandbox_factory):
+    server = sandbox_factory()
+    state = server.vendor("pipedrive").state
+    since = state.now()
+    for kind in ("persons", "organizations", "activities"):
+        gone, kept = state.live_ids(kind)[:2]
+        assert call(server, "DELETE", f"/api/v2/{kind}/{gone}").json()["data"] == {"id": gone}
+        for params in ({"limit": 500}, {"updated_since": since}, {"ids": f"{gone},{kept}"},
+                       {"updated_since": since, "sort_by": "update_time"}):
+            listed = {r["id"] for r in walk(server, f"/api/v2/{kind}", **params)}
+            assert gone not in listed, (kind, params)
+        assert kept in {r["id"] for r in get(server, f"/api/v2/{kind}", ids=f"{gone},{kept}").json()["data"]}
+        assert gone not in state.live_ids(kind)
+
+
+def test_deleted_deals_are_listed_only_with_status_deleted_and_for_30_days(sandbox_factory):
+    server = sandbox_factory()
+    state = server.vendor("pipedrive").state
+    since = state.now()
     deal = state.live_ids("deals")[0]
     call(server, "DELETE", f"/api/v2/deals/{deal}")
+    assert deal not in {d["id"] for d in walk(server, "/api/v2/deals")}
     assert deal not in {d["id"] for d in get(server, "/api/v2/deals", updated_since=since).json()["data"]}
-    deleted = get(server, "/api/v2/deals", updated_since=since, status="deleted").json()["data"]
-    assert [(d["id"], d["status"]) for d in deleted] == [(deal, "deleted")]
+    for params in ({"status": "deleted"}, {"status": "deleted", "updated_since": since}):
+        listed = get(server, "/api/v2/deals", **params).json()["data"]
+        assert [(d["id"], d["status"], d["is_deleted"]) for d in listed] == [(deal, "deleted", True)]
+    both = {d["id"] for d in walk(server, "/api/v2/deals", status="open,won,lost,deleted")}
+    assert deal in both and len(both) == len(state.live_ids("deals")) + 1
+    real = state.clock
+    state.clock = lambda: real() + 31 * 86_400
+    assert get(server, "/api/v2/deals", status="deleted").json()["data"] == []
+
+
+def test_a_merge_deletes_the_merged_away_record_and_moves_its_links_to_the_survivor(sandbox_factory):
+    server = sandbox_factory(contacts=600)
+    state = server.vendor("pipedrive").state
+    rows = {k: state.tables[k].rows for k in ("persons", "deals", "activities")}
+    with_deals = {r["person_id"] for r in rows["deals"].values()}
+    loser, winner = [p for p in state.live_ids("persons") if p in with_deals][:2]
+    since = state.now()
+    state.clock = lambda: time.time() + 2  # the merge happens after `since`, on a later second
+    merged = call(server, "PUT", f"/v1/persons/{loser}/merge", {"merge_with_id": winner})
+    assert merged.status_code == 200 and merged.json()["data"]["id"] == winner
+    assert loser not in {p["id"] for p in walk(server, "/api/v2/persons")}
+    changed = {p["id"]: p for p in get(server, "/api/v2/persons", updated_since=since).json()["data"]}
+    assert set(changed) == {winner}  # the survivor; the merged-away person is listed nowhere
+    deals = get(server, "/api/v2/deals", updated_since=since, limit=500).json()["data"]
+    acts = get(server, "/api/v2/activities", updated_since=since, limit=500).json()["data"]
+    assert deals and {d["person_id"] for d in deals} == {winner}
+    assert acts and all(a["person_id"] == winner for a in acts)
+    assert all(p["person_id"] != loser for a in acts for p in a["participants"])
+    assert not [r for k in ("deals", "activities") for r in rows[k].values() if r.get("person_id") == loser
+                and not r["is_deleted"]]
+
+    orgs = state.live_ids("organizations")
+    org_loser = next(o for o in orgs if any(r.get("org_id") == o for r in rows["persons"].values()))
+    org_winner = next(o for o in orgs if o != org_loser)
+    state.clock = lambda: time.time() + 4  # past the person merge's second
+    since = state.now()
+    call(server, "PUT", f"/v1/organizations/{org_loser}/merge", {"merge_with_id": org_winner})
+    assert {o["id"] for o in get(server, "/api/v2/organizations", updated_since=since).json()["data"]} == {
+        org_winner}
+    people = get(server, "/api/v2/persons", updated_since=since, limit=500).json()["data"]
+    assert people and {p["org_id"] for p in people} == {org_winner}
+    assert get(server, "/api/v2/persons", org_id=org_loser).json()["data"] == []
 
 
 def test_archived_deals_leave_the_deal_list_for_deals_archived(sandbox_factory):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from requests.adapters import HTTPAdapter
 
+from crmbridge.errors import ConfigError
 from crmbridge.mapping import SourceMapping
 from crmbridge.model import EntityType
 from crmbridge.store import Store
@@ -14,19 +18,32 @@ from crmbridge.sync import Syncer
 STREAM_ENTITIES = {"users": EntityType.OWNER, "pipelines": EntityType.PIPELINE,
                    "organizations": EntityType.COMPANY, "persons": EntityType.PERSON, "deals": EntityType.DEAL,
                    "activities": EntityType.ACTIVITY}
+V2_LISTS = ("organizations", "persons", "deals", "activities")
+NO_CHANGE_CALLS = {"GET /v1/users", "GET /api/v2/pipelines", "GET /api/v2/stages", "GET /api/v2/organizations",
+                   "GET /api/v2/persons", "GET /api/v2/deals", "GET /api/v2/deals/archived",
+                   "GET /api/v2/activities"}
+DAY = 86_400
+
+
+def live_sets(store, state) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Live ids per v2 stream: (the store's, the CRM's)."""
+    ours = {k: store.live_ids("pipedrive", k, STREAM_ENTITIES[k]) for k in V2_LISTS}
+    theirs = {k: {str(i) for i in state.live_ids(k)} for k in V2_LISTS}
+    return ours, theirs
 
 
 @pytest.fixture
-def synced(sandbox_factory, connect, mapping, mapping_path, sqlite_url):
+def synced(sandbox_factory, connect, mapping, sqlite_url):
     """A sandbox, a store holding its backfill, and a way to run the next incremental pass as the CLI does."""
     server = sandbox_factory(contacts=800)
     store = Store(sqlite_url)
     connector = connect(server)
-    report = Syncer(store, connector, mapping(connector)).backfill()
+    report = Syncer(store, connector, mapping(store, connector)).backfill()
 
-    def sync():
-        # A new process: nothing cached but what the store kept, and the mapping loaded as a file.
-        return Syncer(store, connect(server), SourceMapping.load(mapping_path)).sync()
+    def sync(*, reconcile: bool = False, **options):
+        # A new process: nothing cached but what the store kept (cursors, the core's field catalogs).
+        fresh = connect(server, **options)
+        return Syncer(store, fresh, mapping(store, fresh)).sync(reconcile=reconcile)
 
     yield server, store, report, sync
     store.close()
@@ -37,7 +54,7 @@ def test_backfill_stores_every_record_with_its_associations(sandbox_factory, con
     state = server.vendor("pipedrive").state
     with Store(sqlite_url) as store:
         connector = connect(server)
-        report = Syncer(store, connector, mapping(connector)).backfill()
+        report = Syncer(store, connector, mapping(store, connector)).backfill()
         counts = state.counts()
         expected = {"users": counts["users"], "pipelines": counts["pipelines"],
                     "organizations": counts["organizations"], "persons": counts["persons"],
@@ -77,7 +94,7 @@ def test_backfill_pages_at_500_and_costs_the_page_floor(sandbox_factory, connect
     server = sandbox_factory(contacts=3000)
     with Store(sqlite_url) as store:
         connector = connect(server)
-        Syncer(store, connector, mapping(connector)).backfill()
+        Syncer(store, connector, mapping(store, connector)).backfill()
     stats = server.vendor("pipedrive").stats()
     counts = stats["counts"]
     for kind in ("persons", "organizations", "activities"):
@@ -92,10 +109,9 @@ def test_a_sync_with_no_change_costs_one_call_per_object_type(synced):
     vendor.reset_stats()
     report = sync()
     calls = vendor.stats()["calls"]
+    # One call per endpoint, and no field catalog read: the core and the cursors keep them.
     assert all(n == 1 for n in calls.values()), calls
-    assert set(calls) == {"GET /v1/users", "GET /api/v2/pipelines", "GET /api/v2/stages",
-                          "GET /api/v2/organizations", "GET /api/v2/persons", "GET /api/v2/deals",
-                          "GET /api/v2/deals/archived", "GET /api/v2/activities"}
+    assert set(calls) == NO_CHANGE_CALLS
     assert all(s.stored.new == s.stored.changed == s.stored.archived == 0 for s in report.streams.values())
 
 
@@ -104,11 +120,24 @@ def test_sync_picks_up_exactly_the_modified_deleted_merged_and_archived_records(
     state = server.vendor("pipedrive").state
     sync()  # anything left from the backfill's own window is settled first
     persons, orgs, deals, acts = (state.live_ids(k) for k in ("persons", "organizations", "deals", "activities"))
-    winner, loser, org_loser, org_winner = persons[2], persons[3], orgs[1], orgs[2]
     rows = {k: state.tables[k].rows for k in ("persons", "deals", "activities")}
-    # Merging moves the loser's deals, activities (and an organization's people) to the survivor.
-    moved = {k: {str(i) for i, r in rows[k].items() if r.get("person_id") == loser or r.get("org_id") == org_loser}
-             for k in rows}
+    # Merged away: a person with deals, and an organization with people and deals.
+    linked = {k: {r.get(f) for r in rows[k].values()} for k, f in (("deals", "person_id"), ("persons", "org_id"))}
+    deal_orgs = {r["org_id"] for r in rows["deals"].values()}
+    winner, org_winner = persons[2], orgs[2]
+    loser = next(p for p in persons[4:] if p in linked["deals"])
+    org_loser = next(o for o in orgs[3:] if o in linked["persons"] and o in deal_orgs)
+
+    def pointing_at(person: int | None, org: int | None) -> dict[str, set[str]]:
+        return {k: {str(i) for i, r in rows[k].items() if not r["is_deleted"] and (
+            (person and (r.get("person_id") == person or any(
+                p.get("person_id") == person for p in r.get("participants") or ())))
+            or (org and r.get("org_id") == org))} for k in rows}
+
+    # A merge moves the merged-away record's deals, activities (and an organization's people) to the
+    # survivor; Pipedrive lists them as updated, and lists the merged-away record nowhere.
+    moved = pointing_at(loser, org_loser)
+    to_winner, to_org_winner = pointing_at(loser, None)["deals"], pointing_at(None, org_loser)["deals"]
     state.update("persons", persons[0], {"job_title": "Chief Revenue Officer"})
     state.delete("persons", persons[1])
     state.merge("persons", loser, winner)
@@ -119,54 +148,121 @@ def test_sync_picks_up_exactly_the_modified_deleted_merged_and_archived_records(
     state.delete("deals", deals[2])
     state.update("activities", acts[0], {"done": True, "marked_as_done_time": state.now()})
     state.delete("activities", acts[1])
+    gone_persons = {str(persons[1]), str(loser)}
 
-    report = sync()
+    report = sync(reconcile=True)
     s = {name: r.stored for name, r in report.streams.items()}
-    assert set(s["persons"].changed_ids) == {str(persons[0]), str(winner)} | moved["persons"] - {str(persons[1])}
-    assert (s["persons"].archived, s["persons"].merged) == (1, 1)
+    assert set(s["persons"].changed_ids) == ({str(persons[0]), str(winner)} | moved["persons"]) - gone_persons
+    assert (s["persons"].archived, s["persons"].merged) == (2, 0)  # deleted, and merged away
     assert set(s["organizations"].changed_ids) == {str(orgs[0]), str(org_winner)}
-    assert (s["organizations"].archived, s["organizations"].merged) == (0, 1)
-    assert set(s["deals"].changed_ids) == {str(deals[0]), str(deals[1])} | moved["deals"] - {str(deals[2])}
+    assert (s["organizations"].archived, s["organizations"].merged) == (1, 0)
+    assert set(s["deals"].changed_ids) == ({str(deals[0]), str(deals[1])} | moved["deals"]) - {str(deals[2])}
     assert s["deals"].archived == 1
-    assert set(s["activities"].changed_ids) == {str(acts[0])} | moved["activities"] - {str(acts[1])}
+    assert set(s["activities"].changed_ids) == ({str(acts[0])} | moved["activities"]) - {str(acts[1])}
     assert s["activities"].archived == 1
     assert s["users"].changed_ids == [] and s["pipelines"].changed_ids == []
-    person = store.get(EntityType.PERSON, "pipedrive", str(persons[0]))
-    assert person.title == "Chief Revenue Officer"
-    assert store.get(EntityType.PERSON, "pipedrive", str(loser)).source_id == str(winner)  # follows the merge
-    assert store.get(EntityType.COMPANY, "pipedrive", str(org_loser)).source_id == str(org_winner)
-    live = {e: {r.source_id for r in store.iter_records(e, "pipedrive")} for e in STREAM_ENTITIES.values()}
-    assert str(persons[1]) not in live[EntityType.PERSON] and str(loser) not in live[EntityType.PERSON]
-    assert str(org_loser) not in live[EntityType.COMPANY]
-    assert not {str(deals[1]), str(deals[2])} & live[EntityType.DEAL]
-    assert str(acts[1]) not in live[EntityType.ACTIVITY]
+    assert all(r.reconciled for name, r in report.streams.items() if name in V2_LISTS)
+    # The store holds exactly the account's live records.
+    ours, theirs = live_sets(store, state)
+    assert ours == theirs
+    assert not gone_persons & ours["persons"] and str(org_loser) not in ours["organizations"]
+    assert store.get(EntityType.DEAL, "pipedrive", str(deals[1])).archived  # kept, as an archived deal
+    assert store.get(EntityType.PERSON, "pipedrive", str(persons[0])).title == "Chief Revenue Officer"
     assert store.get(EntityType.COMPANY, "pipedrive", str(orgs[0])).name == "Renamed GmbH"
     assert store.get(EntityType.DEAL, "pipedrive", str(deals[0])).status.value == "won"
     assert store.get(EntityType.ACTIVITY, "pipedrive", str(acts[0])).attributes["done"] is True
-    # Whatever pointed at the merged-away records now points at the survivors.
-    assert store.links_to("pipedrive", EntityType.PERSON, [str(loser)], EntityType.DEAL) == {}
+    # What pointed at the merged-away records came back pointing at the survivors.
+    assert moved["deals"] and moved["activities"] and moved["persons"]
+    for entity in (EntityType.DEAL, EntityType.ACTIVITY):
+        assert store.links_to("pipedrive", EntityType.PERSON, [str(loser)], entity) == {}
+        assert store.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], entity) == {}
     assert store.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], EntityType.PERSON) == {}
-    # Live counts equal the account's.
-    counts = state.counts()
-    for stream, kind in (("persons", "persons"), ("organizations", "organizations"), ("deals", "deals"),
-                         ("activities", "activities")):
-        assert store.live_count("pipedrive", stream, STREAM_ENTITIES[stream]) == counts[kind], stream
-    # A second pass finds nothing new.
-    again = sync()
-    assert all(r.stored.new == r.stored.changed == r.stored.archived == r.stored.merged == 0
-               for r in again.streams.values())
+    for entity, survivor, expected in ((EntityType.PERSON, winner, to_winner),
+                                       (EntityType.COMPANY, org_winner, to_org_winner)):
+        followers = store.links_to("pipedrive", entity, [str(survivor)], EntityType.DEAL)
+        assert {d for ids in followers.values() for d in ids} >= expected - {str(deals[2])}
+    # A second pass finds nothing new, reconciling or not.
+    for again in (sync(), sync(reconcile=True)):
+        assert all(r.stored.new == r.stored.changed == r.stored.archived == r.stored.merged == 0
+                   for r in again.streams.values())
 
 
-def test_more_changes_than_a_page_are_walked_and_checkpointed(sandbox_factory, connect, mapping, mapping_path,
-                                                              sqlite_url):
+def test_deletions_pipedrive_lists_nowhere_are_found_only_by_reconciling(synced):
+    server, store, _, sync = synced
+    state = server.vendor("pipedrive").state
+    person, org, act, deal = (state.live_ids(k)[-1] for k in ("persons", "organizations", "activities", "deals"))
+    state.delete("persons", person)
+    state.delete("organizations", org)
+    state.delete("activities", act)
+    state.delete("deals", deal)
+    real = state.clock
+    state.clock = lambda: real() + 31 * DAY  # the deal's deletion is now older than deals' 30 days
+
+    plain = sync()
+    assert all(r.stored.archived == 0 for r in plain.streams.values())
+    ours, theirs = live_sets(store, state)
+    assert {k: ours[k] - theirs[k] for k in V2_LISTS} == {
+        "persons": {str(person)}, "organizations": {str(org)}, "activities": {str(act)}, "deals": {str(deal)}}
+
+    reconciled = sync(reconcile=True)
+    assert {k: reconciled.streams[k].stored.archived for k in V2_LISTS} == dict.fromkeys(V2_LISTS, 1)
+    ours, theirs = live_sets(store, state)
+    assert ours == theirs
+
+
+class RecordingAdapter(HTTPAdapter):
+    """Keeps the path (under /api/v2) and query of every request a connector sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[str, dict[str, list[str]]]] = []
+
+    def send(self, request, *args, **kwargs):
+        url = urlsplit(request.url)
+        self.asked.append((url.path.rsplit("/api/v2/", 1)[-1], parse_qs(url.query)))
+        return super().send(request, *args, **kwargs)
+
+
+def test_reconciling_lists_every_live_id_at_500_a_page_with_one_custom_field(synced, connect, mapping):
+    server, store, _, _ = synced
+    vendor = server.vendor("pipedrive")
+    counts = vendor.state.counts()
+    connector, recorder = connect(server), RecordingAdapter()
+    connector.client.session.mount("http://", recorder)
+    vendor.reset_stats()
+    report = Syncer(store, connector, mapping(store, connector)).sync(reconcile=True)
+    assert all(r.stored.archived == 0 and r.reconciled for k, r in report.streams.items() if k in V2_LISTS)
+    stats = vendor.stats()
+    pages = {k: -(-counts[k] // 500) for k in V2_LISTS}
+    # On top of the no-change pass: ceil(n / 500) id pages per stream, 10 tokens each.
+    expected = dict.fromkeys(NO_CHANGE_CALLS, 1)
+    for kind, n in pages.items():
+        expected[f"GET /api/v2/{kind}"] += n
+    assert stats["calls"] == expected
+    no_change_tokens = 20 + 5 + 5 + 10 * 4 + 20  # users (v1), pipelines, stages, four lists, archived deals
+    assert stats["tokens_spent"] == no_change_tokens + 10 * sum(pages.values())
+    # The id listings (by id; the incremental pass sorts by update time): 500 a page, and of the custom
+    # fields (which persons, organizations and deals would all send) a single one.
+    listings = [(path, q) for path, q in recorder.asked if q.get("sort_by") == ["id"] and path in V2_LISTS]
+    assert Counter(path for path, _ in listings) == pages
+    for path, query in listings:
+        assert query["limit"] == ["500"] and "updated_since" not in query and "status" not in query
+        if path == "activities":
+            assert "custom_fields" not in query  # activities have no custom fields
+        else:
+            assert len(query["custom_fields"][0].split(",")) == 1, query
+
+
+def test_more_changes_than_a_page_are_walked_and_checkpointed(sandbox_factory, connect, mapping, sqlite_url):
     server = sandbox_factory(contacts=1600)
     state = server.vendor("pipedrive").state
     with Store(sqlite_url) as store:
         connector = connect(server)
-        Syncer(store, connector, mapping(connector)).backfill()
+        Syncer(store, connector, mapping(store, connector)).backfill()
         touched = state.touch("activities", count=10_000)
         assert len(touched) > 1000
-        report = Syncer(store, connect(server), SourceMapping.load(mapping_path)).sync(["activities"])
+        fresh = connect(server)
+        report = Syncer(store, fresh, mapping(store, fresh)).sync(["activities"])
         assert set(report.streams["activities"].stored.changed_ids) == {str(i) for i in touched}
         assert report.api_calls["GET /api/v2/activities"] == -(-len(touched) // 500)
         cursor = store.get_cursor("pipedrive", "activities", "incremental")
@@ -178,27 +274,59 @@ def test_faults_and_rate_limits_converge_to_the_same_store(sandbox_factory, conn
     faulty = sandbox_factory(contacts=800, faults={"5xx": 0.15, "429": 0.1, "timeout": 0.12, "reset": 0.08},
                              pipedrive_stall_seconds=0.6, pipedrive_plan="lite", time_scale=20.0)
     snapshots = []
+    later = time.time() + 600  # after either backfill has started, however long the faults make it
     for server, name in ((clean, "clean"), (faulty, "faulty")):
+        state = server.vendor("pipedrive").state
+        state.clock = lambda: later  # both accounts stamp their changes alike
         with Store(f"sqlite:///{tmp_path / name}.db") as store:
             connector = connect(server, read_timeout=0.25, max_attempts=15, backoff_base_seconds=0.01,
                                 backoff_max_seconds=0.05)
-            report = Syncer(store, connector, mapping(connector)).backfill()
+            report = Syncer(store, connector, mapping(store, connector)).backfill()
+            # The same changes in both accounts, then a reconciling pass through the same faults.
+            persons = state.live_ids("persons")
+            state.delete("persons", persons[0])
+            state.merge("persons", persons[1], persons[2])
+            state.delete("activities", state.live_ids("activities")[0])
+            state.update("deals", state.live_ids("deals")[0], {"status": "lost"})
+            synced = Syncer(store, connector, mapping(store, connector)).sync(reconcile=True)
             snapshots.append(store.snapshot())
+            ours, theirs = live_sets(store, state)
+            assert ours == theirs, name
             if name == "faulty":
-                assert report.retries > 0
+                assert report.retries + synced.retries > 0
     assert snapshots[0] == snapshots[1]
     faults = faulty.vendor("pipedrive").stats()["faults"]
     assert {"5xx", "429", "timeout"} <= set(faults)
 
 
-def test_a_mapping_loaded_without_the_catalog_reads_the_same_values(sandbox_factory, connect, mapping, tmp_path):
-    """The CLI loads mappings as files: ``label:`` then names the label, which the connector honours."""
-    server = sandbox_factory(contacts=400)
-    snapshots = []
-    for name, resolve in (("resolved", True), ("plain", False)):
-        with Store(f"sqlite:///{tmp_path / name}.db") as store:
-            connector = connect(server)
-            loaded = mapping(connector) if resolve else SourceMapping.load(mapping(connector).file)
-            Syncer(store, connector, loaded).backfill()
-            snapshots.append(store.snapshot())
-    assert snapshots[0] == snapshots[1]
+def test_a_mapping_loaded_without_the_field_catalogs_is_refused_with_a_clear_message(sandbox_factory, connect,
+                                                                                      mapping_path, sqlite_url):
+    """``label:`` names a custom field only once resolved against Pipedrive's catalog (``load_mapping``)."""
+    server = sandbox_factory(contacts=200)
+    with Store(sqlite_url) as store:
+        syncer = Syncer(store, connect(server), SourceMapping.load(mapping_path))
+        with pytest.raises(ConfigError) as caught:
+            syncer.backfill(["persons"])
+    message = str(caught.value)
+    assert "BANT budget" in message and "crmbridge.sync.load_mapping" in message
+    assert "streams.persons" in message
+
+
+def test_field_catalogs_are_read_once_a_day_not_on_every_pass(synced):
+    server, store, _, sync = synced
+    vendor = server.vendor("pipedrive")
+    fields = {"GET /v1/personFields", "GET /v1/organizationFields", "GET /v1/dealFields"}
+    vendor.reset_stats()
+    sync()
+    sync(reconcile=True)
+    assert not fields & set(vendor.stats()["calls"])
+    for stream in ("persons", "organizations", "deals"):  # the core's copies are a day and a second old
+        cached = store.get_cursor("pipedrive", stream, "catalog")
+        store.set_cursor("pipedrive", stream, "catalog", {**cached, "fetched_ms": cached["fetched_ms"] - (
+            DAY + 1) * 1000})
+    vendor.reset_stats()
+    sync()
+    assert {k: v for k, v in vendor.stats()["calls"].items() if k in fields} == dict.fromkeys(fields, 1)
+    vendor.reset_stats()
+    sync()
+    assert set(vendor.stats()["calls"]) == NO_CHANGE_CALLS

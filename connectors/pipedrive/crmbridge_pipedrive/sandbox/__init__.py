@@ -10,8 +10,10 @@ How to change the account while it runs (what tests and demos do):
 - in process: ``PipedriveSandbox.state`` (``update``, ``delete``, ``merge``, ``archive_deal``, ``touch``,
   ``overlap``, ``counts``).
 
-Deleted records keep answering for 30 days with ``is_deleted: true`` (in ``updated_since`` listings,
-deals with ``status=deleted``); one merged away also carries ``merged_to_id``, as Pipedrive's webhooks do.
+As in Pipedrive's API v2, deleted persons, organizations and activities leave every list (with or
+without ``updated_since``); only deals list deleted records, with ``status=deleted``, for 30 days. A
+merge deletes the merged-away record and moves its deals and activities (and an organization's
+persons) to the survivor, which bumps their ``update_time``; no answer names the survivor of a merge.
 """
 
 from crmbridge_pipedrive.sandbox.app import PipedriveSandbox

@@ -115,6 +115,17 @@ def _instant(query: Mapping[str, str], name: str) -> str | None:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _custom_fields(query: Mapping[str, str]) -> set[str] | None:
+    """``custom_fields``: the custom field keys to include (at most 15); None when not asked."""
+    raw = query.get("custom_fields")
+    if raw is None:
+        return None
+    keys = {k.strip() for k in raw.split(",") if k.strip()}
+    if len(keys) > S.MAX_CUSTOM_FIELDS:
+        raise Problem(400, f"Validation failed: custom_fields: A maximum of {S.MAX_CUSTOM_FIELDS} keys is allowed")
+    return keys
+
+
 async def _body(request: web.Request, v2: bool = True) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
@@ -310,15 +321,15 @@ class PipedriveSandbox:
             after = decode_cursor(q["cursor"]) if q.get("cursor") else None
         except BadCursor:
             raise Problem(400, "Validation failed: cursor: invalid cursor") from None
-        visible = self._visibility(kind, q, since, archived)
+        custom_fields = _custom_fields(q) if kind in WITH_CUSTOM_FIELDS else None
+        visible = self._visibility(kind, q, archived)
         with self.state.lock:
             rows, nxt = self.state.table(kind).page(visible, sort_by=sort_by, descending=direction == "desc",
                                                     since=since, until=until, after=after, limit=limit)
-            data = [self._project(kind, r, q.get("custom_fields")) for r in rows]
+            data = [self._project(r, custom_fields) for r in rows]
         return _ok(data, {"next_cursor": encode_cursor(nxt) if nxt else None})
 
-    def _visibility(self, kind: str, q: Mapping[str, str], since: str | None, archived: bool
-                    ) -> Callable[[dict[str, Any]], bool]:
+    def _visibility(self, kind: str, q: Mapping[str, str], archived: bool) -> Callable[[dict[str, Any]], bool]:
         filters = {f: _int(q, f) for f in V2_FILTERS[kind] if q.get(f)}
         ids = {int(i) for i in q.get("ids", "").split(",") if i.strip().isdigit()} or None
         done = q.get("done")
@@ -333,23 +344,23 @@ class PipedriveSandbox:
             if done is not None and row.get("done") != (done.lower() == "true"):
                 return False
             if kind == "deals":
+                # Only deals list deleted records, when asked (status=deleted), for 30 days.
                 if bool(row.get("is_archived")) != archived:
                     return False
                 if row.get("is_deleted"):
                     return "deleted" in statuses and recently(row)
                 return row.get("status") in statuses
-            if row.get("is_deleted"):
-                # A change listing shows what was deleted in its window, for 30 days.
-                return since is not None and recently(row)
-            return True
+            # Deleted persons, organizations and activities are in no list, updated_since or not.
+            return not row.get("is_deleted")
 
         return visible
 
-    def _project(self, kind: str, row: dict[str, Any], custom_fields: str | None) -> dict[str, Any]:
-        if custom_fields is None or kind not in WITH_CUSTOM_FIELDS:
+    @staticmethod
+    def _project(row: dict[str, Any], custom_fields: set[str] | None) -> dict[str, Any]:
+        if custom_fields is None:
             return row
-        keys = {k for k in custom_fields.split(",") if k}
-        return {**row, "custom_fields": {k: v for k, v in (row.get("custom_fields") or {}).items() if k in keys}}
+        return {**row, "custom_fields": {k: v for k, v in (row.get("custom_fields") or {}).items()
+                                         if k in custom_fields}}
 
     async def v2_get(self, kind: str, request: web.Request) -> web.Response:
         row = self.state.get(kind, int(request.match_info["id"]))

@@ -3,7 +3,8 @@
 Records are kept in API v2's shapes, so a list answer is a slice of them. ``PipedriveState`` is also
 the test API: ``update``, ``delete``, ``merge``, ``archive_deal`` and ``touch`` do what the real
 endpoints do (the HTTP routes call the same methods), and ``overlap`` says which records the world
-shares with the marketing CRM.
+shares with the marketing CRM. A deleted record is only marked ``is_deleted`` (Pipedrive removes it
+for good after 30 days); which lists still show it is the API's business (``app.py``).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
     "stages": {"order_nr": 0, "name": "", "is_deleted": False, "deal_probability": 100, "pipeline_id": 1,
                "is_deal_rot_enabled": False, "days_to_rotten": None},
 }
-# Which fields of which records point at a merged-away record, per merged object type.
+# Which fields of which records point at a merged-away record, per merged object type: a merge
+# moves them to the survivor (an activity's participants too).
 _POINTERS = {"persons": (("deals", "person_id"), ("activities", "person_id")),
              "organizations": (("persons", "org_id"), ("deals", "org_id"), ("activities", "org_id")),
              "deals": (("activities", "deal_id"),)}
@@ -147,6 +149,9 @@ class PipedriveState:
         self.leads = {lead["id"]: lead for lead in rendering.leads}
         self.catalogs = rendering.catalogs
         self.webhooks: dict[int, dict[str, Any]] = {}
+        # (kind, merged-away id) -> survivor: what webhooks v2 tell as ``meta.merged_to_id``. No list
+        # or get answer carries it; Pipedrive's v2 records have no such field.
+        self.merges: dict[tuple[str, int], int] = {}
         self.person_world = dict(rendering.person_world)
         self.organization_world = dict(rendering.organization_world)
         self.pipedrive_only_persons = list(rendering.pipedrive_only_persons)
@@ -222,7 +227,7 @@ class PipedriveState:
             t.restamp(row, self.now())
             return copy.deepcopy(row)
 
-    def delete(self, kind: str, record_id: int, *, merged_to: int | None = None) -> dict[str, Any] | None:
+    def delete(self, kind: str, record_id: int) -> dict[str, Any] | None:
         with self.lock:
             t = self.table(kind)
             row = t.rows.get(int(record_id))
@@ -231,14 +236,12 @@ class PipedriveState:
             row["is_deleted"] = True
             if kind == "deals":
                 row["status"] = "deleted"
-            if merged_to is not None:
-                # As in webhooks v2's meta: the record it was merged into.
-                row["merged_to_id"] = merged_to
             t.restamp(row, self.now())
             return copy.deepcopy(row)
 
     def merge(self, kind: str, loser_id: int, winner_id: int) -> dict[str, Any] | None:
-        """``PUT /v1/{kind}/{loser}/merge {merge_with_id: winner}``: the loser's links move to the winner."""
+        """``PUT /v1/{kind}/{loser}/merge {merge_with_id: winner}``: the loser is deleted, and what pointed
+        at it (deals, activities, and for organizations persons) moves to the winner, as just updated."""
         with self.lock:
             t = self.table(kind)
             loser, winner = t.rows.get(int(loser_id)), t.rows.get(int(winner_id))
@@ -249,18 +252,29 @@ class PipedriveState:
                 known = {e.get("value") for e in winner.get("emails") or ()}
                 extra = [dict(e, primary=False) for e in loser.get("emails") or () if e.get("value") not in known]
                 winner["emails"] = list(winner.get("emails") or []) + extra
-            for other_kind, field_name in _POINTERS.get(kind, ()):
-                other = self.tables[other_kind]
-                for row in list(other.rows.values()):
-                    if row.get(field_name) == loser["id"] and not row.get("is_deleted"):
-                        row[field_name] = winner["id"]
-                        for p in row.get("participants") or ():
-                            if field_name == "person_id" and p.get("person_id") == loser["id"]:
-                                p["person_id"] = winner["id"]
-                        other.restamp(row, self.now())
-            self.delete(kind, loser["id"], merged_to=winner["id"])
+            self._move_links(kind, loser["id"], winner["id"])
+            self.delete(kind, loser["id"])
+            self.merges[(kind, loser["id"])] = winner["id"]
             t.restamp(winner, self.now())
             return copy.deepcopy(winner)
+
+    def _move_links(self, kind: str, loser: int, winner: int) -> None:
+        now = self.now()
+        for other_kind, field_name in _POINTERS.get(kind, ()):
+            other = self.tables[other_kind]
+            for row in list(other.rows.values()):
+                if row.get("is_deleted"):
+                    continue
+                moved = row.get(field_name) == loser
+                if moved:
+                    row[field_name] = winner
+                if kind == "persons" and other_kind == "activities" and row.get("participants"):
+                    before = row["participants"]
+                    after = _moved_participants(before, loser, winner)
+                    moved = moved or after != before
+                    row["participants"] = after
+                if moved:
+                    other.restamp(row, now)
 
     def archive_deal(self, deal_id: int, archived: bool = True) -> dict[str, Any] | None:
         return self.update("deals", deal_id, {"is_archived": archived})
@@ -279,3 +293,16 @@ class PipedriveState:
                     t.restamp(row, now)
                     done.append(rid)
             return done
+
+
+def _moved_participants(participants: list[dict[str, Any]], loser: int, winner: int) -> list[dict[str, Any]]:
+    """An activity's participants after ``loser`` was merged into ``winner`` (who appears once)."""
+    out: list[dict[str, Any]] = []
+    for p in participants:
+        p = dict(p, person_id=winner) if p.get("person_id") == loser else dict(p)
+        twin = next((q for q in out if q.get("person_id") == p.get("person_id")), None)
+        if twin is None:
+            out.append(p)
+        elif p.get("primary"):
+            twin["primary"] = True
+    return out
