@@ -139,3 +139,14 @@ def test_pages_stored_together_keep_the_last_checkpoint_and_every_record() -> No
     merged = merge_pages([a, b])
     assert [r.id for r in merged.records] == ["1", "2"]
     assert merged.archived_ids == ["9"] and merged.checkpoint == {"at": 1} and merged.live_total == 7
+
+
+def test_reconciling_refuses_to_archive_most_of_a_stream_at_once(store: Store) -> None:
+    crm = MemoryCrm(_people(40))
+    Syncer(store, crm, MAPPING).backfill()
+    crm.people = {k: v for k, v in crm.people.items() if k < "005"}  # the token now sees 5 of 40
+
+    report = Syncer(store, crm, MAPPING).sync(reconcile=True)
+
+    assert report.streams["people"].reconcile_refused == 35
+    assert store.live_count("mem", "people", EntityType.PERSON) == 40

@@ -19,6 +19,7 @@ from crmbridge.errors import AuthError, CrmbridgeError
 from crmbridge.logs import configure
 from crmbridge.mapping import SourceMapping
 from crmbridge.progress import stream_progress
+from crmbridge.scoring.cli import score_app
 from crmbridge.settings import Settings, load_settings
 from crmbridge.store import Store
 from crmbridge.sync import RunReport, Syncer
@@ -28,6 +29,23 @@ app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, 
                   help="RevOps on autopilot: sync HubSpot and Pipedrive, score leads, hand off SQLs, track the SLA.")
 config_app = typer.Typer(help="Check configuration, mappings and the scoring model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(score_app, name="score")
+
+
+@app.callback()
+def _context(ctx: typer.Context) -> None:
+    """Give sub-applications what only the main CLI knows: the store, through providers."""
+
+    def stored_outcomes() -> list[Any]:
+        from crmbridge.rescore import outcome_samples
+
+        store = open_store(_settings())
+        try:
+            return outcome_samples(store)
+        finally:
+            store.close()
+
+    ctx.obj = {"outcome_samples": stored_outcomes}
 
 out = Console()
 err = Console(stderr=True)
@@ -80,6 +98,25 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.database_url)
 
 
+def rescorer(store: Store, settings: Settings) -> Any:
+    from crmbridge.identity import load_policy
+    from crmbridge.rescore import Rescorer
+    from crmbridge.scoring import ScoringModel
+
+    return Rescorer(store, ScoringModel.load(settings.scoring_model_path), load_policy(settings.merge_policy_file))
+
+
+def rescore_after(store: Store, settings: Settings, source: str, report: RunReport) -> dict[str, Any]:
+    """Score what a run pulled: everyone after a backfill, the people a sync's changes touch."""
+    from crmbridge.rescore import affected_people
+
+    scorer = rescorer(store, settings)
+    people = None if report.command == "backfill" else affected_people(store, source, report)
+    if people is not None and not people:
+        return {"scored": 0, "written": 0}
+    return scorer.run(people).as_dict()
+
+
 def load_mapping(settings: Settings, source: str) -> SourceMapping:
     return SourceMapping.load(settings.mapping_file(source))
 
@@ -99,6 +136,10 @@ def _print_report(report: RunReport, fmt: Format) -> None:
     out.print(table)
     out.print(f"{report.total_calls:,} API calls, {report.retries} retries, {report.rate_limited} rate-limited, "
               f"{report.seconds:.1f} s")
+    if report.scoring:
+        stages = ", ".join(f"{n:,} {stage}" for stage, n in sorted(report.scoring.get("stages", {}).items()))
+        out.print(f"scored {report.scoring['scored']:,} people ({report.scoring['written']:,} changed)"
+                  + (f": {stages}" if stages else ""))
     for name, s in report.streams.items():
         if not s.complete:
             out.print(f"[yellow]warning:[/] {report.source}/{name}: the CRM holds {s.live_total:,} live records, "
@@ -117,8 +158,12 @@ def run_source(command: str, settings: Settings, source: str, streams: Sequence[
         with stream_progress(err, source, show_progress) as sink:
             syncer = Syncer(store, connector, mapping, workers=workers or 4, progress=sink, dry_run=dry_run)
             if command == "backfill":
-                return syncer.backfill(streams, restart=restart)
-            return syncer.sync(streams, reconcile=reconcile)
+                report = syncer.backfill(streams, restart=restart)
+            else:
+                report = syncer.sync(streams, reconcile=reconcile)
+        if not dry_run:
+            report.scoring = rescore_after(store, settings, source, report)
+        return report
     finally:
         store.close()
         connector.close()
@@ -245,6 +290,55 @@ def demo(contacts: Annotated[int, typer.Option(min=10, help="people in the sandb
     from crmbridge.demo import DemoOptions, run_demo
 
     run_demo(_settings(), DemoOptions(contacts=contacts, seed=seed, database=database), out, err)
+
+
+@score_app.command("explain")
+@guarded
+def score_explain(email: Annotated[str, typer.Argument(help="the person's e-mail, in any case")],
+                  fmt: FormatOpt = Format.table) -> None:
+    """Why a person has the score they have: rules fired, points, decay, what is missing for the next stage."""
+    from datetime import UTC, datetime
+
+    from crmbridge.mapping.transforms import normalise_email
+    from crmbridge.scoring.explain import render_score, render_score_json
+
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        scorer = rescorer(store, settings)
+        wanted = normalise_email(email)
+        profiles = scorer.reader.by_email(wanted) if wanted else []
+        if not profiles:
+            raise CrmbridgeError(f"no person with e-mail {email!r} in the store (run a backfill or sync first)")
+        for p in profiles:
+            result = scorer.scorer.score(p.profile, datetime.now(UTC))
+            if fmt is Format.json:
+                render_score_json(result, out)
+            else:
+                ids = ", ".join(f"{k} {v}" for k, v in p.profile.person.source_ids.items())
+                render_score(result, out, title=f"{p.profile.person.full_name or wanted} ({ids})")
+    finally:
+        store.close()
+
+
+@score_app.command("run")
+@guarded
+def score_run(fmt: FormatOpt = Format.table) -> None:
+    """Re-score everyone in the store now (decay moves scores with time; the daemon does this daily)."""
+    from crmbridge.rescore import funnel
+
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        report = rescorer(store, settings).run()
+        if fmt is Format.json:
+            out.print_json(json.dumps({**report.as_dict(), "funnel": funnel(store)}))
+        else:
+            out.print(f"scored {report.scored:,} people ({report.written:,} changed) and {report.accounts:,} "
+                      f"accounts in {report.seconds:.1f} s; funnel: " +
+                      ", ".join(f"{n:,} {s}" for s, n in funnel(store).items()))
+    finally:
+        store.close()
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """``crmbridge demo``: the whole loop on the built-in sandboxes, with no credentials and no network.
 
 It starts every installed connector's sandbox on a loopback port, backfills each into a fresh
-embedded store, then shows what was pulled and what it cost in API calls.
+embedded store, shows what was pulled and what it cost in API calls, then scores everyone and
+prints the funnel and the top sales-ready leads with their reasons.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from crmbridge.connectors import SandboxOptions, plugin, plugins
+from crmbridge.identity import load_policy
 from crmbridge.model import EntityType
 from crmbridge.progress import stream_progress
+from crmbridge.rescore import Rescorer, RescoreReport, funnel
 from crmbridge.sandbox import SandboxServer
+from crmbridge.scoring import ScoringModel
 from crmbridge.settings import Settings
 from crmbridge.store import Store
 from crmbridge.sync import RunReport, Syncer, load_mapping
@@ -53,7 +57,26 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console, progres
                 reports[source] = Syncer(store, connector, mapping, progress=sink).backfill()
             connector.close()
         _summary(console, store, reports, server)
+        scoring = Rescorer(store, ScoringModel.load(settings.scoring_model_path),
+                           load_policy(settings.merge_policy_file)).run()
+        _funnel(console, store, scoring)
     return reports
+
+
+def _funnel(console: Console, store: Store, scoring: RescoreReport) -> None:
+    stages = funnel(store)
+    console.print(f"\n[bold]Scored {scoring.scored:,} people[/] in {scoring.seconds:.1f} s "
+                  f"({scoring.accounts:,} accounts, {len(scoring.surges):,} with an intent surge)")
+    order = ("subscriber", "lead", "mql", "sql", "opportunity", "customer", "evangelist", "other")
+    console.print("funnel: " + "  →  ".join(f"{stages[s]:,} {s.upper() if len(s) == 3 else s}" for s in order
+                                            if stages.get(s)))
+    console.print("\n[bold]Top sales-ready leads (SQL), and why[/]")
+    for row in store.top_scores("sql", limit=8):
+        reasons = sorted(row["data"].get("reasons", []), key=lambda r: -abs(r["points"]))[:3]
+        console.print(f"  [bold]{row['total']:5.0f}[/]  {row['email'] or row['person_id']}  "
+                      f"(fit {row['fit']:.0f}, engagement {row['engagement']:.0f})", highlight=False)
+        console.print("         " + "; ".join(f"{r['description']} {r['points']:+.0f}" for r in reasons),
+                      style="dim", highlight=False)
 
 
 def _summary(console: Console, store: Store, reports: dict[str, RunReport], server: SandboxServer) -> None:

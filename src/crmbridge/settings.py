@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmbridge.errors import ConfigError
 
-_REPO_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+_REPO = Path(__file__).resolve().parents[2]
+_REPO_MAPPINGS = _REPO / "mappings"
+_DEFAULT_MODEL = _REPO / "examples" / "scoring" / "default.yaml"
 
 
 class Settings(BaseSettings):
@@ -23,6 +25,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path | None = None
+    scoring_model: Path | None = None
     sources: Annotated[list[str], NoDecode] = ["hubspot"]
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -47,6 +50,18 @@ class Settings(BaseSettings):
 
     def mapping_file(self, source: str) -> Path:
         return self.mappings_path / f"{source}.yaml"
+
+    @property
+    def merge_policy_file(self) -> Path:
+        return self.mappings_path / "merge.yaml"
+
+    @cached_property
+    def scoring_model_path(self) -> Path:
+        """The scoring model: the setting, else ./scoring.yaml, else the playbook's default model."""
+        if self.scoring_model is not None:
+            return self.scoring_model
+        local = Path("scoring.yaml")
+        return local if local.is_file() else _DEFAULT_MODEL
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -26,6 +26,9 @@ log = get_logger("crmbridge.sync")
 
 
 CATALOG_TTL_MS = 24 * 3600 * 1000
+# Reconciling never archives more than this share of a stream at once (nor more than the floor).
+RECONCILE_MAX_SHARE = 0.5
+RECONCILE_FLOOR = 10
 
 
 def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping:
@@ -74,6 +77,7 @@ class StreamReport:
     live_total: int | None = None
     live_count: int | None = None
     reconciled: bool = False
+    reconcile_refused: int = 0
 
     @property
     def complete(self) -> bool:
@@ -83,7 +87,8 @@ class StreamReport:
     def as_dict(self) -> dict[str, Any]:
         return {"pages": self.pages, "records": self.records, "quarantined": self.quarantined,
                 **self.stored.as_dict(), "live_total": self.live_total, "live_count": self.live_count,
-                "reconciled": self.reconciled, "complete": self.complete}
+                "reconciled": self.reconciled, "reconcile_refused": self.reconcile_refused,
+                "complete": self.complete}
 
 
 @dataclass
@@ -96,6 +101,7 @@ class RunReport:
     rate_limited: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    scoring: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_calls(self) -> int:
@@ -105,7 +111,7 @@ class RunReport:
         return {"source": self.source, "command": self.command, "dry_run": self.dry_run,
                 "seconds": round(self.seconds, 3), "api_calls": self.total_calls, "retries": self.retries,
                 "rate_limited": self.rate_limited, "calls_by_endpoint": self.api_calls,
-                "streams": {name: s.as_dict() for name, s in self.streams.items()}}
+                "streams": {name: s.as_dict() for name, s in self.streams.items()}, "scoring": self.scoring}
 
 
 def _delta(after: ApiUsage, before: ApiUsage) -> dict[str, int]:
@@ -192,6 +198,8 @@ def merge_pages(pages: Sequence[Page]) -> Page:
         merged.records.extend(page.records)
         merged.archived_ids.extend(page.archived_ids)
         merged.merged.update(page.merged)
+        if page.live_ids is not None:
+            merged.live_ids = [*(merged.live_ids or []), *page.live_ids]
         if page.checkpoint is not None:
             merged.checkpoint = page.checkpoint
         if page.live_total is not None:
@@ -372,8 +380,16 @@ class Syncer:
                                             merged=page.merged)
             stream.stored.add(result)
         if live is not None:
-            gone = sorted(self.store.live_ids(self.source, stream.stream, entity) - live)
-            stream.stored.add(self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=gone))
+            ours = self.store.live_ids(self.source, stream.stream, entity)
+            gone = sorted(ours - live)
+            if len(gone) > max(RECONCILE_FLOOR, RECONCILE_MAX_SHARE * len(ours)):
+                # A token that sees less than it used to (lost permissions, wrong account) would
+                # otherwise archive most of the store; that needs a person, not a sync.
+                log.warning("sync.reconcile_refused", source=self.source, stream=stream.stream, gone=len(gone),
+                            stored=len(ours))
+                stream.reconcile_refused = len(gone)
+            else:
+                stream.stored.add(self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=gone))
         stream.reconciled = True
         stream.live_count = self.store.live_count(self.source, stream.stream, entity)
 

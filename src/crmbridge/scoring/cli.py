@@ -61,6 +61,14 @@ def parse_as_of(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _stored_samples(ctx: typer.Context) -> list[Any]:
+    """Samples from the main CLI's store (it puts a provider in ``ctx.obj``); none outside it."""
+    provider = (ctx.obj or {}).get("outcome_samples") if isinstance(ctx.obj, dict) else None
+    if provider is None:
+        raise typer.BadParameter("give --outcomes FILE", param_hint="--outcomes")
+    return list(provider())
+
+
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Scoring model YAML file.")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table or json.")]
 
@@ -88,8 +96,10 @@ def test_command(
 @score_app.command("calibrate")
 @fails_cleanly
 def calibrate_command(
-    outcomes: Annotated[Path, typer.Option("--outcomes", "-o", help="CSV (score,outcome) or JSON list "
-                                           "of people with known outcomes.")],
+    ctx: typer.Context,
+    outcomes: Annotated[Path | None, typer.Option("--outcomes", "-o", help="CSV (score,outcome) or JSON list "
+                                                  "of people with known outcomes (default: the store's "
+                                                  "scored people with a deal or a sales verdict).")] = None,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="Model whose SQL threshold to "
                                                "compare with.")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Current SQL threshold "
@@ -105,8 +115,8 @@ def calibrate_command(
     current = threshold
     if current is None and model is not None:
         current = ScoringModel.load(model).sql_threshold
-    result = calibrate(load_outcomes(outcomes), band_width=band, step=step, current_threshold=current,
-                       min_precision=min_precision)
+    samples = load_outcomes(outcomes) if outcomes is not None else _stored_samples(ctx)
+    result = calibrate(samples, band_width=band, step=step, current_threshold=current, min_precision=min_precision)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -660,6 +660,58 @@ class Store:
         self._sql["scores"] = (sql, cols)
         return sql, cols
 
+    def scored_companies(self) -> list[int]:
+        sc = schema.scores.c
+        with self.engine.connect() as conn:
+            return sorted(int(c) for c in conn.execute(
+                sa.select(sc.company_id).distinct().where(sc.company_id.is_not(None))).scalars())
+
+    def scores_for_companies(self, company_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        sc = schema.scores.c
+        out: dict[int, list[dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(company_ids)):
+                q = sa.select(sc.company_id, sc.email, sc.engagement, sc.disqualified, sc.stage, sc.data).where(
+                    sc.company_id.in_(chunk)).order_by(sc.company_id, sc.person_id)
+                for row in conn.execute(q):
+                    out.setdefault(int(row.company_id), []).append({**row._asdict(), "data": orjson.loads(row.data)})
+        return out
+
+    def account_history(self, company_ids: Sequence[int], since_ms: int) -> dict[int, list[tuple[int, float]]]:
+        ah = schema.account_history.c
+        out: dict[int, list[tuple[int, float]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(company_ids)):
+                q = sa.select(ah.company_id, ah.at_ms, ah.score).where(
+                    ah.company_id.in_(chunk), ah.at_ms >= since_ms).order_by(ah.company_id, ah.at_ms)
+                for cid, at, score in conn.execute(q):
+                    out.setdefault(int(cid), []).append((int(at), float(score)))
+        return out
+
+    def save_account_scores(self, rows: Sequence[Mapping[str, Any]], at_ms: int) -> int:
+        """Store account scores whose fingerprint changed, and note each new score in the history."""
+        table, history = schema.account_scores, schema.account_history
+        with self.engine.begin() as conn:
+            known: dict[int, str] = {}
+            for chunk in _chunks([int(r["company_id"]) for r in rows]):
+                known.update({int(c): fp for c, fp in conn.execute(sa.select(
+                    table.c.company_id, table.c.fingerprint).where(table.c.company_id.in_(chunk)))})
+            changed = [r for r in rows if known.get(int(r["company_id"])) != r["fingerprint"]]
+            if changed:
+                stmt = self._insert(table)
+                stmt = stmt.on_conflict_do_update(index_elements=["company_id"], set_={
+                    c.name: stmt.excluded[c.name] for c in table.columns if c.name != "company_id"})
+                conn.execute(stmt, [dict(r) for r in changed])
+                conn.execute(self._insert(history).on_conflict_do_nothing(), [
+                    {"company_id": r["company_id"], "at_ms": at_ms, "score": r["score"]} for r in changed])
+        return len(changed)
+
+    def account_score_of(self, company_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.account_scores).where(
+                schema.account_scores.c.company_id == company_id)).first()
+        return None if row is None else {**row._asdict(), "data": orjson.loads(row.data)}
+
     def score_of(self, person_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(schema.scores).where(schema.scores.c.person_id == person_id)).first()

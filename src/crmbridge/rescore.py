@@ -1,0 +1,222 @@
+"""Re-scoring what the store holds: people (after merging identities) and then their accounts.
+
+Runs after every backfill (everyone) and every sync (the people a change touches), and daily from
+the daemon because decay moves scores with time alone. A score is written only when its
+fingerprint changes, so a re-score that changes nothing writes nothing; the stage stored is the one
+the lifecycle policy allows (customers are never downgraded by scoring).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from crmbridge.identity import MergePolicy, merge
+from crmbridge.model import Activity, Company, Deal, DealStatus, EntityType, LifecycleStage, Person
+from crmbridge.profiles import PersonProfile, ProfileReader
+from crmbridge.scoring import (
+    AccountScorer,
+    Outcome,
+    Sample,
+    Scorer,
+    ScoreSnapshot,
+    ScoringModel,
+    apply_lifecycle_policy,
+)
+from crmbridge.store import Store
+from crmbridge.store.store import now_ms
+from crmbridge.sync import RunReport
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RescoreReport:
+    scored: int = 0
+    written: int = 0
+    stages: Counter[str] = field(default_factory=Counter)
+    accounts: int = 0
+    accounts_written: int = 0
+    surges: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scored": self.scored, "written": self.written, "stages": dict(self.stages),
+                "accounts": self.accounts, "accounts_written": self.accounts_written, "surges": self.surges,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredPerson:
+    """What an account roll-up reads of a person's stored score."""
+
+    email: str | None
+    engagement: float
+    disqualified: str | None
+    persona: str | None
+    responded: bool
+    stage: LifecycleStage
+
+
+class Rescorer:
+    def __init__(self, store: Store, model: ScoringModel, policy: MergePolicy | None = None,
+                 clock: Clock = utc_now) -> None:
+        self.store, self.model = store, model
+        self.scorer = Scorer(model)
+        self.accounts = AccountScorer(model)
+        self.reader = ProfileReader(store, policy)
+        self.policy = policy or MergePolicy()
+        self.clock = clock
+
+    def run(self, person_ids: Collection[int] | None = None, on_batch: Callable[[int], None] | None = None
+            ) -> RescoreReport:
+        """Score everyone (``person_ids`` None) or the given canonical people, then their accounts."""
+        started = time.monotonic()
+        as_of = self.clock()
+        report = RescoreReport()
+        companies: set[int] = set()
+        batches = self.reader.all() if person_ids is None else self.reader.some(person_ids)
+        for batch in batches:
+            rows = [self._row(p, as_of) for p in batch]
+            report.written += self.store.save_scores(rows)
+            report.scored += len(rows)
+            report.stages.update(r["stage"] for r in rows)
+            companies.update(p.company_id for p in batch if p.company_id is not None)
+            if on_batch:
+                on_batch(len(rows))
+        if person_ids is None:
+            companies.update(self.store.scored_companies())
+        self._roll_up(sorted(companies), as_of, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _row(self, p: PersonProfile, as_of: datetime) -> dict[str, Any]:
+        score = self.scorer.score(p.profile, as_of)
+        stage = apply_lifecycle_policy(p.profile.person.lifecycle_stage, score.stage, self.model.lifecycle_policy,
+                                       disqualified=score.disqualified is not None,
+                                       last_engaged_at=score.last_engaged_at)
+        data = score.to_dict()
+        return {
+            "person_id": p.person_id, "email": p.profile.person.email, "total": round(score.total, 4),
+            "fit": round(score.fit, 4), "engagement": round(score.engagement, 4), "stage": stage.value,
+            "proposed": score.stage.value, "disqualified": score.disqualified, "hand_raise": score.hand_raise,
+            "company_id": p.company_id, "fingerprint": f"{score.fingerprint}:{stage.value}",
+            "as_of_ms": int(as_of.timestamp() * 1000), "scored_ms": now_ms(),
+            "data": orjson.dumps({**data, "persona": score.persona, "responded": score.responded,
+                                  "source_ids": p.profile.person.source_ids}, default=str).decode(),
+        }
+
+    def _roll_up(self, company_ids: list[int], as_of: datetime, report: RescoreReport, batch: int = 500) -> None:
+        window = timedelta(days=90)
+        for start in range(0, len(company_ids), batch):
+            chunk = company_ids[start:start + batch]
+            golden = {cid: merge(cid, members, self.policy)
+                      for cid, members in self.store.members(EntityType.COMPANY, chunk).items()}
+            people = self.store.scores_for_companies(chunk)
+            history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
+            rows = []
+            for cid in chunk:
+                company = golden.get(cid)
+                views = [_view(row) for row in people.get(cid, ())]
+                snapshots = [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s) for at, s in history.get(cid, ())]
+                account = self.accounts.score(company if isinstance(company, Company) else None, views,  # type: ignore[arg-type]
+                                              as_of, snapshots)
+                rows.append({"company_id": cid, "score": round(account.score, 4), "stage": account.stage.value,
+                             "surge": account.surge.detected, "fingerprint": account.fingerprint,
+                             "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
+                if account.surge.detected:
+                    report.surges.append(cid)
+            report.accounts += len(rows)
+            report.accounts_written += self.store.save_account_scores(rows, at_ms=int(as_of.timestamp() * 1000))
+
+
+def _view(row: dict[str, Any]) -> _StoredPerson:
+    data = row["data"]
+    return _StoredPerson(row["email"], float(row["engagement"]), row["disqualified"], data.get("persona"),
+                         bool(data.get("responded")), LifecycleStage(row["stage"]))
+
+
+def _account_dict(account: Any) -> dict[str, Any]:
+    return {"score": account.score, "fit": account.fit, "people": account.people,
+            "engaged_people": account.engaged_people, "decision_people": account.decision_people,
+            "responding_people": account.responding_people, "sql_people": account.sql_people,
+            "committee": list(account.committee), "covered_roles": list(account.covered_roles),
+            "coverage": account.coverage, "stage": account.stage.value, "surge": account.surge.to_dict(),
+            "reasons": [r.to_dict() for r in account.reasons]}
+
+
+def affected_people(store: Store, source: str, report: RunReport) -> set[int]:
+    """Canonical people whose score a sync's changes can move: changed people, and the people of
+    changed activities and companies."""
+    people: set[tuple[str, str]] = set()
+    for stream in report.streams.values():
+        ids = list(stream.stored.changed_ids)
+        if not ids:
+            continue
+        if stream.entity == EntityType.PERSON.value:
+            people.update((source, i) for i in ids)
+        elif stream.entity == EntityType.ACTIVITY.value:
+            for activity in store.records(EntityType.ACTIVITY, [(source, i) for i in ids]).values():
+                if isinstance(activity, Activity):
+                    people.update((source, p) for p in activity.person_ids)
+        elif stream.entity == EntityType.COMPANY.value:
+            for members in store.links_to(source, EntityType.COMPANY, ids, EntityType.PERSON).values():
+                people.update((source, p) for p in members)
+    return set(store.canonical_ids(EntityType.PERSON, people).values())
+
+
+def funnel(store: Store) -> dict[str, int]:
+    counts = store.stage_counts()
+    return {stage.value: counts.get(stage.value, 0) for stage in LifecycleStage if counts.get(stage.value)}
+
+
+def top(store: Store, stage: str = "sql", limit: int = 10) -> Iterable[dict[str, Any]]:
+    return store.top_scores(stage, limit)
+
+
+_REJECTED_LEAD_STATUSES = frozenset({"unqualified", "bad_timing", "rejected", "disqualified"})
+
+
+def outcome_samples(store: Store) -> list[Sample]:
+    """People with a known outcome, scored: deals won or lost, or a sales verdict on the lead.
+
+    A person on a won deal is ``won``, on a lost one ``lost``; otherwise a lead status saying sales
+    turned them down is ``rejected``, and an opportunity or customer stage is ``accepted``.
+    """
+    verdicts: dict[tuple[str, str], Outcome] = {}
+    for deal in store.iter_records(EntityType.DEAL):
+        if isinstance(deal, Deal) and deal.status in (DealStatus.WON, DealStatus.LOST):
+            outcome = Outcome.WON if deal.status is DealStatus.WON else Outcome.LOST
+            for pid in deal.person_ids:
+                if verdicts.get((deal.source, pid)) is not Outcome.WON:
+                    verdicts[(deal.source, pid)] = outcome
+    for person in store.iter_records(EntityType.PERSON):
+        key = (person.source, person.source_id)
+        if key in verdicts or not isinstance(person, Person):
+            continue
+        if (person.lead_status or "") in _REJECTED_LEAD_STATUSES:
+            verdicts[key] = Outcome.REJECTED
+        elif person.lifecycle_stage in (LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER):
+            verdicts[key] = Outcome.ACCEPTED
+    canonical = store.canonical_ids(EntityType.PERSON, verdicts)
+    by_person: dict[int, Outcome] = {}
+    for key, outcome in verdicts.items():
+        cid = canonical.get(key)
+        if cid is not None and by_person.get(cid) not in (Outcome.WON,):
+            by_person[cid] = outcome
+    samples = []
+    for cid, outcome in sorted(by_person.items()):
+        row = store.score_of(cid)
+        if row is not None:
+            samples.append(Sample(float(row["total"]), outcome, row["email"] or str(cid)))
+    return samples
