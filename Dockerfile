@@ -20,7 +20,9 @@ RUN pip install -c constraints.txt . ./connectors/* \
 USER crmbridge
 ENV CRMBRIDGE_DATABASE_URL=sqlite:////data/crmbridge.db \
     CRMBRIDGE_MAPPINGS_DIR=/app/mappings \
+    CRMBRIDGE_SCORING_MODEL=/app/examples/scoring/default.yaml \
     CRMBRIDGE_LOG_FORMAT=json \
+    CRMBRIDGE_HTTP_HOST=0.0.0.0 \
     CRMBRIDGE_HTTP_PORT=8080
 VOLUME ["/data"]
 EXPOSE 8080

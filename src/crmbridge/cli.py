@@ -351,11 +351,14 @@ def run() -> None:
     sources = _sources(None, settings)
     store = open_store(settings)
 
-    def one_pass(source: str) -> RunReport:
-        return run_source("sync", settings, source, None, show_progress=False)
+    def one_pass(source: str, full: bool) -> RunReport:
+        return run_source("sync", settings, source, None, show_progress=False, reconcile=full)
+
+    def rescore_everyone() -> None:
+        rescorer(store, settings).run()
 
     try:
-        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass))
+        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass, rescore_everyone))
     finally:
         store.close()
 

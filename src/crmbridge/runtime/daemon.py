@@ -22,7 +22,8 @@ from crmbridge.sync import RunReport
 
 log = get_logger("crmbridge.daemon")
 
-SyncFn = Callable[[str], RunReport]
+SyncFn = Callable[[str, bool], RunReport]  # (source, full): a full pass also reconciles deletions
+DAY = 86_400.0
 
 
 @dataclass
@@ -35,10 +36,19 @@ class SchedulerState:
 
 
 class Scheduler:
-    """Runs one incremental pass per source every ``interval`` seconds on a background thread."""
+    """Runs one incremental pass per source every ``interval`` seconds on a background thread.
 
-    def __init__(self, sources: list[str], interval: float, sync: SyncFn) -> None:
+    Once a day a source's pass is a full one (it also looks for records deleted in the CRM), and
+    everyone is re-scored, because decay moves scores with time alone.
+    """
+
+    def __init__(self, sources: list[str], interval: float, sync: SyncFn,
+                 daily: Callable[[], object] | None = None, full_every: float = DAY,
+                 clock: Callable[[], float] = time.time) -> None:
         self.sources, self.interval, self._sync = sources, interval, sync
+        self._daily, self.full_every, self._clock = daily, full_every, clock
+        self._last_full: dict[str, float] = {}
+        self._last_daily = 0.0
         self.state = SchedulerState()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
@@ -54,19 +64,28 @@ class Scheduler:
         for source in self.sources:
             if self._stop.is_set():
                 return
+            full = self._clock() - self._last_full.get(source, 0.0) >= self.full_every
             try:
-                report = self._sync(source)
+                report = self._sync(source, full)
             except Exception as exc:  # one source failing must not stop the others or the daemon
                 self.state.last_error[source] = f"{type(exc).__name__}: {exc}"
                 self.state.consecutive_failures[source] = self.state.consecutive_failures.get(source, 0) + 1
                 self.state.runs[(source, "failed")] = self.state.runs.get((source, "failed"), 0) + 1
                 log.error("scheduler.sync_failed", source=source, error=type(exc).__name__, message=str(exc)[:300])
                 continue
-            self.state.last_ok[source] = time.time()
+            self.state.last_ok[source] = self._clock()
+            if full:
+                self._last_full[source] = self._clock()
             self.state.consecutive_failures[source] = 0
             self.state.last_error.pop(source, None)
             self.state.runs[(source, "ok")] = self.state.runs.get((source, "ok"), 0) + 1
             self.state.api_calls[source] = self.state.api_calls.get(source, 0) + report.total_calls
+        if self._daily is not None and self._clock() - self._last_daily >= self.full_every:
+            try:
+                self._daily()
+                self._last_daily = self._clock()
+            except Exception as exc:
+                log.error("scheduler.daily_failed", error=type(exc).__name__, message=str(exc)[:300])
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -1,0 +1,82 @@
+"""The container's entrypoint, run outside a container: `crmbridge run` serves health and metrics,
+answers `crmbridge healthcheck`, syncs on schedule, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from crmbridge.sandbox import SandboxServer
+from crmbridge.store import Store
+
+from .conftest import TIME_SCALE, sandbox_options, syncer
+
+pytestmark = pytest.mark.xdist_group("daemon-e2e")
+CRMBRIDGE = Path(sys.executable).with_name("crmbridge")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    with SandboxServer(sandbox_options(contacts=200, seed=9), ["hubspot"]) as server:
+        database = f"sqlite:///{tmp_path / 'daemon.db'}"
+        with Store(database) as store:
+            syncer(server, store).backfill()
+        env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
+               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "pat-x",
+               "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * TIME_SCALE), "CRMBRIDGE_HTTP_PORT": str(port),
+               "CRMBRIDGE_SYNC_INTERVAL_SECONDS": "0.5", "CRMBRIDGE_LOG_FORMAT": "json"}
+        daemon = subprocess.Popen([str(CRMBRIDGE), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            metrics = ""
+            while time.monotonic() < deadline:
+                if daemon.poll() is not None:
+                    break
+                try:
+                    _, metrics = _get(f"http://127.0.0.1:{port}/metrics")
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                if 'outcome="ok"} 2' in metrics:
+                    break
+                time.sleep(0.2)
+            check = subprocess.run([str(CRMBRIDGE), "healthcheck"], env=env, capture_output=True, text=True,
+                                   timeout=30)
+            ready = _get(f"http://127.0.0.1:{port}/readyz")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=60)
+    assert 'crmbridge_sync_runs_total{source="hubspot",outcome="ok"}' in metrics, err.decode()[-2000:]
+    assert 'crmbridge_records{source="hubspot",stream="contacts",state="live"} 200' in metrics
+    assert check.returncode == 0 and "healthy" in check.stdout
+    assert ready[0] == 200
+    assert daemon.returncode == 0
+    assert b"pat-x" not in out + err
+
+
+def test_healthcheck_fails_when_nothing_answers(tmp_path: Path) -> None:
+    env = {**os.environ, "CRMBRIDGE_HTTP_PORT": str(_free_port())}
+    check = subprocess.run([str(CRMBRIDGE), "healthcheck"], env=env, capture_output=True, text=True, timeout=30)
+    assert check.returncode == 1 and "unhealthy" in check.stderr
