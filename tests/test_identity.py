@@ -109,3 +109,14 @@ def test_a_bad_merge_policy_names_its_line(tmp_path) -> None:
     with pytest.raises(ConfigError) as info:
         MergePolicy.load(path)
     assert info.value.line == 3 and "strategy must be one of" in str(info.value)
+
+
+def test_a_single_record_identity_merges_like_a_multi_record_one() -> None:
+    alone = person("hubspot", "1", "a@x.example", title="CTO", company_ids=["c9"], owner_id="7",
+                   extra={"hs_x": "1"}, custom={"bant_budget": "approved"})
+    golden = merge(3, [alone], MergePolicy())
+    twice = merge(3, [alone, alone.model_copy(update={"source": "other"})], MergePolicy())
+    assert golden.source_ids == {"hubspot": "1"} and golden.source_id == "3"
+    assert (golden.company_ids, golden.owner_id, golden.extra) == ([], None, {})
+    assert golden.custom == twice.custom == {"bant_budget": "approved"}
+    assert golden.title == twice.title == "CTO"

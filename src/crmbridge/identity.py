@@ -12,9 +12,10 @@ lifecycle stage. The merged ("golden") record lists every source id it was built
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,21 @@ def _rule(spec: Any, path: tuple, locator: Any) -> FieldRule:
 # Fields that are per-source references or bookkeeping, never merged as values.
 _NOT_MERGED = {"source", "source_id", "source_ids", "created_at", "updated_at", "archived", "merged_into",
                "merged_ids", "custom", "extra", "company_ids", "owner_id"}
+_KEPT = {"source", "source_id", "source_ids", "created_at", "updated_at", "custom"}  # set by merge itself
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@cache
+def _resets(cls: type[SourceRecord]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """Per model: each field merging leaves at its default, with a cheap way to make that default."""
+    out = []
+    for name in sorted(_NOT_MERGED - _KEPT):
+        info = cls.model_fields.get(name)
+        if info is None:
+            continue
+        factory = info.default_factory
+        out.append((name, factory if factory is not None else (lambda value=info.default: value)))
+    return tuple(out)
 
 
 def _pick(values: Sequence[tuple[SourceRecord, Any]], rule: FieldRule) -> Any:
@@ -122,6 +137,11 @@ def _pick(values: Sequence[tuple[SourceRecord, Any]], rule: FieldRule) -> Any:
 def merge(canonical_id: int, records: Sequence[SourceRecord], policy: MergePolicy) -> SourceRecord:
     """The golden record of one identity: each field settled by the policy, every source id kept."""
     live = [r for r in records if not r.archived] or list(records)
+    if len(live) == 1:  # one CRM knows this identity: nothing to settle (the common case)
+        only = live[0]
+        reset = {name: factory() for name, factory in _resets(type(only))}
+        return only.model_copy(update={**reset, "source": "canonical", "source_id": str(canonical_id),
+                                       "source_ids": {only.source: only.source_id}})
     newest = max(live, key=lambda r: r.updated_at or _EPOCH)
     cls = type(newest)
     entity = newest.entity.value

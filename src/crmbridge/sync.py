@@ -223,6 +223,7 @@ class Syncer:
         # Pages that are ready together are stored in one transaction, up to this many records.
         self.batch_records = batch_records
         self._always_reconcile = False
+        self._command = ""
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
 
@@ -241,7 +242,8 @@ class Syncer:
 
     # -- one page ------------------------------------------------------------------------------
 
-    def _store_page(self, report: StreamReport, page: Page, cursors: list[tuple[str, Mapping[str, Any]]]) -> None:
+    def _store_page(self, report: StreamReport, page: Page, cursors: list[tuple[str, Mapping[str, Any]]],
+                    report_changes: bool = True) -> None:
         records, failures = self.mapping.map_all(page.records)
         report.pages += 1
         report.records += len(page.records)
@@ -257,6 +259,8 @@ class Syncer:
         entity = EntityType(report.entity)
         result = self.store.commit_page(self.source, page.stream, entity, records, archived_ids=page.archived_ids,
                                         merged=page.merged, cursors=cursors)
+        if report_changes is False:
+            result.changed_ids = []  # a backfill rescores everyone: keeping every id would grow with N
         report.stored.add(result)
         if self._had_quarantine and records:
             self.store.release(self.source, page.stream, [r.source_id for r in records])
@@ -325,6 +329,7 @@ class Syncer:
     def _run(self, report: RunReport, jobs: list[tuple[str, Iterator[Page]]], cursors: Any,
              reconcile: bool = False) -> None:
         started = time.monotonic()
+        self._command = report.command
         before = self.connector.usage()
         self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
         run_id = None if self.dry_run else self.store.start_run(report.command, self.source)
@@ -362,7 +367,7 @@ class Syncer:
         if not pages:
             return
         page = merge_pages(pages)
-        self._store_page(stream, page, cursors(stream.stream, page))
+        self._store_page(stream, page, cursors(stream.stream, page), report_changes=self._command != "backfill")
         stream.pages += len(pages) - 1  # _store_page counted the merged page once
         if page.live_total is not None:
             stream.live_total = page.live_total

@@ -66,16 +66,18 @@ def _construct(node: yaml.Node, path: PathKey, locator: Locator, loader: yaml.Sa
     return loader.construct_object(node, deep=True)
 
 
-def load_yaml(path: str | Path) -> tuple[Any, Locator]:
-    path = Path(path)
-    locator = Locator(str(path))
+def read_config_file(path: str | Path) -> str:
+    """A configuration file's text; a missing or unreadable file is a ``ConfigError`` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("file not found", file=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", file=path) from None
-    return parse_yaml(text, locator)
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Locator]:
+    return parse_yaml(read_config_file(path), Locator(str(path)))
 
 
 def parse_yaml(text: str, locator: Locator) -> tuple[Any, Locator]:

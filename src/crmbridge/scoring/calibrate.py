@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crmbridge.errors import ConfigError
+from crmbridge.yamlconf import read_config_file
 
 FEW_SAMPLES = 30
 
@@ -200,12 +201,7 @@ def _advice(n: int, positives: int, suggested: ThresholdStats | None, current: f
 def load_outcomes(path: str | Path) -> list[Sample]:
     """Read (score, outcome) samples from a CSV with a header, or a JSON list of objects."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", file=path) from None
+    text = read_config_file(path)
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         return _from_json(text, path)
     return _from_csv(text, path)

@@ -526,7 +526,7 @@ class Store:
                 q = sa.select(lk.to_id, lk.from_id).where(
                     lk.source == source, lk.to_entity == to_entity.value, lk.to_id.in_(chunk),
                     lk.from_entity == from_entity.value)
-                for to_id, from_id in conn.execute(q):
+                for to_id, from_id in conn.execute(q).all():
                     out.setdefault(to_id, []).append(from_id)
         return out
 
@@ -581,7 +581,7 @@ class Store:
                 for chunk in _chunks(sorted(set(ids))):
                     q = sa.select(table.c.source_id, table.c.data, table.c.archived, table.c.merged_into).where(
                         table.c.source == source, table.c.source_id.in_(chunk))
-                    for sid, data, archived, merged_into in conn.execute(q):
+                    for sid, data, archived, merged_into in conn.execute(q).all():
                         out[(source, sid)] = _with_state(cls.model_validate_json(data), archived, merged_into)
         return out
 
@@ -596,7 +596,7 @@ class Store:
                 for chunk in _chunks(sorted(set(ids))):
                     q = sa.select(ident.source_id, ident.canonical_id).where(
                         ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))
-                    out.update({(source, sid): int(cid) for sid, cid in conn.execute(q)})
+                    out.update({(source, sid): int(cid) for sid, cid in conn.execute(q).all()})
         return out
 
     def members(self, entity: EntityType, canonical_ids: Iterable[int]) -> dict[int, list[SourceRecord]]:
@@ -610,7 +610,7 @@ class Store:
                      .where(ident.c.entity == entity.value, ident.c.canonical_id.in_(chunk),
                             table.c.archived.is_(False))
                      .order_by(ident.c.canonical_id, ident.c.source))
-                for cid, data, merged_into in conn.execute(q):
+                for cid, data, merged_into in conn.execute(q).all():
                     out.setdefault(int(cid), []).append(_with_state(cls.model_validate_json(data), False, merged_into))
         return out
 
