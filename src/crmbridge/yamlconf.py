@@ -63,7 +63,11 @@ def _construct(node: yaml.Node, path: PathKey, locator: Locator, loader: yaml.Sa
             items.append(_construct(item, (*path, i), locator, loader))
         return items
     # Scalars keep YAML's own typing (ints, bools, nulls, dates) through the loader's constructors.
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # a date that does not exist (2025-02-30) and the like
+        raise ConfigError(f"invalid value {node.value!r}: {exc}", file=locator.file, line=node.start_mark.line + 1,
+                          key=".".join(str(p) for p in path) or None) from None
 
 
 def read_config_file(path: str | Path) -> str:
