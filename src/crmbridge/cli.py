@@ -178,29 +178,194 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json
 @app.command()
 @guarded
 def backfill(source: SourceOpt = None, stream: StreamOpt = None,
+             writeback_enabled: Annotated[bool, typer.Option("--writeback/--no-writeback",
+                                                             help="hand off and write back afterwards "
+                                                                  "(once `crmbridge setup` has run)")] = True,
              restart: Annotated[bool, typer.Option(help="ignore an interrupted run's checkpoints")] = False,
              dry_run: Annotated[bool, typer.Option("--dry-run", help="read and map, store nothing")] = False,
              workers: Annotated[int, typer.Option(min=1, max=16, help="streams fetched at once")] = 4,
              fmt: FormatOpt = Format.table) -> None:
     """Pull everything from the configured CRMs into the store (resumes an interrupted run)."""
     settings = _settings()
-    for name in _sources(source, settings):
+    names = _sources(source, settings)
+    for name in names:
         report = run_source("backfill", settings, name, stream, restart=restart, dry_run=dry_run, workers=workers,
                             show_progress=fmt is Format.table)
         _print_report(report, fmt)
+    if not dry_run and writeback_enabled:
+        writeback_after(settings, fmt, names)
 
 
 @app.command()
 @guarded
 def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Format.table,
+         writeback_enabled: Annotated[bool, typer.Option("--writeback/--no-writeback",
+                                                         help="hand off and write back afterwards "
+                                                              "(once `crmbridge setup` has run)")] = True,
          reconcile: Annotated[bool, typer.Option(help="also look for records deleted in the CRM (costs a "
                                                        "full id listing where the CRM offers no count)")] = False
          ) -> None:
     """One incremental pass: only what changed since the last cursor."""
     settings = _settings()
-    for name in _sources(source, settings):
+    names = _sources(source, settings)
+    for name in names:
         report = run_source("sync", settings, name, stream, show_progress=fmt is Format.table, reconcile=reconcile)
         _print_report(report, fmt)
+    if writeback_enabled:
+        writeback_after(settings, fmt, names)
+
+
+# -- write-back -------------------------------------------------------------------------------------
+
+
+def open_writeback(settings: Settings, store: Store, source: str | None = None,
+                   connectors: dict[str, Connector] | None = None) -> Any:
+    from crmbridge.writeback.build import build_writeback
+
+    connectors = connectors or {name: plugin(name).connector() for name in _sources(source, settings)}
+    return build_writeback(settings, store, connectors)
+
+
+def _close_writers(wb: Any) -> None:
+    for writer in wb.writers.values():
+        client = getattr(writer, "client", None)
+        if hasattr(client, "close"):
+            client.close()
+
+
+def writeback_after(settings: Settings, fmt: Format, sources: Sequence[str]) -> None:
+    """After a backfill or sync: write back and hand off, once write-back has been set up."""
+    store = open_store(settings)
+    wb = None
+    try:
+        wb = open_writeback(settings, store)
+        if not wb.is_set_up():
+            if fmt is Format.table:
+                out.print("write-back is not set up (run `crmbridge setup`); scores stay in the store")
+            return
+        _print_writeback(wb.run(), fmt)
+    finally:
+        if wb is not None:
+            _close_writers(wb)
+        store.close()
+
+
+@app.command()
+@guarded
+def setup(source: SourceOpt = None,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be created, create nothing")] = False,
+          fmt: FormatOpt = Format.table) -> None:
+    """Create what write-back needs in each CRM: fields, the "Sales-ready leads" stage, webhooks. Idempotent."""
+    settings = _settings()
+    store = open_store(settings)
+    wb = None
+    try:
+        wb = open_writeback(settings, store, source)
+        results = wb.setup(dry_run=dry_run)
+    finally:
+        if wb is not None:
+            _close_writers(wb)
+        store.close()
+    if fmt is Format.json:
+        out.print_json(json.dumps({s: {**r.as_dict(), "changed": r.changed,
+                                       "steps": [step.__dict__ for step in r.steps]} for s, r in results.items()},
+                                  default=str))
+        return
+    for source_name, result in results.items():
+        table = Table(title=f"setup {source_name}" + (" (dry run)" if dry_run else ""), title_justify="left")
+        for column in ("what", "name", "status", "detail"):
+            table.add_column(column)
+        for step in result.steps:
+            colour = {"present": "dim", "created": "green", "would create": "yellow"}.get(step.status, "")
+            table.add_row(step.what, step.name, f"[{colour}]{step.status}[/]" if colour else step.status, step.detail)
+        out.print(table)
+        if not result.changed:
+            out.print(f"{source_name}: everything was already in place; nothing changed")
+
+
+def _print_writeback(report: Any, fmt: Format, dry_run: bool = False) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps(report.as_dict(), default=str))
+        return
+    outcomes = report.handoffs.outcomes
+    if outcomes:
+        table = Table(title="hand-offs" + (" (dry run: nothing written)" if dry_run else ""), title_justify="left")
+        for column in ("person", "crm", "deal", "action", "owner", "why"):
+            table.add_column(column)
+        for o in outcomes:
+            table.add_row(o.email or str(o.person_id), o.target, o.deal_id or "-", o.action,
+                          o.owner_label or "-", o.error or o.reason or "")
+        out.print(table)
+    else:
+        out.print("hand-offs: no new sales-ready lead")
+    if report.handoffs.skipped_claimed:
+        out.print(f"{report.handoffs.skipped_claimed} hand-offs are being handled by another run")
+    plan = report.plan
+    calls = ", ".join(f"{s} {n}" for s, n in plan.calls().items()) or "none"
+    fields = ", ".join(f"{k} {n}" for k, n in sorted(plan.field_counts().items()))
+    verb = "would write" if dry_run else "planned"
+    out.print(f"write-back: {plan.considered:,} people considered, {len(plan.changes):,} {verb} "
+              f"({fields or 'no field changed'}); write calls: {calls}")
+    if dry_run and plan.changes:
+        table = Table(title="write plan (first 20)", title_justify="left")
+        for column in ("crm", "id", "person", "field", "from", "to"):
+            table.add_column(column)
+        for change in plan.changes[:20]:
+            for key, (old, new) in change.changes.items():
+                table.add_row(change.source, change.source_id, change.email or "", key, str(old), str(new))
+        out.print(table)
+    if report.applied is not None:
+        for source_name, n in report.applied.written.items():
+            failed = report.applied.failed.get(source_name) or {}
+            out.print(f"{source_name}: {n:,} people written in {report.applied.calls.get(source_name, 0)} calls"
+                      + (f", [red]{len(failed)} rejected[/]" if failed else ""))
+    if report.notifications and any(report.notifications.values()):
+        out.print("notifications: " + ", ".join(f"{n} {k}" for k, n in report.notifications.items() if n))
+
+
+@app.command()
+@guarded
+def writeback(source: SourceOpt = None,
+              dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, write nothing")] = False,
+              fmt: FormatOpt = Format.table) -> None:
+    """Hand off new SQLs as deals with owners, and write changed scores and stages back to the CRMs."""
+    settings = _settings()
+    store = open_store(settings)
+    wb = None
+    try:
+        wb = open_writeback(settings, store, source)
+        report = wb.run(dry_run=dry_run)
+    finally:
+        if wb is not None:
+            _close_writers(wb)
+        store.close()
+    _print_writeback(report, fmt, dry_run)
+
+
+@app.command()
+@guarded
+def handoffs(fmt: FormatOpt = Format.table) -> None:
+    """Every hand-off made: who, which deal, which owner, and why that owner."""
+    from crmbridge.store.handoffs import WritebackLedger
+
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        rows = WritebackLedger(store).handoffs(status="done")
+    finally:
+        store.close()
+    if fmt is Format.json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table(title=f"{len(rows)} hand-offs", title_justify="left")
+    for column in ("person", "company", "crm", "deal", "owner", "rule", "reason"):
+        table.add_column(column)
+    for r in rows:
+        summary = r.get("summary") or {}
+        table.add_row(summary.get("email") or str(r["person_id"]), summary.get("company") or "", r["target"],
+                      r["deal_id"] or "", summary.get("owner_label") or "to claim", r.get("rule") or "",
+                      r.get("reason") or "")
+    out.print(table)
 
 
 def status_data(settings: Settings) -> dict[str, Any]:
@@ -276,6 +441,18 @@ def config_check(mappings: Annotated[Path | None, typer.Option(help="folder of <
         plugin(source)
         mapping = load_mapping(settings, source)
         checked.append(f"{mapping.file} ({len(mapping.streams)} streams)")
+    from crmbridge.notify import load_notify_settings
+    from crmbridge.routing import load_routing
+    from crmbridge.writeback.config import load_handoff_config
+
+    handoff_path = settings.handoff_config_path
+    handoff = load_handoff_config(handoff_path)
+    handoff.check_sources(list(settings.sources), str(handoff_path) if handoff_path else None)
+    checked.append(f"{handoff_path or 'hand-off defaults'} (stage {handoff.stage!r})")
+    if handoff.routing is not None:
+        routing = load_routing(handoff.routing)
+        checked.append(f"{handoff.routing} ({len(routing.rules)} routing rules)")
+    load_notify_settings()
     for line in checked:
         out.print(f"[green]ok[/] {line}")
 

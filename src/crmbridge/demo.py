@@ -2,7 +2,9 @@
 
 It starts every installed connector's sandbox on a loopback port, backfills each into a fresh
 embedded store, shows what was pulled and what it cost in API calls, then scores everyone and
-prints the funnel and the top sales-ready leads with their reasons.
+prints the funnel and the top sales-ready leads with their reasons; then sets write-back up in the
+sandboxes, hands every SQL off as a deal in "Sales-ready leads" with an owner, writes scores back,
+and prints the hand-offs and what they cost in write calls.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from crmbridge.connectors import SandboxOptions, plugin, plugins
+from crmbridge.connectors import Connector, SandboxOptions, plugin, plugins
 from crmbridge.identity import load_policy
 from crmbridge.model import EntityType
 from crmbridge.progress import stream_progress
@@ -50,17 +52,60 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console, progres
     console.print(f"[bold]crmbridge demo[/]: sandbox CRMs with {options.contacts:,} contacts (seed {options.seed}),"
                   f" store {options.database}")
     with SandboxServer(sandbox_options, sources) as server, Store(url) as store:
+        connectors = {}
         for source in sources:
             connector = plugin(source).sandbox_connector(server.base_url(source), time_scale=options.time_scale)
             mapping = load_mapping(store, connector, settings.mapping_file(source))
             with stream_progress(progress_console, source) as sink:
                 reports[source] = Syncer(store, connector, mapping, progress=sink).backfill()
-            connector.close()
+            connectors[source] = connector
         _summary(console, store, reports, server)
         scoring = Rescorer(store, ScoringModel.load(settings.scoring_model_path),
                            load_policy(settings.merge_policy_file)).run()
         _funnel(console, store, scoring)
+        _handoff(console, settings, store, connectors, server)
+        for connector in connectors.values():
+            connector.close()
     return reports
+
+
+def _handoff(console: Console, settings: Settings, store: Store, connectors: dict[str, Connector],
+             server: SandboxServer) -> None:
+    from crmbridge.writeback.build import build_writeback
+
+    wb = build_writeback(settings, store, connectors)
+    setup = wb.setup()
+    console.print("\n[bold]Write-back set up[/]: " + "; ".join(
+        f"{s} stage {r.stage_id} in pipeline {r.pipeline_id}, "
+        f"{sum(1 for step in r.steps if step.status == 'created')} things created" for s, r in setup.items()))
+    report = wb.run()
+    outcomes = report.handoffs.outcomes
+    table = Table(title=f"Hand-offs: {len(outcomes)} sales-ready leads into \"{wb.config.stage}\"",
+                  title_justify="left")
+    for column in ("person", "crm", "deal", "", "owner", "rule"):
+        table.add_column(column, overflow="fold")
+    for o in outcomes[:12]:
+        table.add_row(o.email or str(o.person_id), o.target, o.deal_id or "-", o.action, o.owner_label or "-",
+                      o.error or o.rule or "")
+    console.print(table)
+    for o in outcomes[:3]:
+        console.print(f"  why {o.owner_label}: {o.reason}", style="dim", highlight=False)
+    if len(outcomes) > 12:
+        console.print(f"  … and {len(outcomes) - 12} more (`crmbridge handoffs` lists them all)", style="dim")
+    actions = ", ".join(f"{report.handoffs.count(a)} {a}" for a in ("created", "reused", "recovered", "failed")
+                        if report.handoffs.count(a))
+    console.print(f"deals: {actions or 'none'}")
+    if report.applied is not None:
+        for source, n in report.applied.written.items():
+            console.print(f"{source}: scores and stages of {n:,} people written in "
+                          f"{report.applied.calls.get(source, 0):,} write calls")
+    before = {s: dict(server.vendor(s).stats()["calls"]) for s in connectors}
+    again = wb.run()
+    after = {s: dict(server.vendor(s).stats()["calls"]) for s in connectors}
+    writes = sum(n - before[s].get(e, 0) for s in connectors for e, n in after[s].items()
+                 if not e.startswith("GET") and "read" not in e)
+    console.print(f"run again: {len(again.handoffs.outcomes)} new hand-offs, {len(again.plan.changes)} people to "
+                  f"write, {writes} write calls (nothing changed, so nothing is written)")
 
 
 def _funnel(console: Console, store: Store, scoring: RescoreReport) -> None:

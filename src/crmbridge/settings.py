@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmbridge.errors import ConfigError
@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     sync_interval_seconds: float = 300.0
+    # Write-back and hand-off: the YAML configuration (target CRM, stage, routing file), and where
+    # the CRMs should send webhooks when ``setup`` subscribes them (the daemon's public address).
+    handoff_config: Path | None = None
+    public_url: str | None = None
+    webhook_user: str | None = None
+    webhook_password: SecretStr | None = None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -62,6 +68,15 @@ class Settings(BaseSettings):
             return self.scoring_model
         local = Path("scoring.yaml")
         return local if local.is_file() else _DEFAULT_MODEL
+
+
+    @cached_property
+    def handoff_config_path(self) -> Path | None:
+        """The hand-off configuration: the setting, else ./handoff.yaml, else built-in defaults (None)."""
+        if self.handoff_config is not None:
+            return self.handoff_config
+        local = Path("handoff.yaml")
+        return local if local.is_file() else None
 
 
 def load_settings(**overrides: object) -> Settings:

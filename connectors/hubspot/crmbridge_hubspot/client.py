@@ -111,6 +111,9 @@ class HubSpotClient:
         self.forms = sdk.marketing.forms.forms_api
         self.properties = sdk.crm.properties.core_api
         self.associations = sdk.crm.associations.v4.batch_api
+        self.stages = sdk.crm.pipelines.pipeline_stages_api
+        self.property_groups = sdk.crm.properties.groups_api
+        self.properties_batch = sdk.crm.properties.batch_api
         self.pacer = Pacer(settings.burst_limit, settings.burst_interval_seconds, margin=1)
         self.search_pacer = Pacer(max(1, round(settings.search_per_second)), 1.0, margin=0)
         self._timeout = (settings.connect_timeout, settings.read_timeout)

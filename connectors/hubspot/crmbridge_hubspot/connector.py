@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
 from crmbridge.errors import ConfigError
@@ -21,6 +21,9 @@ from crmbridge.mapping.transforms import to_datetime
 from crmbridge_hubspot import streams as S
 from crmbridge_hubspot.client import SEARCH_CAP, HubSpotClient
 from crmbridge_hubspot.settings import HubSpotSettings
+
+if TYPE_CHECKING:
+    from crmbridge_hubspot.writer import HubSpotWriter
 
 log = get_logger("crmbridge.hubspot")
 
@@ -69,6 +72,12 @@ class HubSpotConnector:
             raise ConfigError("no HubSpot access token: set CRMBRIDGE_HUBSPOT_ACCESS_TOKEN (a private app token)",
                               key="CRMBRIDGE_HUBSPOT_ACCESS_TOKEN")
         return cls(HubSpotClient(settings), settings)
+
+    def writer(self) -> HubSpotWriter:
+        """Write-back through the same client (one pacer, one call count)."""
+        from crmbridge_hubspot.writer import HubSpotWriter
+
+        return HubSpotWriter(self.client, self.settings)
 
     # -- protocol ------------------------------------------------------------------------------
 

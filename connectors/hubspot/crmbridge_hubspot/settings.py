@@ -28,3 +28,6 @@ class HubSpotSettings(BaseSettings):
     # Every incremental window reaches back this far: search indexes writes late.
     lookback_seconds: float = Field(default=300.0, ge=0)
     workers: int = Field(default=4, ge=1, le=16)
+    # The account's id, for links to records in HubSpot's web app (notifications link the deal).
+    portal_id: str | None = None
+    app_url: str = "https://app.hubspot.com"

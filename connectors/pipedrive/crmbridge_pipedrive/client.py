@@ -169,8 +169,15 @@ class PipedriveClient:
 
     # -- the one path every call takes ---------------------------------------------------------
 
-    def call(self, endpoint: str, send: Callable[[Callable[..., None]], Any], *, search: bool = False) -> Any:
-        """Run ``send(hook)`` (one HTTP request whose answer passes through ``hook``) paced and retried."""
+    def call(self, endpoint: str, send: Callable[[Callable[..., None]], Any], *, search: bool = False,
+             retry: bool = True) -> Any:
+        """Run ``send(hook)`` (one HTTP request whose answer passes through ``hook``) paced and retried.
+
+        ``retry=False`` is for creates that must not be repeated blindly: a timeout does not say
+        whether Pipedrive made the record, so the caller looks before it tries again.
+        """
+        if not retry:
+            return self._once(endpoint, send, search)
         retrying = retry_policy(self.settings, self._before_sleep)
         return retrying(self._once, endpoint, send, search)
 
@@ -216,7 +223,7 @@ class PipedriveClient:
     # -- API v2 --------------------------------------------------------------------------------
 
     def _v2(self, method: str, path: str, endpoint: str, *, params: Mapping[str, Any] | None = None,
-            body: Mapping[str, Any] | None = None, search: bool = False) -> dict[str, Any]:
+            body: Mapping[str, Any] | None = None, search: bool = False, retry: bool = True) -> dict[str, Any]:
         url = f"{self.base_url}{S.V2_PREFIX}/{path}"
 
         def send(hook: Callable[..., None]) -> dict[str, Any]:
@@ -224,7 +231,7 @@ class PipedriveClient:
                                             timeout=self._timeout, hooks={"response": hook})
             return self._payload(response, endpoint)
 
-        return self.call(endpoint, send, search=search)
+        return self.call(endpoint, send, search=search, retry=retry)
 
     @staticmethod
     def _payload(response: requests.Response, endpoint: str) -> dict[str, Any]:
@@ -247,11 +254,17 @@ class PipedriveClient:
         nxt = (body.get("additional_data") or {}).get("next_cursor")
         return V2Page(data, str(nxt) if nxt else None)
 
+    def v2_search(self, kind: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Search results (``GET /api/v2/{kind}/search``): ``data.items``, each ``{result_score, item}``."""
+        body = self._v2("GET", f"{kind}/search", f"GET {S.V2_PREFIX}/{kind}/search", params=params, search=True)
+        items = (body.get("data") or {}).get("items") if isinstance(body.get("data"), dict) else None
+        return list(items or [])
+
     def v2_get(self, kind: str, record_id: int | str) -> dict[str, Any]:
         return self._v2("GET", f"{kind}/{record_id}", f"GET {S.V2_PREFIX}/{kind}/{{id}}")["data"]
 
-    def v2_create(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self._v2("POST", kind, f"POST {S.V2_PREFIX}/{kind}", body=body)["data"]
+    def v2_create(self, kind: str, body: Mapping[str, Any], *, retry: bool = True) -> dict[str, Any]:
+        return self._v2("POST", kind, f"POST {S.V2_PREFIX}/{kind}", body=body, retry=retry)["data"]
 
     def v2_update(self, kind: str, record_id: int | str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._v2("PATCH", f"{kind}/{record_id}", f"PATCH {S.V2_PREFIX}/{kind}/{{id}}", body=body)["data"]
@@ -293,6 +306,19 @@ class PipedriveClient:
               "organizationFields": self.v1.organizations.get_organization_fields,
               "dealFields": self.v1.deals.get_deal_fields}[kind]
         return self._v1_pages(f"GET {S.V1_PREFIX}/{kind}", fn)
+
+    def add_field(self, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a custom field (``POST /v1/personFields`` and friends; the library has no call for it)."""
+        url = f"{self.v1.BASE_URL}{kind}"
+        return self._v1(f"POST {S.V1_PREFIX}/{kind}", self.v1._post, url, json=dict(body)).get("data") or {}
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self._v1(f"GET {S.V1_PREFIX}/webhooks", self.v1.webhooks.get_hooks_subscription).get("data")
+                    or [])
+
+    def add_webhook(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        url = f"{self.v1.BASE_URL}webhooks"
+        return self._v1(f"POST {S.V1_PREFIX}/webhooks", self.v1._post, url, json=dict(body)).get("data") or {}
 
     def leads(self) -> list[dict[str, Any]]:
         return self._v1_pages(f"GET {S.V1_PREFIX}/leads", self.v1.leads.get_all_leads)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
 from crmbridge.errors import ConfigError, PermanentError
@@ -25,6 +25,9 @@ from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.client import PipedriveClient
 from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
 from crmbridge_pipedrive.settings import PipedriveSettings
+
+if TYPE_CHECKING:
+    from crmbridge_pipedrive.writer import PipedriveWriter
 
 log = get_logger("crmbridge.pipedrive")
 
@@ -55,6 +58,12 @@ class PipedriveConnector:
         self._catalogs: dict[str, FieldCatalog] = {}
         self._fresh: set[str] = set()  # catalogs read from the API by this connector (not from a cursor)
         self._lock = threading.Lock()
+
+    def writer(self) -> PipedriveWriter:
+        """Write-back through the same client (one pacer, one token count)."""
+        from crmbridge_pipedrive.writer import PipedriveWriter
+
+        return PipedriveWriter(self.client, self.settings)
 
     @classmethod
     def from_settings(cls, base_url: str | None = None, **overrides: Any) -> PipedriveConnector:

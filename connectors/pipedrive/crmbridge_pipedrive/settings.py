@@ -35,3 +35,5 @@ class PipedriveSettings(BaseSettings):
     # writes that commit late must still be seen.
     lookback_seconds: float = Field(default=300.0, ge=0)
     workers: int = Field(default=4, ge=1, le=16)
+    # The company's web address (``https://acme.pipedrive.com``), for links to deals in notifications.
+    app_url: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crmbridge.mapping.geo import country_code, region_of
@@ -120,8 +120,13 @@ def is_present(value: Any) -> bool:
 def _from_epoch(number: float) -> datetime:
     # Vendors mix seconds and milliseconds. 10^10 seconds is the year 2286, so a larger magnitude is
     # milliseconds; only milliseconds within four months of 1970-01-01 would be misread.
-    seconds = number / 1000 if abs(number) >= 1e10 else number
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    if abs(number) >= 1e10:
+        # Whole milliseconds in integers: dividing a float by 1000 can land a millisecond off.
+        if float(number).is_integer():
+            whole, millis = divmod(int(number), 1000)
+            return datetime.fromtimestamp(whole, tz=UTC) + timedelta(milliseconds=millis)
+        number = number / 1000
+    return datetime.fromtimestamp(number, tz=UTC)
 
 
 def to_datetime(value: Any) -> datetime | None:

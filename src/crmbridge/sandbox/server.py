@@ -31,8 +31,45 @@ class VendorSandbox(Protocol):
     def set_faults(self, rates: Mapping[str, float]) -> None: ...
 
 
-def _control_routes(vendors: Mapping[str, VendorSandbox]) -> web.RouteTableDef:
+class Holds:
+    """Answers held back after the request was carried out: what a client sees when the vendor is slow
+    to answer a write it has already made (and what a client killed meanwhile leaves behind)."""
+
+    def __init__(self) -> None:
+        self.rules: list[dict[str, Any]] = []
+
+    def add(self, method: str, path: str, seconds: float, times: int) -> None:
+        self.rules.append({"method": method.upper(), "path": path, "seconds": seconds, "left": times})
+
+    def take(self, method: str, path: str) -> float:
+        for rule in self.rules:
+            if rule["left"] > 0 and rule["method"] == method and path == rule["path"]:
+                rule["left"] -= 1
+                return float(rule["seconds"])
+        return 0.0
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        if self.rules and not request.path.startswith("/_sandbox"):
+            seconds = self.take(request.method, request.path)
+            if seconds:
+                await asyncio.sleep(seconds)
+        return response
+
+
+def _control_routes(vendors: Mapping[str, VendorSandbox], holds: Holds) -> web.RouteTableDef:
     routes = web.RouteTableDef()
+
+    @routes.post("/_sandbox/hold")
+    async def hold(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            holds.add(str(body["method"]), str(body["path"]), float(body.get("seconds", 30)),
+                      int(body.get("times", 1)))
+        except (KeyError, TypeError, ValueError):
+            return web.json_response({"error": "expected {method, path, seconds, times}"}, status=400)
+        return web.json_response({"ok": True})
 
     @routes.get("/_sandbox/stats")
     async def stats(_: web.Request) -> web.Response:
@@ -77,8 +114,9 @@ def build_app(options: SandboxOptions, sources: Sequence[str] | None = None
               ) -> tuple[web.Application, dict[str, VendorSandbox]]:
     names = list(sources) if sources else sorted(plugins())
     vendors: dict[str, VendorSandbox] = {name: _plugin(name).sandbox(options) for name in names}
-    root = web.Application(client_max_size=4 * 1024 * 1024)
-    root.add_routes(_control_routes(vendors))
+    holds = Holds()
+    root = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[holds.middleware])
+    root.add_routes(_control_routes(vendors, holds))
     for name, vendor in vendors.items():
         root.add_subapp(f"/{name}", vendor.app)
     return root, vendors

@@ -186,3 +186,60 @@ account_history = sa.Table(
     sa.Column("at_ms", sa.BigInteger, primary_key=True),
     sa.Column("score", sa.Float, nullable=False),
 )
+
+# What write-back last wrote to each CRM record (canonical field -> value as written), so a plan
+# writes only what changed.
+writeback_state = sa.Table(
+    "writeback_state",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("object_type", sa.String(16), primary_key=True),
+    sa.Column("source_id", sa.String(128), primary_key=True),
+    sa.Column("person_id", sa.BigInteger),
+    sa.Column("values", sa.Text, nullable=False),
+    sa.Column("written_ms", sa.BigInteger, nullable=False),
+)
+
+# One row per hand-off of a sales-ready person, keyed by its deterministic idempotency key. A run
+# claims a pending row with a lease before it touches the CRM; ``done`` rows name the deal.
+handoffs = sa.Table(
+    "handoffs",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("company_id", sa.BigInteger),
+    sa.Column("target", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("person_ref", sa.String(128)),
+    sa.Column("company_ref", sa.String(128)),
+    sa.Column("deal_id", sa.String(128)),
+    sa.Column("reused", sa.Boolean, nullable=False, default=False),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("mode", sa.String(16)),
+    sa.Column("rule", sa.String(64)),
+    sa.Column("reason", sa.Text),
+    sa.Column("title", sa.Text),
+    sa.Column("summary", sa.Text),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until_ms", sa.BigInteger),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("done_ms", sa.BigInteger),
+    sa.Index(None, "person_id"),
+    sa.Index(None, "status"),
+    sa.Index(None, "owner_id", "done_ms"),
+)
+
+# Notifications waiting to be delivered (or retried), one row per hand-off and channel.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("handoff_key", sa.String(64), primary_key=True),
+    sa.Column("channel", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_ms", sa.BigInteger, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("sent_ms", sa.BigInteger),
+    sa.Index(None, "status", "next_ms"),
+)

@@ -155,6 +155,14 @@ class HubSpotPortal:
             holder = store.resolve(holder_id) if holder_id is not None else None
             if holder is not None and holder.id != rid:
                 raise errors.conflict(f"{store.type.label.capitalize()} already exists. Existing ID: {holder.id}")
+        # Custom properties created with ``hasUniqueValue`` are enforced too (a scan: they are rare).
+        for prop in store.catalog.defs.values():
+            if not prop.unique or prop.hubspot_defined:
+                continue
+            value = cleaned.get(store.catalog.column(prop.name))
+            holder = store.by_unique(prop.name, str(value)) if value else None
+            if holder is not None and holder.id != rid:
+                raise errors.conflict(f"{store.type.label.capitalize()} already exists. Existing ID: {holder.id}")
 
     def update(self, otype: ObjectType, record: Record, properties: Mapping[str, Any]) -> Record:
         with self.lock:

@@ -1,0 +1,260 @@
+"""Write-back into HubSpot: provisioning, batch updates of contacts, and hand-off deals.
+
+Every write goes through ``HubSpotClient.call`` (pacing, timeout, typed errors, retries). Contacts
+are updated 100 per batch call; a rejected contact (HubSpot answers 207 with per-record errors) never
+fails the rest. Deals carry the hand-off key in a property created with ``hasUniqueValue``, so
+HubSpot itself refuses a second deal with the same key: a retried or concurrent create ends in a 409,
+and the existing deal is read back by that key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmbridge.errors import PermanentError
+from crmbridge.logs import get_logger
+from crmbridge.writeback.contract import (
+    CLEAR,
+    DealDraft,
+    DealRef,
+    FieldSpec,
+    PersonDraft,
+    PersonUpdate,
+    Provisioned,
+    ProvisionSpec,
+    ProvisionStep,
+    WriteResult,
+)
+from crmbridge_hubspot.client import HubSpotClient
+from crmbridge_hubspot.settings import DEFAULT_BASE_URL, HubSpotSettings
+
+log = get_logger("crmbridge.hubspot")
+
+GROUP = "crmbridge"
+BATCH = 100
+ASSOCIATIONS_BATCH = 1000
+LIFECYCLE = {"subscriber": "subscriber", "lead": "lead", "mql": "marketingqualifiedlead",
+             "sql": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer",
+             "evangelist": "evangelist", "other": "other"}
+# HubSpot-defined association types (deal -> contact, deal -> company).
+DEAL_TO_CONTACT, DEAL_TO_COMPANY = 3, 5
+_TYPES = {"number": ("number", "number"), "text": ("string", "textarea"), "datetime": ("datetime", "date")}
+
+
+def property_name(key: str) -> str:
+    return f"crmbridge_{key}"
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class HubSpotWriter:
+    source = "hubspot"
+    batch_size = BATCH
+
+    def __init__(self, client: HubSpotClient, settings: HubSpotSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def provision(self, spec: ProvisionSpec, *, dry_run: bool = False) -> Provisioned:
+        steps: list[ProvisionStep] = []
+        keys: dict[str, str] = {}
+        for object_type, fields in (("contacts", spec.person_fields), ("deals", spec.deal_fields)):
+            steps.extend(self._properties(object_type, fields, dry_run))
+            keys.update({f.key: property_name(f.key) for f in fields})
+        keys["lifecycle_stage"] = "lifecyclestage"
+        pipeline_id, stage_id, stage_steps = self._stage(spec, dry_run)
+        steps.extend(stage_steps)
+        if spec.webhook_url:
+            steps.append(ProvisionStep("webhook subscriptions", "HubSpot app", "present",
+                                       "HubSpot subscriptions belong to the app's settings, not to this API"))
+        return Provisioned(pipeline_id, stage_id, tuple(steps), keys)
+
+    def _properties(self, object_type: str, fields: Sequence[FieldSpec], dry_run: bool) -> list[ProvisionStep]:
+        steps: list[ProvisionStep] = []
+        groups = self.client.call(f"GET /crm/v3/properties/{object_type}/groups",
+                                  self.client.property_groups.get_all_with_http_info, object_type)
+        if GROUP not in {g.get("name") for g in groups.get("results") or ()}:
+            steps.append(ProvisionStep(f"{object_type} property group", GROUP,
+                                       "would create" if dry_run else "created"))
+            if not dry_run:
+                self.client.call(f"POST /crm/v3/properties/{object_type}/groups",
+                                 self.client.property_groups.create_with_http_info, object_type,
+                                 {"name": GROUP, "label": "crmbridge", "displayOrder": -1})
+        existing = self.client.property_definitions(object_type)
+        have = {p.get("name"): p for p in existing.get("results") or ()}
+        missing = []
+        for f in fields:
+            name = property_name(f.key)
+            if name in have:
+                steps.append(ProvisionStep(f"{object_type} property", name, "present"))
+            else:
+                missing.append(self._property_input(f))
+                steps.append(ProvisionStep(f"{object_type} property", name, "would create" if dry_run else "created"))
+        if missing and not dry_run:
+            self.client.call(f"POST /crm/v3/properties/{object_type}/batch/create",
+                             self.client.properties_batch.create_with_http_info, object_type, {"inputs": missing})
+        return steps
+
+    @staticmethod
+    def _property_input(f: FieldSpec) -> dict[str, Any]:
+        kind, field_type = _TYPES[f.type]
+        body = {"name": property_name(f.key), "label": f.label, "type": kind, "fieldType": field_type,
+                "groupName": GROUP, "description": f.description, "formField": False}
+        if f.key == "handoff_key":
+            body["hasUniqueValue"] = True  # HubSpot then refuses a second deal with the same key
+        return body
+
+    def _stage(self, spec: ProvisionSpec, dry_run: bool) -> tuple[str, str, list[ProvisionStep]]:
+        pipelines = self.client.pipelines_of("deals").get("results") or []
+        if not pipelines:
+            raise PermanentError("HubSpot has no deal pipeline to put sales-ready leads in")
+        wanted = spec.pipeline
+        chosen = next((p for p in pipelines if wanted in (p.get("id"), p.get("label"))), None) if wanted else \
+            min(pipelines, key=lambda p: (int(p.get("displayOrder") or 0), str(p.get("id"))))
+        if chosen is None:
+            known = ", ".join(sorted(str(p.get("label")) for p in pipelines))
+            raise PermanentError(f"no HubSpot deal pipeline named {wanted!r} (pipelines: {known})")
+        stages = chosen.get("stages") or []
+        found = next((s for s in stages if str(s.get("label", "")).strip().lower() == spec.stage.strip().lower()),
+                     None)
+        name = f"{chosen.get('label')} / {spec.stage}"
+        if found is not None:
+            return str(chosen["id"]), str(found["id"]), [ProvisionStep("deal stage", name, "present")]
+        if dry_run:
+            return str(chosen["id"]), "", [ProvisionStep("deal stage", name, "would create")]
+        # First in the pipeline: a sales-ready lead is where a seller's work starts.
+        order = min([int(s.get("displayOrder") or 0) for s in stages] or [0]) - 1
+        created = self.client.call(f"POST /crm/v3/pipelines/deals/{chosen['id']}/stages",
+                                   self.client.stages.create_with_http_info, "deals", chosen["id"],
+                                   {"label": spec.stage, "displayOrder": order,
+                                    "metadata": {"probability": "0.1", "isClosed": "false"}})
+        return str(chosen["id"]), str(created["id"]), [ProvisionStep("deal stage", name, "created")]
+
+    # -- people --------------------------------------------------------------------------------
+
+    def write_people(self, updates: Sequence[PersonUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        result = WriteResult()
+        for chunk in _chunks(list(updates), BATCH):
+            inputs = [{"id": u.source_id, "properties": {field_keys.get(k, property_name(k)): _value(k, v)
+                                                          for k, v in u.values.items()}} for u in chunk]
+            body = self.client.call("POST /crm/v3/objects/contacts/batch/update",
+                                    self.client.batch.update_with_http_info, "contacts", {"inputs": inputs})
+            result.calls += 1
+            failed = _failed_ids(body)
+            for u in chunk:
+                if u.source_id in failed:
+                    result.failed[u.source_id] = failed[u.source_id]
+                else:
+                    result.written.append(u.source_id)
+        return result
+
+    def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:
+        """Contacts by e-mail, upserted (HubSpot's e-mail is unique, so a repeat changes nothing)."""
+        out: dict[str, tuple[str, str | None]] = {}
+        for chunk in _chunks(list(drafts), BATCH):
+            inputs = [{"id": d.email, "idProperty": "email", "properties": {
+                k: v for k, v in {"email": d.email, "firstname": d.first_name, "lastname": d.last_name,
+                                  "jobtitle": d.title, "phone": d.phone, "company": d.company_name}.items() if v}}
+                      for d in chunk]
+            body = self.client.call("POST /crm/v3/objects/contacts/batch/upsert",
+                                    self.client.batch.upsert_with_http_info, "contacts", {"inputs": inputs})
+            for record in body.get("results") or ():
+                email = str((record.get("properties") or {}).get("email") or "").lower()
+                out[email] = (str(record["id"]), None)
+        return out
+
+    # -- deals ---------------------------------------------------------------------------------
+
+    def open_deals(self, person_ids: Sequence[str], company_ids: Sequence[str], keys: Sequence[str],
+                   field_keys: Mapping[str, str]) -> list[DealRef]:
+        links: dict[str, dict[str, set[str]]] = {}
+        for from_type, ids in (("contacts", person_ids), ("companies", company_ids)):
+            for chunk in _chunks(sorted(set(ids)), ASSOCIATIONS_BATCH):
+                body = self.client.associations_batch(from_type, "deals", chunk)
+                for result in body.get("results") or ():
+                    for to in result.get("to") or ():
+                        links.setdefault(str(to["toObjectId"]), {}).setdefault(from_type, set()).add(
+                            str(result["from"]["id"]))
+        key_prop = field_keys.get("handoff_key", property_name("handoff_key"))
+        props = ["dealname", "dealstage", "pipeline", "hubspot_owner_id", "hs_is_closed", key_prop]
+        deals = {d.id: d for d in self._read_deals(sorted(links), props, key_prop, None, links)}
+        if keys:
+            deals.update({d.id: d for d in self._read_deals(sorted(set(keys)), props, key_prop, key_prop, links)})
+        return [d for d in deals.values() if d.open or d.key]
+
+    def _read_deals(self, ids: Sequence[str], props: list[str], key_prop: str, id_property: str | None,
+                    links: Mapping[str, Mapping[str, set[str]]]) -> list[DealRef]:
+        out = []
+        for chunk in _chunks(list(ids), BATCH):
+            body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk], "properties": props}
+            if id_property:
+                body["idProperty"] = id_property
+            answer = self.client.call("POST /crm/v3/objects/deals/batch/read", self.client.batch.read_with_http_info,
+                                      "deals", body)
+            for record in answer.get("results") or ():
+                p = record.get("properties") or {}
+                rid = str(record["id"])
+                linked = links.get(rid, {})
+                out.append(DealRef(rid, p.get("dealname"), p.get(key_prop) or None,
+                                   str(p.get("hs_is_closed") or "false").lower() != "true", p.get("dealstage"),
+                                   p.get("hubspot_owner_id") or None, tuple(sorted(linked.get("contacts", ()))),
+                                   tuple(sorted(linked.get("companies", ())))))
+        return out
+
+    def create_deal(self, draft: DealDraft) -> DealRef:
+        keys = draft.field_keys
+        key_prop = keys.get("handoff_key", property_name("handoff_key"))
+        properties = {"dealname": draft.title, "pipeline": draft.pipeline_id, "dealstage": draft.stage_id,
+                      key_prop: draft.key, keys.get("score_summary", property_name("score_summary")): draft.summary}
+        if draft.owner_id:
+            properties["hubspot_owner_id"] = draft.owner_id
+        associations = [{"to": {"id": draft.person_id},
+                         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}]}]
+        if draft.company_id:
+            associations.append({"to": {"id": draft.company_id}, "types": [
+                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_COMPANY}]})
+        try:
+            record = self.client.call("POST /crm/v3/objects/deals", self.client.objects.create_with_http_info,
+                                      "deals", {"properties": properties, "associations": associations})
+        except PermanentError as exc:
+            if exc.status != 409:
+                raise
+            # The key is taken: an earlier attempt (or a concurrent run) created this hand-off's deal.
+            found = self._read_deals([draft.key], ["dealname", "dealstage", "hubspot_owner_id", "hs_is_closed",
+                                                   key_prop], key_prop, key_prop, {})
+            if not found:
+                raise
+            log.info("hubspot.deal_exists", key=draft.key, deal=found[0].id)
+            return found[0]
+        return DealRef(str(record["id"]), draft.title, draft.key, True, draft.stage_id, draft.owner_id,
+                       (draft.person_id,), (draft.company_id,) if draft.company_id else ())
+
+    def deal_url(self, deal_id: str) -> str | None:
+        if self.settings.portal_id:
+            return f"{self.settings.app_url.rstrip('/')}/contacts/{self.settings.portal_id}/record/0-3/{deal_id}"
+        if self.settings.base_url.rstrip("/") != DEFAULT_BASE_URL:  # a sandbox: link the API record
+            return f"{self.settings.base_url.rstrip('/')}/crm/v3/objects/deals/{deal_id}"
+        return None
+
+
+def _value(key: str, value: Any) -> Any:
+    if value is None or value == CLEAR:
+        return ""
+    if key == "lifecycle_stage":
+        return LIFECYCLE.get(str(value), str(value))
+    return value
+
+
+def _failed_ids(body: Mapping[str, Any]) -> dict[str, str]:
+    """Per-record errors of a 207 answer: HubSpot names the ids in each error's context."""
+    out: dict[str, str] = {}
+    for error in body.get("errors") or ():
+        context = error.get("context") or {}
+        for rid in context.get("ids") or context.get("id") or ():
+            out[str(rid)] = str(error.get("message") or error.get("category") or "rejected")[:300]
+    return out

@@ -1,0 +1,257 @@
+"""Write-back into Pipedrive: custom fields, the hand-off stage, webhooks, person updates and deals.
+
+Pipedrive has no batch update: each person costs one ``PATCH /api/v2/persons/{id}`` (5 tokens),
+paced by the connector's shared pacer, so write-back stays inside the burst window and the planner
+keeps the count down by writing only what changed. Pipedrive enforces no unique field, so a deal's
+hand-off key is checked against the person's open deals before creating, and a create that timed out
+is looked for before it is tried again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crmbridge.errors import PermanentError, RetryableError
+from crmbridge.logs import get_logger
+from crmbridge.writeback.contract import (
+    CLEAR,
+    DealDraft,
+    DealRef,
+    FieldSpec,
+    PersonDraft,
+    PersonUpdate,
+    Provisioned,
+    ProvisionSpec,
+    ProvisionStep,
+    WriteResult,
+)
+from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.client import PipedriveClient
+from crmbridge_pipedrive.settings import DEFAULT_BASE_URL, PipedriveSettings
+
+log = get_logger("crmbridge.pipedrive")
+
+# Pipedrive persons have no lifecycle stage: write-back keeps it in a field of its own.
+LIFECYCLE_FIELD = FieldSpec("lifecycle_stage", "crmbridge lifecycle stage", "text", "Lead, MQL or SQL")
+_TYPES = {"number": "double", "text": "varchar", "datetime": "varchar"}
+WEBHOOK_OBJECTS = ("person", "organization", "deal", "activity")
+PER_ID_LIMIT = 20  # above this many people and companies, one list of every open deal is cheaper
+CREATE_ATTEMPTS = 3
+
+
+class PipedriveWriter:
+    source = "pipedrive"
+    batch_size = 1
+
+    def __init__(self, client: PipedriveClient, settings: PipedriveSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def provision(self, spec: ProvisionSpec, *, dry_run: bool = False) -> Provisioned:
+        steps: list[ProvisionStep] = []
+        keys: dict[str, str] = {}
+        for kind, fields in (("personFields", (*spec.person_fields, LIFECYCLE_FIELD)),
+                             ("dealFields", tuple(spec.deal_fields))):
+            found, created = self._fields(kind, fields, dry_run)
+            keys.update(found)
+            steps.extend(created)
+        pipeline_id, stage_id, stage_steps = self._stage(spec, dry_run)
+        steps.extend(stage_steps)
+        if spec.webhook_url:
+            steps.extend(self._webhooks(spec, dry_run))
+        return Provisioned(pipeline_id, stage_id, tuple(steps), keys)
+
+    def _fields(self, kind: str, fields: Sequence[FieldSpec], dry_run: bool
+                ) -> tuple[dict[str, str], list[ProvisionStep]]:
+        by_name = {str(f.get("name")): str(f.get("key")) for f in self.client.fields(kind)
+                   if f.get("active_flag", True) is not False}
+        keys, steps = {}, []
+        what = kind.removesuffix("Fields") + " field"
+        for f in fields:
+            if f.label in by_name:
+                keys[f.key] = by_name[f.label]
+                steps.append(ProvisionStep(what, f.label, "present"))
+                continue
+            steps.append(ProvisionStep(what, f.label, "would create" if dry_run else "created"))
+            if not dry_run:
+                made = self.client.add_field(kind, {"name": f.label, "field_type": _TYPES[f.type]})
+                keys[f.key] = str(made.get("key"))
+        return keys, steps
+
+    def _stage(self, spec: ProvisionSpec, dry_run: bool) -> tuple[str, str, list[ProvisionStep]]:
+        pipelines = self.client.v2_list("pipelines", {"limit": S.V2_PAGE}).items
+        if not pipelines:
+            raise PermanentError("Pipedrive has no pipeline to put sales-ready leads in")
+        wanted = spec.pipeline
+        if wanted:
+            chosen = next((p for p in pipelines if wanted in (str(p.get("id")), p.get("name"))), None)
+            if chosen is None:
+                known = ", ".join(sorted(str(p.get("name")) for p in pipelines))
+                raise PermanentError(f"no Pipedrive pipeline named {wanted!r} (pipelines: {known})")
+        else:
+            chosen = min(pipelines, key=lambda p: (int(p.get("order_nr") or 0), int(p["id"])))
+        stages = self.client.v2_list("stages", {"pipeline_id": chosen["id"], "limit": S.V2_PAGE}).items
+        name = f"{chosen.get('name')} / {spec.stage}"
+        found = next((s for s in stages if str(s.get("name", "")).strip().lower() == spec.stage.strip().lower()),
+                     None)
+        if found is not None:
+            return str(chosen["id"]), str(found["id"]), [ProvisionStep("deal stage", name, "present")]
+        if dry_run:
+            return str(chosen["id"]), "", [ProvisionStep("deal stage", name, "would create")]
+        created = self.client.v2_create("stages", {"name": spec.stage, "pipeline_id": chosen["id"],
+                                                   "deal_probability": 10})
+        return str(chosen["id"]), str(created["id"]), [ProvisionStep("deal stage", name, "created")]
+
+    def _webhooks(self, spec: ProvisionSpec, dry_run: bool) -> list[ProvisionStep]:
+        have = {(h.get("event_object"), h.get("subscription_url")) for h in self.client.webhooks()
+                if h.get("is_active", 1)}
+        steps = []
+        for obj in WEBHOOK_OBJECTS:
+            name = f"*.{obj} -> {spec.webhook_url}"
+            if (obj, spec.webhook_url) in have:
+                steps.append(ProvisionStep("webhook", name, "present"))
+                continue
+            steps.append(ProvisionStep("webhook", name, "would create" if dry_run else "created"))
+            if not dry_run:
+                body = {"subscription_url": spec.webhook_url, "event_action": "*", "event_object": obj,
+                        "version": "2.0"}
+                if spec.webhook_user:
+                    body |= {"http_auth_user": spec.webhook_user, "http_auth_password": spec.webhook_password}
+                self.client.add_webhook(body)
+        return steps
+
+    # -- people --------------------------------------------------------------------------------
+
+    def write_people(self, updates: Sequence[PersonUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        result = WriteResult()
+        for u in updates:
+            custom = {field_keys[k]: _value(v) for k, v in u.values.items() if k in field_keys}
+            if not custom:
+                continue
+            try:
+                self.client.v2_update("persons", u.source_id, {"custom_fields": custom})
+                result.written.append(u.source_id)
+            except PermanentError as exc:  # a deleted or merged person: the others go on
+                result.failed[u.source_id] = str(exc)[:300]
+            result.calls += 1
+        return result
+
+    def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:
+        out: dict[str, tuple[str, str | None]] = {}
+        for d in drafts:
+            hit = _search_hits(self.client.v2_search("persons", {"term": d.email, "fields": "email",
+                                                                "exact_match": "true", "limit": 1}))
+            if hit:
+                out[d.email.lower()] = hit
+                continue
+            org_id = self._organization(d) if d.company_name else None
+            name = " ".join(p for p in (d.first_name, d.last_name) if p) or d.email
+            body: dict[str, Any] = {"name": name, "emails": [{"value": d.email, "primary": True, "label": "work"}]}
+            if org_id:
+                body["org_id"] = int(org_id)
+            if d.phone:
+                body["phones"] = [{"value": d.phone, "primary": True, "label": "work"}]
+            person = self.client.v2_create("persons", body)
+            out[d.email.lower()] = (str(person["id"]), org_id)
+        return out
+
+    def _organization(self, d: PersonDraft) -> str:
+        hit = _search_hits(self.client.v2_search("organizations", {"term": d.company_name, "fields": "name",
+                                                                  "exact_match": "true", "limit": 1}))
+        if hit:
+            return hit[0]
+        return str(self.client.v2_create("organizations", {"name": d.company_name})["id"])
+
+    # -- deals ---------------------------------------------------------------------------------
+
+    def open_deals(self, person_ids: Sequence[str], company_ids: Sequence[str], keys: Sequence[str],
+                   field_keys: Mapping[str, str]) -> list[DealRef]:
+        key_field = field_keys.get("handoff_key")
+        base = {"status": "open", "limit": S.V2_PAGE}
+        if key_field:
+            base["custom_fields"] = key_field
+        pages: list[dict[str, Any]] = []
+        people, companies = sorted(set(person_ids)), sorted(set(company_ids))
+        if len(people) + len(companies) > PER_ID_LIMIT:
+            pages = self._all(base)
+        else:
+            for pid in people:
+                pages.extend(self._all({**base, "person_id": pid}))
+            for cid in companies:
+                pages.extend(self._all({**base, "org_id": cid}))
+        wanted_people, wanted_companies, wanted_keys = set(people), set(companies), set(keys)
+        out: dict[str, DealRef] = {}
+        for deal in pages:
+            ref = _deal_ref(deal, key_field)
+            if set(ref.person_ids) & wanted_people or set(ref.company_ids) & wanted_companies or \
+                    (ref.key and ref.key in wanted_keys):
+                out[ref.id] = ref
+        return list(out.values())
+
+    def _all(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.client.v2_list("deals", {**params, **({"cursor": cursor} if cursor else {})})
+            items.extend(page.items)
+            cursor = page.next_cursor
+            if not cursor:
+                return items
+
+    def create_deal(self, draft: DealDraft) -> DealRef:
+        keys = draft.field_keys
+        body: dict[str, Any] = {"title": draft.title, "person_id": int(draft.person_id),
+                                "pipeline_id": int(draft.pipeline_id), "stage_id": int(draft.stage_id),
+                                "custom_fields": {keys["handoff_key"]: draft.key, keys["score_summary"]: draft.summary}}
+        if draft.company_id:
+            body["org_id"] = int(draft.company_id)
+        if draft.owner_id:
+            body["owner_id"] = int(draft.owner_id)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                deal = self.client.v2_create("deals", body, retry=False)
+                return _deal_ref(deal, keys["handoff_key"])
+            except RetryableError:
+                # Made or not? Look before trying again, so a timeout never makes a second deal.
+                existing = [d for d in self.open_deals([draft.person_id], [], [draft.key], keys) if d.key == draft.key]
+                if existing:
+                    return existing[0]
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                log.info("pipedrive.deal_create_retry", key=draft.key, attempt=attempt)
+        raise AssertionError("unreachable")
+
+    def deal_url(self, deal_id: str) -> str | None:
+        if self.settings.app_url:
+            return f"{self.settings.app_url.rstrip('/')}/deal/{deal_id}"
+        if self.settings.base_url.rstrip("/") != DEFAULT_BASE_URL:  # a sandbox: link the API record
+            return f"{self.settings.base_url.rstrip('/')}{S.V2_PREFIX}/deals/{deal_id}"
+        return None
+
+
+def _value(value: Any) -> Any:
+    return None if value == CLEAR else value
+
+
+def _search_hits(items: Sequence[Any]) -> tuple[str, str | None] | None:
+    for entry in items:
+        item = entry.get("item", entry) if isinstance(entry, dict) else {}
+        if item.get("id") is None:
+            continue
+        org = item.get("organization") or {}
+        return str(item["id"]), (str(org["id"]) if isinstance(org, dict) and org.get("id") else None)
+    return None
+
+
+def _deal_ref(deal: Mapping[str, Any], key_field: str | None) -> DealRef:
+    custom = deal.get("custom_fields") or {}
+    person = deal.get("person_id")
+    org = deal.get("org_id")
+    return DealRef(str(deal["id"]), deal.get("title"), (custom.get(key_field) if key_field else None) or None,
+                   deal.get("status", "open") == "open" and not deal.get("is_deleted"),
+                   str(deal.get("stage_id")) if deal.get("stage_id") is not None else None,
+                   str(deal.get("owner_id")) if deal.get("owner_id") is not None else None,
+                   (str(person),) if person else (), (str(org),) if org else ())

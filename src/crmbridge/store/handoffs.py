@@ -1,0 +1,249 @@
+"""The write-back ledger in the store: what was last written to each CRM record, the hand-offs of
+sales-ready people with their claims, and the notification outbox.
+
+Claims make hand-offs safe under concurrent runs on either backend: a run takes a pending row with a
+single conditional UPDATE (atomic on SQLite and PostgreSQL alike) and holds it for a lease. A run
+that died (SIGKILL) on this host is recognised by its process id, so its rows are taken over at once
+instead of after the lease.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from crmbridge.store import schema
+from crmbridge.store.store import Store, _chunks, now_ms
+
+PENDING, DONE = "pending", "done"
+
+
+def this_process() -> str:
+    """Who holds a claim: host, process id and a start stamp (process ids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_STARTED}"
+
+
+_STARTED = now_ms()
+
+
+def _holder_dead(holder: str | None) -> bool:
+    """True when the claim's holder was a process on this host that no longer runs."""
+    if not holder:
+        return True
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if holder == this_process():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _zombie(int(pid_text))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+class WritebackLedger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    # -- what the CRM holds, as far as write-back knows ----------------------------------------
+
+    def held(self, source: str, object_type: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        t = schema.writeback_state.c
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for sid, values in conn.execute(sa.select(t.source_id, t["values"]).where(
+                        t.source == source, t.object_type == object_type, t.source_id.in_(chunk))):
+                    out[sid] = orjson.loads(values)
+        return out
+
+    def record_written(self, source: str, object_type: str,
+                       rows: Iterable[tuple[str, int | None, Mapping[str, Any]]]) -> None:
+        """Merge written values into the ledger (a partial write keeps the other fields' values)."""
+        rows = list(rows)
+        if not rows:
+            return
+        t = schema.writeback_state
+        held = self.held(source, object_type, [sid for sid, _, _ in rows])
+        stamp = now_ms()
+        payload = [{"source": source, "object_type": object_type, "source_id": sid, "person_id": pid,
+                    "values": orjson.dumps({**held.get(sid, {}), **values}).decode(), "written_ms": stamp}
+                   for sid, pid, values in rows]
+        with self.engine.begin() as conn:
+            stmt = self.store._insert(t)
+            stmt = stmt.on_conflict_do_update(index_elements=["source", "object_type", "source_id"], set_={
+                "person_id": stmt.excluded.person_id, "values": stmt.excluded["values"],
+                "written_ms": stmt.excluded.written_ms})
+            conn.execute(stmt, payload)
+
+    def held_ids(self, source: str, object_type: str) -> list[str]:
+        t = schema.writeback_state.c
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(t.source_id).where(t.source == source,
+                                                                  t.object_type == object_type)).scalars())
+
+    def written_count(self, source: str | None = None) -> int:
+        t = schema.writeback_state.c
+        q = sa.select(sa.func.count()).select_from(schema.writeback_state)
+        if source:
+            q = q.where(t.source == source)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    # -- hand-offs -------------------------------------------------------------------------------
+
+    def open(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Note hand-offs to make (key, person_id, company_id, target); existing keys are left alone."""
+        if not rows:
+            return
+        stamp = now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(self.store._insert(schema.handoffs).on_conflict_do_nothing(), [
+                {**r, "status": PENDING, "reused": False, "created_ms": stamp} for r in rows])
+
+    def claim(self, keys: Sequence[str], lease_ms: int, holder: str | None = None) -> list[str]:
+        """Take the pending hand-offs no live run holds; returns the keys now ours."""
+        holder = holder or this_process()
+        h = schema.handoffs.c
+        now = now_ms()
+        mine: list[str] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys)):
+                rows = conn.execute(sa.select(h.key, h.claimed_by, h.lease_until_ms).where(
+                    h.key.in_(chunk), h.status == PENDING)).all()
+                for key, by, until in rows:
+                    free = until is None or until < now or by == holder or _holder_dead(by)
+                    if not free:
+                        continue
+                    # Conditional on what we read: if another run took it meanwhile, nothing changes.
+                    same_by = h.claimed_by.is_(None) if by is None else h.claimed_by == by
+                    same_until = h.lease_until_ms.is_(None) if until is None else h.lease_until_ms == until
+                    result = conn.execute(sa.update(schema.handoffs).where(
+                        h.key == key, h.status == PENDING, same_by, same_until).values(
+                        claimed_by=holder, lease_until_ms=now + lease_ms))
+                    conn.commit()
+                    if result.rowcount == 1:
+                        mine.append(key)
+        return mine
+
+    def release(self, keys: Sequence[str], holder: str | None = None) -> None:
+        holder = holder or this_process()
+        h = schema.handoffs.c
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(keys)):
+                conn.execute(sa.update(schema.handoffs).where(h.key.in_(chunk), h.claimed_by == holder,
+                                                             h.status == PENDING).values(lease_until_ms=None))
+
+    def complete(self, key: str, **values: Any) -> None:
+        if isinstance(values.get("summary"), Mapping | list):
+            values["summary"] = orjson.dumps(values["summary"]).decode()
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.handoffs).where(schema.handoffs.c.key == key).values(
+                status=DONE, done_ms=now_ms(), lease_until_ms=None, **values))
+
+    def handoffs(self, *, status: str | None = None, keys: Sequence[str] | None = None,
+                 person_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        h = schema.handoffs.c
+        q = sa.select(schema.handoffs).order_by(h.done_ms, h.key)
+        if status:
+            q = q.where(h.status == status)
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            if keys is None and person_ids is None:
+                out = [_handoff(r) for r in conn.execute(q)]
+            for chunk in _chunks(list(keys or [])):
+                out.extend(_handoff(r) for r in conn.execute(q.where(h.key.in_(chunk))))
+            for chunk in _chunks(list(person_ids or [])):
+                out.extend(_handoff(r) for r in conn.execute(q.where(h.person_id.in_(chunk))))
+        return out
+
+    def handed_off_people(self) -> set[int]:
+        h = schema.handoffs.c
+        with self.engine.connect() as conn:
+            return {int(p) for p in conn.execute(sa.select(h.person_id).where(h.status == DONE)).scalars()}
+
+    def assignments(self, owner_id: str, since_ms: int | None) -> int:
+        """Hand-offs given to an owner since a moment: what routing's caps and round robin count."""
+        h = schema.handoffs.c
+        q = sa.select(sa.func.count()).where(h.owner_id == owner_id, h.status == DONE, h.reused.is_(False))
+        if since_ms is not None:
+            q = q.where(h.done_ms >= since_ms)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    # -- notification outbox ---------------------------------------------------------------------
+
+    def enqueue(self, key: str, channels: Sequence[str]) -> None:
+        if not channels:
+            return
+        stamp = now_ms()
+        with self.engine.begin() as conn:
+            conn.execute(self.store._insert(schema.notifications).on_conflict_do_nothing(), [
+                {"handoff_key": key, "channel": c, "status": PENDING, "attempts": 0, "next_ms": stamp,
+                 "created_ms": stamp} for c in channels])
+
+    def due_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
+        n = schema.notifications.c
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(sa.select(schema.notifications).where(
+                n.status == PENDING, n.next_ms <= now_ms()).order_by(n.next_ms).limit(limit))]
+
+    def notification_outcome(self, key: str, channel: str, *, sent: bool, attempts: int,
+                             error: str | None = None, retry_at_ms: int | None = None) -> None:
+        n = schema.notifications.c
+        if sent:
+            values: dict[str, Any] = {"status": "sent", "sent_ms": now_ms(), "error": None}
+        elif retry_at_ms is None:
+            values = {"status": "failed", "error": error}
+        else:
+            values = {"next_ms": retry_at_ms, "error": error}
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.notifications).where(n.handoff_key == key, n.channel == channel).values(
+                attempts=n.attempts + attempts, **values))
+
+    def notifications(self) -> list[dict[str, Any]]:
+        n = schema.notifications.c
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(sa.select(schema.notifications).order_by(
+                n.handoff_key, n.channel))]
+
+
+def _handoff(row: Any) -> dict[str, Any]:
+    out = row._asdict()
+    if out.get("summary"):
+        out["summary"] = orjson.loads(out["summary"])
+    return out
+
+
+def iter_scores(store: Store, *, stage: str | None = None, batch: int = 1000):
+    """Stored person scores in batches, by person id (memory stays flat however many are stored)."""
+    sc = schema.scores.c
+    last = -1
+    while True:
+        q = sa.select(schema.scores).where(sc.person_id > last).order_by(sc.person_id).limit(batch)
+        if stage:
+            q = q.where(sc.stage == stage)
+        with store.engine.connect() as conn:
+            rows = [{**r._asdict(), "data": orjson.loads(r.data)} for r in conn.execute(q)]
+        if not rows:
+            return
+        yield rows
+        last = int(rows[-1]["person_id"])

@@ -1,0 +1,33 @@
+"""Assemble write-back from settings: the hand-off configuration, routing, notifier and each CRM's writer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from crmbridge.connectors import Connector
+from crmbridge.errors import ConfigError
+from crmbridge.notify import Notifier, load_notify_settings
+from crmbridge.routing import OwnerRouter, RoutingConfig, load_routing
+from crmbridge.settings import Settings
+from crmbridge.store import Store
+from crmbridge.writeback.config import load_handoff_config
+from crmbridge.writeback.run import WriteBack
+
+
+def build_writeback(settings: Settings, store: Store, connectors: Mapping[str, Connector],
+                    notifier: Notifier | None = None) -> WriteBack:
+    path = settings.handoff_config_path
+    config = load_handoff_config(path)
+    config.check_sources(list(connectors), str(path) if path else None)
+    routing = load_routing(config.routing) if config.routing else RoutingConfig.default()
+    writers = {}
+    for source, connector in connectors.items():
+        make = getattr(connector, "writer", None)
+        if make is None:
+            raise ConfigError(f"the {source} connector cannot write back", key="CRMBRIDGE_SOURCES")
+        writers[source] = make()
+    if notifier is None:
+        notifier = Notifier.from_settings(load_notify_settings())
+    password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
+    return WriteBack(store, writers, config, OwnerRouter(routing), notifier,
+                     webhook={"url": settings.public_url, "user": settings.webhook_user, "password": password})

@@ -1,0 +1,98 @@
+"""The hand-off configuration (``handoff.yaml``): where sales-ready leads go and how they are written.
+
+Validated once at start-up; a bad file names its file, line and key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crmbridge.errors import ConfigError
+from crmbridge.yamlconf import load_yaml, validate
+
+WRITABLE = ("score", "fit_score", "engagement_score", "score_reasons", "scored_at", "lifecycle_stage",
+            "handoff_at", "handoff_owner")
+
+
+class SegmentWhen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    country: list[str] | None = None
+    region: list[str] | None = None
+    industry: list[str] | None = None
+    min_employees: int | None = Field(default=None, ge=0)
+    max_employees: int | None = Field(default=None, ge=0)
+
+    def matches(self, facts: dict[str, Any]) -> bool:
+        def within(value: Any, allowed: list[str] | None) -> bool:
+            return allowed is None or (value is not None and str(value).lower() in {a.lower() for a in allowed})
+
+        employees = facts.get("employees")
+        if self.min_employees is not None and (employees is None or employees < self.min_employees):
+            return False
+        if self.max_employees is not None and (employees is None or employees > self.max_employees):
+            return False
+        return (within(facts.get("country"), self.country) and within(facts.get("region"), self.region)
+                and within(facts.get("industry"), self.industry))
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    when: SegmentWhen = Field(default_factory=SegmentWhen)
+    target: str
+
+
+class HandoffConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Which CRM receives hand-off deals: a source name, or "auto" (Pipedrive when it is configured,
+    # as the sales CRM of a two-CRM set-up, else the only source). Segments, in order, override it.
+    target: str = "auto"
+    segments: list[Segment] = Field(default_factory=list)
+    stage: str = "Sales-ready leads"
+    pipelines: dict[str, str] = Field(default_factory=dict, description="source -> pipeline label or id")
+    routing: Path | None = None
+    # Person fields written back to every CRM that knows the person.
+    write: list[Literal[WRITABLE]] = Field(default_factory=lambda: list(WRITABLE))  # type: ignore[valid-type]
+    title: str = "{company}: {person} — sales-ready (score {score})"
+    reasons_in_summary: int = Field(default=3, ge=1, le=10)
+    lease_seconds: int = Field(default=600, ge=30)
+
+    @model_validator(mode="after")
+    def _title_fields(self) -> HandoffConfig:
+        try:
+            self.title.format(company="c", person="p", title="t", score=1, email="e")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"title may use {{company}}, {{person}}, {{title}}, {{score}}, {{email}}: {exc}") from None
+        return self
+
+    def target_for(self, facts: dict[str, Any], sources: Sequence[str]) -> tuple[str, str]:
+        """The CRM a hand-off goes to, and why (the segment's name, or the default)."""
+        for segment in self.segments:
+            if segment.when.matches(facts):
+                return segment.target, f"segment {segment.name}"
+        if self.target != "auto":
+            return self.target, "default target"
+        return ("pipedrive" if "pipedrive" in sources else sources[0]), "default target"
+
+    def check_sources(self, sources: Sequence[str], file: str | None = None) -> None:
+        for name in [self.target, *(s.target for s in self.segments)]:
+            if name != "auto" and name not in sources:
+                raise ConfigError(f"hand-off target {name!r} is not a configured source ({', '.join(sources)})",
+                                  file=file, key="target")
+
+
+def load_handoff_config(path: Path | None) -> HandoffConfig:
+    if path is None:
+        return HandoffConfig()
+    data, locator = load_yaml(path)
+    config = validate(HandoffConfig, data or {}, locator)
+    if config.routing is not None and not config.routing.is_absolute():
+        config.routing = (Path(path).parent / config.routing).resolve()
+    return config

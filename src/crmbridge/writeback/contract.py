@@ -1,0 +1,165 @@
+"""What write-back asks of a connector: provisioning, batch updates of people, and deals.
+
+The core speaks canonical field names (``score``, ``lifecycle_stage``...) and plain values (ints,
+strings, ISO-8601 UTC instants); each connector turns them into its vendor's properties or custom
+fields and knows its vendor's batch sizes and rate limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FieldType = Literal["number", "text", "datetime"]
+
+# An explicit "clear this field" value: HubSpot only moves a lifecycle stage backwards once cleared.
+CLEAR = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A field write-back owns on a CRM object; ``key`` is canonical, ``label`` what a user sees."""
+
+    key: str
+    label: str
+    type: FieldType
+    description: str = ""
+
+
+PERSON_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("score", "crmbridge score", "number", "Lead score: fit plus engagement, after decay"),
+    FieldSpec("fit_score", "crmbridge fit score", "number", "Points from the company and the person (ICP fit)"),
+    FieldSpec("engagement_score", "crmbridge engagement score", "number", "Points from behaviour, after decay"),
+    FieldSpec("score_reasons", "crmbridge score reasons", "text", "The rules that contributed most"),
+    FieldSpec("scored_at", "crmbridge scored at", "datetime", "When the written score last changed"),
+    FieldSpec("handoff_at", "crmbridge hand-off time", "datetime", "When the person was handed to sales"),
+    FieldSpec("handoff_owner", "crmbridge hand-off owner", "text", "Who the person was handed to, and why"),
+)
+# Deal fields: the hand-off's idempotency key (unique where the CRM can enforce it) and its summary.
+DEAL_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("handoff_key", "crmbridge hand-off key", "text", "Idempotency key of the hand-off that made it"),
+    FieldSpec("score_summary", "crmbridge score summary", "text", "Score, stage and the top reasons"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionSpec:
+    person_fields: Sequence[FieldSpec] = PERSON_FIELDS
+    deal_fields: Sequence[FieldSpec] = DEAL_FIELDS
+    pipeline: str | None = None  # a pipeline's label or id; None = the CRM's default pipeline
+    stage: str = "Sales-ready leads"
+    webhook_url: str | None = None  # where the CRM should send change events, if it supports it
+    webhook_user: str | None = None
+    webhook_password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionStep:
+    """One thing ``setup`` checked: ``created`` (or ``would create`` on a dry run) or ``present``."""
+
+    what: str
+    name: str
+    status: Literal["created", "present", "would create", "updated"]
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    """Where hand-offs go and how fields are addressed, as found (or made) by provisioning."""
+
+    pipeline_id: str
+    stage_id: str
+    steps: tuple[ProvisionStep, ...] = ()
+    field_keys: Mapping[str, str] = field(default_factory=dict)  # canonical key -> vendor key
+
+    @property
+    def changed(self) -> bool:
+        return any(s.status != "present" for s in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pipeline_id": self.pipeline_id, "stage_id": self.stage_id, "field_keys": dict(self.field_keys)}
+
+
+@dataclass(frozen=True, slots=True)
+class PersonUpdate:
+    """New values for one CRM person (canonical field -> value; ``CLEAR`` empties a field)."""
+
+    source_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass
+class WriteResult:
+    written: list[str] = field(default_factory=list)  # source ids the CRM accepted
+    failed: dict[str, str] = field(default_factory=dict)  # source id -> why
+    calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DealRef:
+    """A deal as hand-off needs to see it."""
+
+    id: str
+    name: str | None = None
+    key: str | None = None
+    open: bool = True
+    stage_id: str | None = None
+    owner_id: str | None = None
+    person_ids: tuple[str, ...] = ()
+    company_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DealDraft:
+    key: str
+    title: str
+    pipeline_id: str
+    stage_id: str
+    person_id: str
+    company_id: str | None
+    owner_id: str | None
+    summary: str
+    field_keys: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonDraft:
+    """A person to create in a CRM that does not know them yet (a two-CRM hand-off)."""
+
+    email: str
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    phone: str | None
+    company_name: str | None
+    company_domain: str | None
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Implemented by a connector that can take write-back."""
+
+    source: str
+    batch_size: int  # people per write call
+
+    def provision(self, spec: ProvisionSpec, *, dry_run: bool = False) -> Provisioned: ...
+
+    def write_people(self, updates: Sequence[PersonUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        """Apply updates in as few calls as the vendor allows; a rejected record never fails the rest."""
+        ...
+
+    def open_deals(self, person_ids: Sequence[str], company_ids: Sequence[str], keys: Sequence[str],
+                   field_keys: Mapping[str, str]) -> list[DealRef]:
+        """Open deals of these people or companies, and any deal carrying one of these hand-off keys."""
+        ...
+
+    def create_deal(self, draft: DealDraft) -> DealRef:
+        """Create the deal; if the CRM already holds one with the draft's key, return that one."""
+        ...
+
+    def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:
+        """CRM ids (person, company) for people by e-mail, creating those the CRM does not know."""
+        ...
+
+    def deal_url(self, deal_id: str) -> str | None: ...

@@ -1,0 +1,220 @@
+"""``WriteBack``: setup, hand-offs, the person write plan and its application, and the notification outbox.
+
+One pass: hand off new SQLs first (so the hand-off time and owner go out with the same person
+update), then plan every person's fields against the ledger, then write the plan in batches, then
+deliver due notifications. ``dry_run`` computes and reports all of it and writes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crmbridge.errors import ConfigError
+from crmbridge.logs import get_logger
+from crmbridge.model import EntityType, Person
+from crmbridge.notify import HandoffNotice, Notifier
+from crmbridge.routing import OwnerRouter
+from crmbridge.store.handoffs import WritebackLedger, iter_scores
+from crmbridge.store.store import Store, now_ms
+from crmbridge.writeback.config import HandoffConfig
+from crmbridge.writeback.contract import CLEAR, PersonUpdate, Provisioned, ProvisionSpec, Writer
+from crmbridge.writeback.handoff import HandoffReport, HandoffRunner
+from crmbridge.writeback.plan import WritePlan, desired_values, plan_person
+
+log = get_logger("crmbridge.writeback")
+
+SETUP_STREAM, SETUP_KIND = "_writeback", "setup"
+FORWARD_ONLY = {"hubspot"}  # CRMs whose lifecycle stage only moves backwards once cleared
+RETRY_BACKOFF_MS = (60_000, 300_000, 1_800_000, 7_200_000)
+CRM_LABELS = {"hubspot": "HubSpot", "pipedrive": "Pipedrive"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ApplyReport:
+    written: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class WriteBackReport:
+    handoffs: HandoffReport
+    plan: WritePlan
+    applied: ApplyReport | None
+    notifications: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "handoffs": [o.as_dict() for o in self.handoffs.outcomes],
+            "handoffs_held_elsewhere": self.handoffs.skipped_claimed,
+            "plan": self.plan.as_dict(),
+            "notifications": self.notifications,
+        }
+        if self.applied is not None:
+            out["applied"] = {"written": self.applied.written, "failed": self.applied.failed,
+                              "calls": self.applied.calls}
+        return out
+
+
+class WriteBack:
+    def __init__(self, store: Store, writers: Mapping[str, Writer], config: HandoffConfig, router: OwnerRouter,
+                 notifier: Notifier | None = None, clock: Callable[[], datetime] = utc_now,
+                 webhook: Mapping[str, str | None] | None = None) -> None:
+        self.store, self.writers, self.config, self.router = store, dict(writers), config, router
+        self.notifier = notifier
+        self.clock = clock
+        self.ledger = WritebackLedger(store)
+        self.webhook = dict(webhook or {})
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def spec(self, source: str) -> ProvisionSpec:
+        return ProvisionSpec(pipeline=self.config.pipelines.get(source), stage=self.config.stage,
+                             webhook_url=self._webhook_url(source), webhook_user=self.webhook.get("user"),
+                             webhook_password=self.webhook.get("password"))
+
+    def _webhook_url(self, source: str) -> str | None:
+        base = self.webhook.get("url")
+        return f"{base.rstrip('/')}/webhooks/{source}" if base else None
+
+    def setup(self, *, dry_run: bool = False) -> dict[str, Provisioned]:
+        out = {}
+        for source, writer in self.writers.items():
+            result = writer.provision(self.spec(source), dry_run=dry_run)
+            if not dry_run:
+                self.store.set_cursor(source, SETUP_STREAM, SETUP_KIND, result.as_dict())
+            out[source] = result
+            log.info("writeback.setup", source=source, changed=result.changed, dry_run=dry_run)
+        return out
+
+    def provisioned(self) -> dict[str, Provisioned]:
+        out = {}
+        for source in self.writers:
+            value = self.store.get_cursor(source, SETUP_STREAM, SETUP_KIND)
+            if value is None or not value.get("stage_id"):
+                raise ConfigError(f"write-back to {source} is not set up yet: run `crmbridge setup` first",
+                                  key="crmbridge setup")
+            out[source] = Provisioned(str(value["pipeline_id"]), str(value["stage_id"]), (),
+                                      dict(value.get("field_keys") or {}))
+        return out
+
+    def is_set_up(self) -> bool:
+        return all(self.store.get_cursor(s, SETUP_STREAM, SETUP_KIND) for s in self.writers)
+
+    # -- one pass ----------------------------------------------------------------------------------
+
+    def run(self, *, dry_run: bool = False) -> WriteBackReport:
+        provisioned = self.provisioned()
+        runner = HandoffRunner(self.store, self.writers, provisioned, self.config, self.router, self.clock,
+                               list(self.writers))
+        handoffs = runner.run(dry_run=dry_run)
+        if not dry_run and self.notifier is not None and self.notifier.channels:
+            done = [o.key for o in handoffs.outcomes if o.action in ("created", "reused", "recovered")]
+            for row in self.ledger.handoffs(keys=done):
+                self.ledger.enqueue(row["key"], list(self.notifier.channels_for(notice_of(row))))
+        plan = self.plan()
+        applied = None if dry_run else self.apply(plan, provisioned)
+        notified = {} if dry_run else self.deliver_notifications()
+        return WriteBackReport(handoffs, plan, applied, notified)
+
+    def plan(self) -> WritePlan:
+        plan = WritePlan(batch_sizes={s: w.batch_size for s, w in self.writers.items()})
+        handoffs = {h["person_id"]: h for h in self.ledger.handoffs(status="done")}
+        for rows in iter_scores(self.store):
+            targets: list[tuple[str, str, Mapping[str, Any]]] = []
+            for row in rows:
+                for source, sid in ((row["data"].get("source_ids") or {}).items()):
+                    if source in self.writers:
+                        targets.append((source, str(sid), row))
+            plan.considered += len(rows)
+            for source in self.writers:
+                mine = [(sid, row) for s, sid, row in targets if s == source]
+                if not mine:
+                    continue
+                held = self.ledger.held(source, "person", [sid for sid, _ in mine])
+                stages = self._crm_stages(source, [sid for sid, _ in mine])
+                for sid, row in mine:
+                    handoff = _handoff_view(handoffs.get(int(row["person_id"])))
+                    desired = desired_values(row, handoff, self.config.write, self.config.reasons_in_summary)
+                    change = plan_person(source, sid, int(row["person_id"]), row.get("email"), desired,
+                                         held.get(sid, {}), stages.get(sid), forward_only=source in FORWARD_ONLY)
+                    if change is not None:
+                        plan.changes.append(change)
+        return plan
+
+    def _crm_stages(self, source: str, ids: Sequence[str]) -> dict[str, Any]:
+        records = self.store.records(EntityType.PERSON, [(source, i) for i in ids])
+        return {sid: r.lifecycle_stage for (_, sid), r in records.items() if isinstance(r, Person)}
+
+    def apply(self, plan: WritePlan, provisioned: Mapping[str, Provisioned]) -> ApplyReport:
+        report = ApplyReport()
+        for source, changes in plan.by_source().items():
+            writer, keys = self.writers[source], provisioned[source].field_keys
+            calls = 0
+            clears = [PersonUpdate(c.source_id, {"lifecycle_stage": CLEAR}) for c in changes if c.clear_first]
+            if clears:
+                calls += writer.write_people(clears, keys).calls
+            result = writer.write_people([PersonUpdate(c.source_id, c.values) for c in changes], keys)
+            calls += result.calls
+            accepted = set(result.written)
+            self.ledger.record_written(source, "person", [(c.source_id, c.person_id, c.values) for c in changes
+                                                          if c.source_id in accepted])
+            report.written[source] = len(accepted)
+            report.failed[source] = dict(result.failed)
+            report.calls[source] = calls
+            log.info("writeback.applied", source=source, written=len(accepted), failed=len(result.failed),
+                     calls=calls)
+        return report
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    def deliver_notifications(self) -> dict[str, int]:
+        counts = {"sent": 0, "failed": 0, "retrying": 0}
+        if self.notifier is None:
+            return counts
+        due = self.ledger.due_notifications()
+        if not due:
+            return counts
+        handoffs = {h["key"]: h for h in self.ledger.handoffs(keys=sorted({d["handoff_key"] for d in due}))}
+        for item in due:
+            handoff = handoffs.get(item["handoff_key"])
+            if handoff is None:
+                continue
+            delivery = self.notifier.deliver_to(notice_of(handoff), item["channel"])
+            rounds = int(item["attempts"]) + 1  # outbox rounds; each round retries within its own bounds
+            retry_at = None
+            if not delivery.ok and delivery.retryable and rounds <= len(RETRY_BACKOFF_MS):
+                wait_ms = max(RETRY_BACKOFF_MS[rounds - 1], int((delivery.retry_after or 0) * 1000))
+                retry_at = now_ms() + wait_ms
+            self.ledger.notification_outcome(item["handoff_key"], item["channel"], sent=delivery.ok,
+                                             attempts=1, error=delivery.error, retry_at_ms=retry_at)
+            counts["sent" if delivery.ok else ("retrying" if retry_at else "failed")] += 1
+        return counts
+
+
+def _handoff_view(handoff: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if handoff is None:
+        return None
+    summary = handoff.get("summary") or {}
+    owner = summary.get("owner_label") or handoff.get("owner_id") or "to claim"
+    rule = handoff.get("rule")
+    return {"done_ms": handoff.get("done_ms"), "owner_label": f"{owner} ({rule})" if rule else owner}
+
+
+def notice_of(handoff: Mapping[str, Any]) -> HandoffNotice:
+    s = handoff.get("summary") or {}
+    return HandoffNotice(
+        person_name=s.get("person") or s.get("email") or "unknown", person_email=s.get("email"),
+        person_title=s.get("title"),
+        company_name=s.get("company"), company_domain=s.get("domain"), score=float(s.get("score") or 0),
+        stage="SQL", reasons=tuple(s.get("reasons") or ()), deal_title=handoff.get("title") or "",
+        deal_url=s.get("deal_url"), owner_name=s.get("owner_label") or "unassigned", owner_email=s.get("owner_email"),
+        claim=handoff.get("mode") == "claim", crm=CRM_LABELS.get(handoff["target"], handoff["target"]),
+        key=handoff["key"])

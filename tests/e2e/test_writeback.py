@@ -1,0 +1,326 @@
+"""Write-back end to end on both sandboxes: setup, hand-offs exactly once, and writes only of changes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crmbridge.connectors import plugin
+from crmbridge.identity import load_policy
+from crmbridge.notify import Notifier
+from crmbridge.rescore import Rescorer
+from crmbridge.sandbox import SandboxServer
+from crmbridge.scoring import ScoringModel
+from crmbridge.settings import load_settings
+from crmbridge.store import Store
+from crmbridge.store import schema as S
+from crmbridge.store.handoffs import WritebackLedger
+from crmbridge.sync import Syncer, load_mapping
+from crmbridge.writeback.build import build_writeback
+from crmbridge.writeback.run import WriteBack
+
+from .conftest import ROOT, TIME_SCALE, sandbox_options
+
+pytestmark = [pytest.mark.xdist_group("writeback-e2e"), pytest.mark.slow]
+
+SOURCES = ("hubspot", "pipedrive")
+DEALS_CREATE = {"hubspot": "POST /crm/v3/objects/deals", "pipedrive": "POST /api/v2/deals"}
+
+
+def _connector(server: SandboxServer, source: str) -> Any:
+    return plugin(source).sandbox_connector(server.base_url(source), time_scale=TIME_SCALE,
+                                            **({"backoff_base_seconds": 0.02, "backoff_max_seconds": 0.2}))
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(sandbox_options(contacts=1200, seed=11), list(SOURCES)) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def scored(server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both CRMs backfilled and scored, once; each test works on a copy."""
+    path = tmp_path_factory.mktemp("writeback") / "store.db"
+    settings = load_settings()
+    with Store(f"sqlite:///{path}") as store:
+        for source in SOURCES:
+            c = _connector(server, source)
+            Syncer(store, c, load_mapping(store, c, ROOT / "mappings" / f"{source}.yaml")).backfill()
+        Rescorer(store, ScoringModel.load(settings.scoring_model_path), load_policy(settings.merge_policy_file)).run()
+    return path
+
+
+@pytest.fixture
+def store(scored: Path, tmp_path: Path, server: SandboxServer) -> Iterator[Store]:
+    server.vendor("hubspot").reset()
+    server.vendor("pipedrive").reset()
+    target = tmp_path / "store.db"
+    shutil.copy(scored, target)
+    with Store(f"sqlite:///{target}") as s:
+        yield s
+
+
+def writeback(server: SandboxServer, store: Store, tmp_path: Path, target: str = "pipedrive") -> WriteBack:
+    config = tmp_path / "handoff.yaml"
+    config.write_text(f"target: {target}\n")
+    settings = load_settings(handoff_config=config)
+    wb = build_writeback(settings, store, {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+    wb.setup()
+    return wb
+
+
+def _stats(server: SandboxServer, source: str) -> Counter[str]:
+    return Counter(server.vendor(source).stats()["calls"])
+
+
+def _writes(calls: Counter[str]) -> int:
+    return sum(n for endpoint, n in calls.items() if not endpoint.startswith("GET")
+               and "/search" not in endpoint and "batch/read" not in endpoint)
+
+
+def _sql_people(store: Store) -> set[int]:
+    with store.engine.connect() as conn:
+        return {int(p) for p in conn.execute(sa.select(S.scores.c.person_id).where(
+            S.scores.c.stage == "sql", S.scores.c.disqualified.is_(None))).scalars()}
+
+
+def _hubspot_deals_with_key(server: SandboxServer) -> Counter[str]:
+    portal = server.vendor("hubspot").portal
+    deals = portal.store("deals")
+    column = deals.catalog.column("crmbridge_handoff_key")
+    return Counter(r.get(column) for r in deals.records.values() if r.live and r.get(column))
+
+
+def _pipedrive_deals_with_key(server: SandboxServer, key_field: str) -> Counter[str]:
+    state = server.vendor("pipedrive").state
+    rows = state.table("deals").rows.values()
+    return Counter((r.get("custom_fields") or {}).get(key_field) for r in rows
+                   if not r.get("is_deleted") and (r.get("custom_fields") or {}).get(key_field))
+
+
+@pytest.mark.parametrize("target", SOURCES)
+def test_every_sql_lands_once_in_the_sales_ready_stage_with_an_owner(server, store, tmp_path, target) -> None:
+    wb = writeback(server, store, tmp_path, target)
+    report = wb.run()
+
+    sql = _sql_people(store)
+    done = WritebackLedger(store).handoffs(status="done")
+    assert len(sql) > 20
+    assert {h["person_id"] for h in done} == sql
+    assert len(done) == len(sql)
+    created = [h for h in done if not h["reused"]]
+    assert created and all(h["owner_id"] or h["mode"] == "claim" for h in created)
+    assert all(h["reason"] for h in done)
+    setup = wb.provisioned()[target]
+    if target == "hubspot":
+        keys = _hubspot_deals_with_key(server)
+        portal = server.vendor("hubspot").portal
+        deals = portal.store("deals")
+        stage_col = deals.catalog.column("dealstage")
+        for h in created:
+            assert deals.live(int(h["deal_id"])).get(stage_col) == setup.stage_id
+            assert portal.associated("deals", int(h["deal_id"]), "contacts") == [int(h["person_ref"])]
+    else:
+        keys = _pipedrive_deals_with_key(server, setup.field_keys["handoff_key"])
+        rows = server.vendor("pipedrive").state.table("deals").rows
+        for h in created:
+            assert str(rows[int(h["deal_id"])]["stage_id"]) == setup.stage_id
+            assert str(rows[int(h["deal_id"])]["person_id"]) == h["person_ref"]
+    assert set(keys.values()) == {1}
+    assert set(keys) == {h["key"] for h in created}
+    assert report.handoffs.count("failed") == 0
+
+
+def test_rerunning_the_whole_pipeline_creates_no_deal_and_makes_no_write_call(server, store, tmp_path) -> None:
+    wb = writeback(server, store, tmp_path)
+    wb.run()
+    before = {s: _stats(server, s) for s in SOURCES}
+
+    again = writeback(server, store, tmp_path)  # setup again, then a whole pass
+    report = again.run()
+
+    assert report.handoffs.outcomes == []
+    assert report.plan.changes == []
+    for source in SOURCES:
+        assert _writes(_stats(server, source) - before[source]) == 0, source
+
+
+def test_setup_twice_changes_nothing_the_second_time(server, store, tmp_path) -> None:
+    wb = writeback(server, store, tmp_path)
+    second = wb.setup()
+    assert {s: r.changed for s, r in second.items()} == {"hubspot": False, "pipedrive": False}
+    assert all(step.status == "present" for r in second.values() for step in r.steps)
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(server, store, tmp_path) -> None:
+    wb = writeback(server, store, tmp_path)
+    before = {s: _stats(server, s) for s in SOURCES}
+    report = wb.run(dry_run=True)
+    assert report.plan.changes and report.handoffs.outcomes
+    assert {o.action for o in report.handoffs.outcomes} <= {"would create", "would reuse"}
+    for source in SOURCES:
+        assert _writes(_stats(server, source) - before[source]) == 0
+    assert WritebackLedger(store).handoffs() == []
+
+
+def test_k_changed_people_cost_at_most_ceil_k_over_100_hubspot_batch_calls(server, store, tmp_path) -> None:
+    wb = writeback(server, store, tmp_path)
+    wb.run()
+    ids = sorted(WritebackLedger(store).held_ids("hubspot", "person"))[:150]
+    with store.engine.begin() as conn:  # a re-score that moved 150 people's engagement by 7 points
+        for sid in ids:
+            conn.execute(sa.text("UPDATE scores SET engagement = engagement + 7 WHERE person_id = "
+                                 "(SELECT person_id FROM writeback_state WHERE source='hubspot' AND source_id=:s)"),
+                         {"s": sid})
+    before = _stats(server, "hubspot")
+    report = wb.run()
+    batch_calls = (_stats(server, "hubspot") - before)["POST /crm/v3/objects/contacts/batch/update"]
+    changed = [c for c in report.plan.changes if c.source == "hubspot"]
+    assert len(changed) == 150
+    assert all(set(c.changes) == {"engagement_score"} for c in changed)
+    assert batch_calls <= math.ceil(150 / 100)
+
+
+def _cli_env(server: SandboxServer, store: Store, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "handoff.yaml"
+    if not config.exists():
+        config.write_text("target: hubspot\n")
+    return {**os.environ, "CRMBRIDGE_DATABASE_URL": store.url, "CRMBRIDGE_SOURCES": "hubspot,pipedrive",
+            "CRMBRIDGE_HANDOFF_CONFIG": str(config),
+            "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "sandbox",
+            "CRMBRIDGE_PIPEDRIVE_BASE_URL": server.base_url("pipedrive"), "CRMBRIDGE_PIPEDRIVE_API_TOKEN": "sandbox",
+            "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": "500", "CRMBRIDGE_PIPEDRIVE_PLAN": "ultimate"}
+
+
+CLI = str(Path(sys.executable).parent / "crmbridge")
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def _crmbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_sigkill_between_creating_the_deal_and_recording_it_makes_no_duplicate(server, store, tmp_path) -> None:
+    env = _cli_env(server, store, tmp_path)
+    assert _crmbridge("setup", env=env).returncode == 0
+    # The first deal is created, then its answer is held back while the run is killed.
+    _post(f"{server.url}/_sandbox/hold", {"method": "POST", "path": "/hubspot/crm/v3/objects/deals",
+                                          "seconds": 60, "times": 1})
+    proc = subprocess.Popen([CLI, "writeback"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _hubspot_deals_with_key(server):
+        time.sleep(0.05)
+    assert _hubspot_deals_with_key(server), "the run never created a deal"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    orphan = next(iter(_hubspot_deals_with_key(server)))
+    assert WritebackLedger(store).handoffs(status="done", keys=[orphan]) == []
+
+    rerun = _crmbridge("writeback", "--format", "json", env=env)
+    assert rerun.returncode == 0, rerun.stderr
+
+    keys = _hubspot_deals_with_key(server)
+    assert set(keys.values()) == {1}
+    done = {h["key"]: h for h in WritebackLedger(store).handoffs(status="done")}
+    assert orphan in done and done[orphan]["deal_id"]
+    assert len(done) == len(_sql_people(store))
+
+
+def test_two_concurrent_runs_create_no_duplicate(server, store, tmp_path) -> None:
+    env = _cli_env(server, store, tmp_path)
+    (tmp_path / "handoff.yaml").write_text("target: pipedrive\n")  # Pipedrive enforces no unique key itself
+    assert _crmbridge("setup", env=env).returncode == 0
+    runs = [subprocess.Popen([CLI, "writeback"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in runs:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+
+    setup = WriteBack.__new__(WriteBack)  # read the provisioned keys from the store only
+    setup.store, setup.writers = store, {"pipedrive": None}  # type: ignore[dict-item]
+    key_field = setup.provisioned()["pipedrive"].field_keys["handoff_key"]
+    keys = _pipedrive_deals_with_key(server, key_field)
+    done = WritebackLedger(store).handoffs(status="done")
+    assert set(keys.values()) == {1}
+    assert len(done) == len(_sql_people(store))
+    assert len({h["person_id"] for h in done}) == len(done)
+
+
+class _Receiver:
+    """A chat webhook on loopback that records what it is sent and answers with a settable status."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.status = 500
+        self.bodies: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.bodies.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.end_headers()
+                self.wfile.write(b"ok" if receiver.status == 200 else b"error")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret"
+
+
+def test_a_failing_chat_webhook_never_holds_a_hand_off_back_and_is_retried_later(server, store, tmp_path) -> None:
+    from crmbridge.notify import RetryPolicy, SlackWebhook
+
+    receiver = _Receiver()
+    config = tmp_path / "handoff.yaml"
+    config.write_text("target: hubspot\n")
+    notifier = Notifier([SlackWebhook(receiver.url, timeout=2)],
+                        policy=RetryPolicy(attempts=2, backoff_base=0.01, backoff_max=0.02))
+    wb = build_writeback(load_settings(handoff_config=config), store, {s: _connector(server, s) for s in SOURCES},
+                         notifier=notifier)
+    wb.setup()
+    report = wb.run()
+
+    done = WritebackLedger(store).handoffs(status="done")
+    assert len(done) == len(_sql_people(store)) and report.handoffs.count("failed") == 0
+    assert report.notifications["retrying"] == len(done)
+    pending = WritebackLedger(store).notifications()
+    assert {n["status"] for n in pending} == {"pending"} and all(n["error"] for n in pending)
+    assert all("secret" not in (n["error"] or "") for n in pending)
+
+    receiver.status = 200
+    with store.engine.begin() as conn:  # the retry time has come
+        conn.execute(sa.text("UPDATE notifications SET next_ms = 0"))
+    assert wb.deliver_notifications()["sent"] == len(done)
+    first = receiver.bodies[-1]
+    assert "Sales-ready" in json.dumps(first) or "sales-ready" in json.dumps(first).lower()
+    assert {n["status"] for n in WritebackLedger(store).notifications()} == {"sent"}
+    assert wb.deliver_notifications()["sent"] == 0  # nothing is sent twice
+    receiver.server.shutdown()
