@@ -85,3 +85,18 @@ def test_readiness_fails_after_three_failed_passes(sqlite_url: str) -> None:
     status = asyncio.run(probe())
     store.close()
     assert status == 503
+
+
+def test_write_back_runs_after_every_round_of_passes_and_its_failure_stops_nothing() -> None:
+    order: list[str] = []
+
+    def write_back() -> None:
+        order.append("write-back")
+        raise RuntimeError("CRM down")
+
+    scheduler = Scheduler(["a", "b"], 60, lambda s, full: order.append(s) or RunReport(s, "sync"),
+                          clock=Clock(), after=write_back)
+    scheduler.tick()
+    scheduler.tick()
+    assert order == ["a", "b", "write-back", "a", "b", "write-back"]
+    assert scheduler.state.runs[("a", "ok")] == 2

@@ -534,8 +534,17 @@ def run() -> None:
     def rescore_everyone() -> None:
         rescorer(store, settings).run()
 
+    def write_back() -> None:
+        wb = open_writeback(settings, store)
+        try:
+            if wb.is_set_up():
+                wb.run()
+        finally:
+            _close_writers(wb)
+
     try:
-        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass, rescore_everyone))
+        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass, rescore_everyone,
+                                         after=write_back))
     finally:
         store.close()
 

@@ -44,8 +44,9 @@ class Scheduler:
 
     def __init__(self, sources: list[str], interval: float, sync: SyncFn,
                  daily: Callable[[], object] | None = None, full_every: float = DAY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, after: Callable[[], object] | None = None) -> None:
         self.sources, self.interval, self._sync = sources, interval, sync
+        self._after = after  # write-back and hand-off, after the passes have stored and scored
         self._daily, self.full_every, self._clock = daily, full_every, clock
         self._last_full: dict[str, float] = {}
         self._last_daily = 0.0
@@ -86,6 +87,11 @@ class Scheduler:
                 self._last_daily = self._clock()
             except Exception as exc:
                 log.error("scheduler.daily_failed", error=type(exc).__name__, message=str(exc)[:300])
+        if self._after is not None and not self._stop.is_set():
+            try:
+                self._after()
+            except Exception as exc:
+                log.error("scheduler.writeback_failed", error=type(exc).__name__, message=str(exc)[:300])
 
     def _loop(self) -> None:
         while not self._stop.is_set():
