@@ -59,4 +59,6 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
 
 
 def get_logger(name: str | None = None, **context: Any) -> Any:
-    return structlog.get_logger(name).bind(**context)
+    """A logger that follows ``configure`` even when made at import time (binding would freeze it)."""
+    logger = structlog.get_logger(name)
+    return logger.bind(**context) if context else logger
