@@ -324,3 +324,78 @@ def test_a_failing_chat_webhook_never_holds_a_hand_off_back_and_is_retried_later
     assert {n["status"] for n in WritebackLedger(store).notifications()} == {"sent"}
     assert wb.deliver_notifications()["sent"] == 0  # nothing is sent twice
     receiver.server.shutdown()
+
+
+def _contact_property(server: SandboxServer, contact_id: str, name: str) -> Any:
+    contacts = server.vendor("hubspot").portal.store("contacts")
+    return contacts.live(int(contact_id)).get(contacts.catalog.column(name))
+
+
+def test_a_stage_moving_backwards_is_cleared_first_so_hubspot_takes_it(server, store, tmp_path) -> None:
+    wb = writeback(server, store, tmp_path, "hubspot")
+    wb.run()
+    ledger = WritebackLedger(store)
+    sql_people = _sql_people(store)
+    held = [(sid, pid) for sid, pid in _held_people(store, "hubspot") if pid in sql_people]
+    sid, pid = held[0]
+    assert _contact_property(server, sid, "lifecyclestage") == "salesqualifiedlead"
+    with store.engine.begin() as conn:  # the model's recycling policy sends this SQL back to MQL
+        conn.execute(sa.text("UPDATE scores SET stage = 'mql' WHERE person_id = :p"), {"p": pid})
+
+    report = wb.run()
+
+    change = next(c for c in report.plan.changes if c.source_id == sid)
+    assert change.clear_first and change.changes["lifecycle_stage"] == ("sql", "mql")
+    assert _contact_property(server, sid, "lifecyclestage") == "marketingqualifiedlead"
+    assert ledger.held("hubspot", "person", [sid])[sid]["lifecycle_stage"] == "mql"
+
+
+def test_customers_keep_their_stage_whatever_the_score(server, store, tmp_path) -> None:
+    contacts = server.vendor("hubspot").portal.store("contacts")
+    column = contacts.catalog.column("lifecyclestage")
+    customers = {str(r.id) for r in contacts.records.values() if r.live and r.get(column) in
+                 ("customer", "opportunity", "evangelist")}
+    assert customers
+    writeback(server, store, tmp_path, "hubspot").run()
+    assert all(contacts.live(int(i)).get(column) in ("customer", "opportunity", "evangelist") for i in customers)
+
+
+def _held_people(store: Store, source: str) -> list[tuple[str, int]]:
+    with store.engine.connect() as conn:
+        return [(r[0], int(r[1])) for r in conn.execute(sa.text(
+            "SELECT source_id, person_id FROM writeback_state WHERE source = :s ORDER BY source_id"), {"s": source})]
+
+
+def test_in_claim_mode_deals_have_no_owner_and_the_team_is_told_to_claim(server, store, tmp_path) -> None:
+    (tmp_path / "routing.yaml").write_text("version: 1\nrules: []\nfallback: {mode: claim}\n")
+    (tmp_path / "handoff.yaml").write_text("target: hubspot\nrouting: routing.yaml\n")
+    wb = build_writeback(load_settings(handoff_config=tmp_path / "handoff.yaml"), store,
+                         {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+    wb.setup()
+    report = wb.run()
+    created = [o for o in report.handoffs.outcomes if o.action == "created"]
+    assert created and all(o.mode == "claim" and o.owner_id is None for o in created)
+    deals = server.vendor("hubspot").portal.store("deals")
+    owner = deals.catalog.column("hubspot_owner_id")
+    assert all(not deals.live(int(o.deal_id)).get(owner) for o in created)
+
+
+def test_setup_from_the_command_line_says_when_nothing_changed(server, store, tmp_path) -> None:
+    env = _cli_env(server, store, tmp_path)
+    first = _crmbridge("setup", env=env)
+    second = _crmbridge("setup", env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "created" in first.stdout and "nothing changed" not in first.stdout
+    assert second.stdout.count("nothing changed") == 2
+    dry = _crmbridge("writeback", "--dry-run", "--format", "json", env=env)
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["handoffs"] and {h["action"] for h in plan["handoffs"]} <= {"would create", "would reuse"}
+    assert plan["plan"]["changes"] > 0 and "applied" not in plan
+    assert WritebackLedger(store).handoffs() == []
+
+
+def test_write_back_before_setup_fails_with_a_clear_message(server, store, tmp_path) -> None:
+    result = _crmbridge("writeback", env=_cli_env(server, store, tmp_path))
+    assert result.returncode != 0
+    assert "crmbridge setup" in result.stderr and "Traceback" not in result.stderr
