@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -193,7 +194,7 @@ def backfill(source: SourceOpt = None, stream: StreamOpt = None,
                             show_progress=fmt is Format.table)
         _print_report(report, fmt)
     if not dry_run and writeback_enabled:
-        writeback_after(settings, fmt, names)
+        writeback_after(settings, fmt)
 
 
 @app.command()
@@ -212,7 +213,7 @@ def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Fo
         report = run_source("sync", settings, name, stream, show_progress=fmt is Format.table, reconcile=reconcile)
         _print_report(report, fmt)
     if writeback_enabled:
-        writeback_after(settings, fmt, names)
+        writeback_after(settings, fmt)
 
 
 # -- write-back -------------------------------------------------------------------------------------
@@ -233,21 +234,28 @@ def _close_writers(wb: Any) -> None:
             client.close()
 
 
-def writeback_after(settings: Settings, fmt: Format, sources: Sequence[str]) -> None:
-    """After a backfill or sync: write back and hand off, once write-back has been set up."""
+@contextmanager
+def writeback_session(settings: Settings, source: str | None = None) -> Iterator[Any]:
+    """The store and a ``WriteBack`` on the configured CRMs, both closed afterwards."""
     store = open_store(settings)
     wb = None
     try:
-        wb = open_writeback(settings, store)
+        wb = open_writeback(settings, store, source)
+        yield wb
+    finally:
+        if wb is not None:
+            _close_writers(wb)
+        store.close()
+
+
+def writeback_after(settings: Settings, fmt: Format) -> None:
+    """After a backfill or sync: write back and hand off, once write-back has been set up."""
+    with writeback_session(settings) as wb:
         if not wb.is_set_up():
             if fmt is Format.table:
                 out.print("write-back is not set up (run `crmbridge setup`); scores stay in the store")
             return
         _print_writeback(wb.run(), fmt)
-    finally:
-        if wb is not None:
-            _close_writers(wb)
-        store.close()
 
 
 @app.command()
@@ -256,16 +264,8 @@ def setup(source: SourceOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be created, create nothing")] = False,
           fmt: FormatOpt = Format.table) -> None:
     """Create what write-back needs in each CRM: fields, the "Sales-ready leads" stage, webhooks. Idempotent."""
-    settings = _settings()
-    store = open_store(settings)
-    wb = None
-    try:
-        wb = open_writeback(settings, store, source)
+    with writeback_session(_settings(), source) as wb:
         results = wb.setup(dry_run=dry_run)
-    finally:
-        if wb is not None:
-            _close_writers(wb)
-        store.close()
     if fmt is Format.json:
         out.print_json(json.dumps({s: {**r.as_dict(), "changed": r.changed,
                                        "steps": [step.__dict__ for step in r.steps]} for s, r in results.items()},
@@ -329,16 +329,8 @@ def writeback(source: SourceOpt = None,
               dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, write nothing")] = False,
               fmt: FormatOpt = Format.table) -> None:
     """Hand off new SQLs as deals with owners, and write changed scores and stages back to the CRMs."""
-    settings = _settings()
-    store = open_store(settings)
-    wb = None
-    try:
-        wb = open_writeback(settings, store, source)
+    with writeback_session(_settings(), source) as wb:
         report = wb.run(dry_run=dry_run)
-    finally:
-        if wb is not None:
-            _close_writers(wb)
-        store.close()
     _print_writeback(report, fmt, dry_run)
 
 
