@@ -32,6 +32,7 @@ from crmbridge.sandbox import SandboxServer
 from crmbridge.scoring import ScoringModel
 from crmbridge.settings import load_settings
 from crmbridge.store import Store
+from crmbridge.store.store import now_ms
 from crmbridge.sync import Syncer, load_mapping
 from crmbridge.writeback.build import build_writeback
 
@@ -63,6 +64,7 @@ def main() -> None:
             Syncer(store, c, load_mapping(store, c, ROOT / "mappings" / f"{source}.yaml")).backfill()
         Rescorer(store, ScoringModel.load(settings.scoring_model_path), load_policy(settings.merge_policy_file)).run()
         wb = build_writeback(settings, store, connectors, notifier=Notifier())
+        wb.overlap_ms = 0  # the passes follow each other within seconds
         wb.setup()
 
         def counted() -> dict[str, Counter[str]]:
@@ -85,16 +87,22 @@ def main() -> None:
               f"{people.get('pipedrive', 0):,} people (no batch endpoint), "
               f"{spent['pipedrive']['POST /api/v2/deals']} deals created")
 
-        before = counted()
-        again = wb.run()
+        before, started = counted(), time.perf_counter()
+        again = wb.run(full=True)
+        seconds = time.perf_counter() - started
         idle = sum(sum(writes(counted()[s] - before[s]).values()) for s in SOURCES)
-        print(f"pass with nothing changed: {len(again.handoffs.outcomes)} hand-offs, {idle} write calls (target 0)")
+        print(f"pass with nothing changed: {len(again.handoffs.outcomes)} hand-offs, {idle} write calls (target 0), "
+              f"{again.plan.considered:,} people planned in {seconds:.1f} s (full pass)")
+        started = time.perf_counter()
+        quick = wb.run()
+        print(f"incremental pass with nothing changed: {quick.plan.considered:,} people planned, "
+              f"{len(quick.plan.changes)} writes, {time.perf_counter() - started:.2f} s")
 
         held = sa.text("SELECT person_id FROM writeback_state WHERE source = 'hubspot' ORDER BY source_id LIMIT :n")
         with store.engine.begin() as conn:
             ids = [r[0] for r in conn.execute(held, {"n": args.changed})]
-            conn.execute(sa.text("UPDATE scores SET engagement = engagement + 7 WHERE person_id = :p"),
-                         [{"p": p} for p in ids])
+            moved = "UPDATE scores SET engagement = engagement + 7, scored_ms = :now WHERE person_id = :p"
+            conn.execute(sa.text(moved), [{"p": p, "now": now_ms()} for p in ids])
         before = counted()
         changed = wb.run()
         hub_changed = sum(1 for c in changed.plan.changes if c.source == "hubspot")

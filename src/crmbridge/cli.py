@@ -327,10 +327,12 @@ def _print_writeback(report: Any, fmt: Format, dry_run: bool = False) -> None:
 @guarded
 def writeback(source: SourceOpt = None,
               dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, write nothing")] = False,
+              full: Annotated[bool, typer.Option("--full", help="plan everyone, not only who changed since the "
+                                                                "last pass")] = False,
               fmt: FormatOpt = Format.table) -> None:
     """Hand off new SQLs as deals with owners, and write changed scores and stages back to the CRMs."""
     with writeback_session(_settings(), source) as wb:
-        report = wb.run(dry_run=dry_run)
+        report = wb.run(dry_run=dry_run, full=full)
     _print_writeback(report, fmt, dry_run)
 
 
@@ -526,11 +528,18 @@ def run() -> None:
     def rescore_everyone() -> None:
         rescorer(store, settings).run()
 
+    last_full = [0.0]
+
     def write_back() -> None:
+        import time
+
         wb = open_writeback(settings, store)
         try:
             if wb.is_set_up():
-                wb.run()
+                full = time.time() - last_full[0] >= 86_400  # once a day, everyone: retries what was rejected
+                wb.run(full=full)
+                if full:
+                    last_full[0] = time.time()
         finally:
             _close_writers(wb)
 

@@ -29,6 +29,7 @@ from crmbridge.settings import load_settings
 from crmbridge.store import Store
 from crmbridge.store import schema as S
 from crmbridge.store.handoffs import WritebackLedger
+from crmbridge.store.store import now_ms
 from crmbridge.sync import Syncer, load_mapping
 from crmbridge.writeback.build import build_writeback
 from crmbridge.writeback.run import WriteBack
@@ -80,6 +81,7 @@ def writeback(server: SandboxServer, store: Store, tmp_path: Path, target: str =
     config.write_text(f"target: {target}\n")
     settings = load_settings(handoff_config=config)
     wb = build_writeback(settings, store, {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+    wb.overlap_ms = 0  # everything here happens within seconds; the overlap would re-plan it all
     wb.setup()
     return wb
 
@@ -156,6 +158,8 @@ def test_rerunning_the_whole_pipeline_creates_no_deal_and_makes_no_write_call(se
 
     assert report.handoffs.outcomes == []
     assert report.plan.changes == []
+    assert not report.plan.full and report.plan.considered == 0  # nothing changed since the last pass
+    assert again.run(full=True).plan.changes == []  # and everyone, looked at again, is in line
     for source in SOURCES:
         assert _writes(_stats(server, source) - before[source]) == 0, source
 
@@ -184,15 +188,16 @@ def test_k_changed_people_cost_at_most_ceil_k_over_100_hubspot_batch_calls(serve
     ids = sorted(WritebackLedger(store).held_ids("hubspot", "person"))[:150]
     with store.engine.begin() as conn:  # a re-score that moved 150 people's engagement by 7 points
         for sid in ids:
-            conn.execute(sa.text("UPDATE scores SET engagement = engagement + 7 WHERE person_id = "
+            conn.execute(sa.text("UPDATE scores SET engagement = engagement + 7, scored_ms = :now WHERE person_id = "
                                  "(SELECT person_id FROM writeback_state WHERE source='hubspot' AND source_id=:s)"),
-                         {"s": sid})
+                         {"s": sid, "now": now_ms()})
     before = _stats(server, "hubspot")
     report = wb.run()
     batch_calls = (_stats(server, "hubspot") - before)["POST /crm/v3/objects/contacts/batch/update"]
     changed = [c for c in report.plan.changes if c.source == "hubspot"]
     assert len(changed) == 150
-    assert all(set(c.changes) == {"engagement_score"} for c in changed)
+    assert all(set(c.changes) == {"engagement_score", "scored_at"} for c in changed)
+    assert not report.plan.full and report.plan.considered < 400  # only who changed was looked at
     assert batch_calls <= math.ceil(150 / 100)
 
 
@@ -340,7 +345,8 @@ def test_a_stage_moving_backwards_is_cleared_first_so_hubspot_takes_it(server, s
     sid, pid = held[0]
     assert _contact_property(server, sid, "lifecyclestage") == "salesqualifiedlead"
     with store.engine.begin() as conn:  # the model's recycling policy sends this SQL back to MQL
-        conn.execute(sa.text("UPDATE scores SET stage = 'mql' WHERE person_id = :p"), {"p": pid})
+        conn.execute(sa.text("UPDATE scores SET stage = 'mql', scored_ms = :now WHERE person_id = :p"),
+                     {"p": pid, "now": now_ms()})
 
     report = wb.run()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -99,6 +99,34 @@ class WritebackLedger:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(t.source_id).where(t.source == source,
                                                                   t.object_type == object_type)).scalars())
+
+    def person_records(self, person_ids: Sequence[int]) -> dict[int, dict[str, tuple[str, str | None]]]:
+        """Each canonical person's live CRM records: source -> (source id, lifecycle stage the CRM holds)."""
+        ident, persons = schema.identities.c, schema.persons.c
+        out: dict[int, dict[str, tuple[str, str | None]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(person_ids)):
+                q = (sa.select(ident.canonical_id, persons.source, persons.source_id, persons.data)
+                     .join(schema.persons, sa.and_(persons.source == ident.source,
+                                                   persons.source_id == ident.source_id))
+                     .where(ident.entity == "person", ident.canonical_id.in_(chunk), persons.archived.is_(False)))
+                for cid, source, sid, data in conn.execute(q):
+                    out.setdefault(int(cid), {})[source] = (sid, orjson.loads(data).get("lifecycle_stage"))
+        return out
+
+    def people_changed_since(self, since_ms: int) -> set[int]:
+        """People whose score, hand-off, CRM records or identity changed at or after a moment."""
+        sc, h, ident, persons = schema.scores.c, schema.handoffs.c, schema.identities.c, schema.persons.c
+        queries = [
+            sa.select(sc.person_id).where(sc.scored_ms >= since_ms),
+            sa.select(h.person_id).where(h.done_ms >= since_ms),
+            sa.select(ident.canonical_id).where(ident.entity == "person", ident.linked_ms >= since_ms),
+            sa.select(ident.canonical_id).join(schema.persons, sa.and_(
+                persons.source == ident.source, persons.source_id == ident.source_id)).where(
+                ident.entity == "person", persons.stored_ms >= since_ms),
+        ]
+        with self.engine.connect() as conn:
+            return {int(p) for q in queries for p in conn.execute(q).scalars()}
 
     def written_count(self, source: str | None = None) -> int:
         t = schema.writeback_state.c
@@ -233,17 +261,26 @@ def _handoff(row: Any) -> dict[str, Any]:
     return out
 
 
-def iter_scores(store: Store, *, stage: str | None = None, batch: int = 1000):
-    """Stored person scores in batches, by person id (memory stays flat however many are stored)."""
+def iter_scores(store: Store, *, stage: str | None = None, person_ids: Iterable[int] | None = None,
+                batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """Stored person scores in batches, by person id (memory stays flat however many are stored):
+    all of them, or only those of ``person_ids``."""
     sc = schema.scores.c
+    base = sa.select(schema.scores).order_by(sc.person_id)
+    if stage:
+        base = base.where(sc.stage == stage)
+    if person_ids is not None:
+        for chunk in _chunks(sorted(set(person_ids)), batch):
+            rows = _score_rows(store, base.where(sc.person_id.in_(chunk)))
+            if rows:
+                yield rows
+        return
     last = -1
-    while True:
-        q = sa.select(schema.scores).where(sc.person_id > last).order_by(sc.person_id).limit(batch)
-        if stage:
-            q = q.where(sc.stage == stage)
-        with store.engine.connect() as conn:
-            rows = [{**r._asdict(), "data": orjson.loads(r.data)} for r in conn.execute(q)]
-        if not rows:
-            return
+    while rows := _score_rows(store, base.where(sc.person_id > last).limit(batch)):
         yield rows
         last = int(rows[-1]["person_id"])
+
+
+def _score_rows(store: Store, query: Any) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        return [{**r._asdict(), "data": orjson.loads(r.data)} for r in conn.execute(query)]

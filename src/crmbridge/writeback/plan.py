@@ -119,6 +119,7 @@ class WritePlan:
     changes: list[PersonChange] = field(default_factory=list)
     batch_sizes: dict[str, int] = field(default_factory=dict)  # source -> people per write call
     considered: int = 0
+    full: bool = True  # everyone was planned (else only the people changed since the last pass)
 
     def by_source(self) -> dict[str, list[PersonChange]]:
         out: dict[str, list[PersonChange]] = {}
@@ -139,7 +140,7 @@ class WritePlan:
         return Counter(k for c in self.changes for k in c.changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"considered": self.considered, "changes": len(self.changes), "calls": self.calls(),
+        return {"considered": self.considered, "full": self.full, "changes": len(self.changes), "calls": self.calls(),
                 "fields": dict(self.field_counts()),
                 "people": [{"source": c.source, "id": c.source_id, "email": c.email, "clear_first": c.clear_first,
                             "changes": {k: {"from": old, "to": new} for k, (old, new) in c.changes.items()}}

@@ -7,14 +7,14 @@ deliver due notifications. ``dry_run`` computes and reports all of it and writes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import ConfigError
 from crmbridge.logs import get_logger
-from crmbridge.model import EntityType, Person
+from crmbridge.model import LifecycleStage
 from crmbridge.notify import HandoffNotice, Notifier
 from crmbridge.routing import OwnerRouter
 from crmbridge.store.handoffs import WritebackLedger, iter_scores
@@ -27,6 +27,10 @@ from crmbridge.writeback.plan import WritePlan, desired_values, plan_person
 log = get_logger("crmbridge.writeback")
 
 SETUP_STREAM, SETUP_KIND = "_writeback", "setup"
+PLAN_SOURCE, PLAN_STREAM, PLAN_KIND = "crmbridge", "_writeback", "plan"
+# Each pass also looks at what changed shortly before the last one started (clocks of several
+# replicas differ a little, and a score stored during the last pass must not be missed).
+PLAN_OVERLAP_MS = 120_000
 FORWARD_ONLY = {"hubspot"}  # CRMs whose lifecycle stage only moves backwards once cleared
 RETRY_BACKOFF_MS = (60_000, 300_000, 1_800_000, 7_200_000)
 CRM_LABELS = {"hubspot": "HubSpot", "pipedrive": "Pipedrive"}
@@ -72,6 +76,7 @@ class WriteBack:
         self.clock = clock
         self.ledger = WritebackLedger(store)
         self.webhook = dict(webhook or {})
+        self.overlap_ms = PLAN_OVERLAP_MS
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -110,7 +115,9 @@ class WriteBack:
 
     # -- one pass ----------------------------------------------------------------------------------
 
-    def run(self, *, dry_run: bool = False) -> WriteBackReport:
+    def run(self, *, dry_run: bool = False, full: bool = False) -> WriteBackReport:
+        """One pass. It plans the people changed since the last pass (score, hand-off, CRM record or
+        identity), or everyone with ``full`` or when no pass has completed yet."""
         provisioned = self.provisioned()
         runner = HandoffRunner(self.store, self.writers, provisioned, self.config, self.router, self.clock,
                                list(self.writers))
@@ -119,39 +126,42 @@ class WriteBack:
             done = [o.key for o in handoffs.outcomes if o.action in ("created", "reused", "recovered")]
             for row in self.ledger.handoffs(keys=done):
                 self.ledger.enqueue(row["key"], list(self.notifier.channels_for(notice_of(row))))
-        plan = self.plan()
+        cursor = None if full else self.store.get_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND)
+        since = None if cursor is None else int(cursor["since_ms"]) - self.overlap_ms
+        started = now_ms()  # what is stored before this moment is in this plan (or, in flight, in the overlap)
+        plan = self.plan(since)
         applied = None if dry_run else self.apply(plan, provisioned)
+        if applied is not None:
+            # A record the CRM rejected is tried again by the next full pass (the daemon makes one a day).
+            self.store.set_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND, {"since_ms": started})
         notified = {} if dry_run else self.deliver_notifications()
         return WriteBackReport(handoffs, plan, applied, notified)
 
-    def plan(self) -> WritePlan:
+    def plan(self, since_ms: int | None = None) -> WritePlan:
+        """The writes that bring every CRM person in line with the store (or those changed since a moment)."""
         plan = WritePlan(batch_sizes={s: w.batch_size for s, w in self.writers.items()})
+        people = None if since_ms is None else self.ledger.people_changed_since(since_ms)
+        plan.full = people is None
+        if people is not None and not people:
+            return plan
         handoffs = {h["person_id"]: h for h in self.ledger.handoffs(status="done")}
-        for rows in iter_scores(self.store):
-            targets: list[tuple[str, str, Mapping[str, Any]]] = []
-            for row in rows:
-                for source, sid in ((row["data"].get("source_ids") or {}).items()):
-                    if source in self.writers:
-                        targets.append((source, str(sid), row))
+        for rows in iter_scores(self.store, person_ids=people):
             plan.considered += len(rows)
+            records = self.ledger.person_records([int(r["person_id"]) for r in rows])
             for source in self.writers:
-                mine = [(sid, row) for s, sid, row in targets if s == source]
+                mine = [(records[int(r["person_id"])][source], r) for r in rows
+                        if source in records.get(int(r["person_id"]), {})]
                 if not mine:
                     continue
-                held = self.ledger.held(source, "person", [sid for sid, _ in mine])
-                stages = self._crm_stages(source, [sid for sid, _ in mine])
-                for sid, row in mine:
+                held = self.ledger.held(source, "person", [sid for (sid, _), _ in mine])
+                for (sid, crm_stage), row in mine:
                     handoff = _handoff_view(handoffs.get(int(row["person_id"])))
                     desired = desired_values(row, handoff, self.config.write, self.config.reasons_in_summary)
                     change = plan_person(source, sid, int(row["person_id"]), row.get("email"), desired,
-                                         held.get(sid, {}), stages.get(sid), forward_only=source in FORWARD_ONLY)
+                                         held.get(sid, {}), _stage(crm_stage), forward_only=source in FORWARD_ONLY)
                     if change is not None:
                         plan.changes.append(change)
         return plan
-
-    def _crm_stages(self, source: str, ids: Sequence[str]) -> dict[str, Any]:
-        records = self.store.records(EntityType.PERSON, [(source, i) for i in ids])
-        return {sid: r.lifecycle_stage for (_, sid), r in records.items() if isinstance(r, Person)}
 
     def apply(self, plan: WritePlan, provisioned: Mapping[str, Provisioned]) -> ApplyReport:
         report = ApplyReport()
@@ -197,6 +207,13 @@ class WriteBack:
                                              attempts=1, error=delivery.error, retry_at_ms=retry_at)
             counts["sent" if delivery.ok else ("retrying" if retry_at else "failed")] += 1
         return counts
+
+
+def _stage(value: str | None) -> LifecycleStage | None:
+    try:
+        return LifecycleStage(value) if value else None
+    except ValueError:
+        return None
 
 
 def _handoff_view(handoff: Mapping[str, Any] | None) -> dict[str, Any] | None:
