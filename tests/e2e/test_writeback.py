@@ -405,3 +405,17 @@ def test_write_back_before_setup_fails_with_a_clear_message(server, store, tmp_p
     result = _crmbridge("writeback", env=_cli_env(server, store, tmp_path))
     assert result.returncode != 0
     assert "crmbridge setup" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_setup_subscribes_pipedrive_webhooks_once_with_basic_auth(server, store, tmp_path) -> None:
+    settings = load_settings(public_url="https://crmbridge.example.com", webhook_user="pd",
+                             webhook_password="hook-secret")
+    wb = build_writeback(settings, store, {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+    first = wb.setup()["pipedrive"]
+    again = wb.setup()["pipedrive"]
+    hooks = list(server.vendor("pipedrive").state.webhooks.values())
+    assert sorted(h["event_object"] for h in hooks) == ["activity", "deal", "organization", "person"]
+    assert {h["subscription_url"] for h in hooks} == {"https://crmbridge.example.com/webhooks/pipedrive"}
+    assert {(h["http_auth_user"], h["http_auth_password"]) for h in hooks} == {("pd", "hook-secret")}
+    assert [s.status for s in first.steps if s.what == "webhook"] == ["created"] * 4
+    assert [s.status for s in again.steps if s.what == "webhook"] == ["present"] * 4
