@@ -90,6 +90,10 @@ def _stats(server: SandboxServer, source: str) -> Counter[str]:
     return Counter(server.vendor(source).stats()["calls"])
 
 
+def report_calls(server: SandboxServer) -> Counter[str]:
+    return _stats(server, "hubspot")
+
+
 def _writes(calls: Counter[str]) -> int:
     return sum(n for endpoint, n in calls.items() if not endpoint.startswith("GET")
                and "/search" not in endpoint and "batch/read" not in endpoint)
@@ -127,10 +131,13 @@ def test_every_sql_lands_once_in_the_sales_ready_stage_with_an_owner(server, sto
     assert len(done) == len(sql)
     created = [h for h in done if not h["reused"]]
     assert created and all(h["owner_id"] or h["mode"] == "claim" for h in created)
+    accounts = Counter(h["company_ref"] for h in created if h["company_ref"])
+    assert accounts and set(accounts.values()) == {1}  # colleagues share their account's one new deal
     assert all(h["reason"] for h in done)
     setup = wb.provisioned()[target]
     if target == "hubspot":
         keys = _hubspot_deals_with_key(server)
+        assert report_calls(server)["POST /crm/v3/objects/deals/batch/create"] == math.ceil(len(created) / 100)
         portal = server.vendor("hubspot").portal
         deals = portal.store("deals")
         stage_col = deals.catalog.column("dealstage")
@@ -229,8 +236,8 @@ def _crmbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_sigkill_between_creating_the_deal_and_recording_it_makes_no_duplicate(server, store, tmp_path) -> None:
     env = _cli_env(server, store, tmp_path)
     assert _crmbridge("setup", env=env).returncode == 0
-    # The first deal is created, then its answer is held back while the run is killed.
-    _post(f"{server.url}/_sandbox/hold", {"method": "POST", "path": "/hubspot/crm/v3/objects/deals",
+    # The first batch of deals is created, then its answer is held back while the run is killed.
+    _post(f"{server.url}/_sandbox/hold", {"method": "POST", "path": "/hubspot/crm/v3/objects/deals/batch/create",
                                           "seconds": 60, "times": 1})
     proc = subprocess.Popen([CLI, "writeback"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,8 +247,8 @@ def test_sigkill_between_creating_the_deal_and_recording_it_makes_no_duplicate(s
     assert _hubspot_deals_with_key(server), "the run never created a deal"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    orphan = next(iter(_hubspot_deals_with_key(server)))
-    assert WritebackLedger(store).handoffs(status="done", keys=[orphan]) == []
+    orphans = list(_hubspot_deals_with_key(server))
+    assert WritebackLedger(store).handoffs(status="done", keys=orphans) == []
 
     rerun = _crmbridge("writeback", "--format", "json", env=env)
     assert rerun.returncode == 0, rerun.stderr
@@ -249,7 +256,9 @@ def test_sigkill_between_creating_the_deal_and_recording_it_makes_no_duplicate(s
     keys = _hubspot_deals_with_key(server)
     assert set(keys.values()) == {1}
     done = {h["key"]: h for h in WritebackLedger(store).handoffs(status="done")}
-    assert orphan in done and done[orphan]["deal_id"]
+    assert all(done[key]["deal_id"] for key in orphans)
+    assert {done[key]["reason"] for key in orphans} == {
+        f"deal {done[key]['deal_id']} already carries this hand-off's key" for key in orphans}
     assert len(done) == len(_sql_people(store))
 
 

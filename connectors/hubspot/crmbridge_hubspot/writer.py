@@ -206,21 +206,49 @@ class HubSpotWriter:
                                    tuple(sorted(linked.get("companies", ())))))
         return out
 
+    def create_deals(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
+        """Up to 100 deals a call, associations inline. A batch HubSpot refuses as a whole (one input is
+        invalid, or a key is taken) is made one deal at a time, so one bad input fails only itself."""
+        out: dict[str, DealRef | Exception] = {}
+        for chunk in _chunks(list(drafts), BATCH):
+            key_prop = chunk[0].field_keys.get("handoff_key", property_name("handoff_key"))
+            inputs = [{**_deal_input(d), "objectWriteTraceId": d.key} for d in chunk]
+            try:
+                body = self.client.call("POST /crm/v3/objects/deals/batch/create",
+                                        self.client.batch.create_with_http_info, "deals", {"inputs": inputs})
+            except PermanentError as exc:
+                if exc.status not in (400, 409):
+                    raise
+                out.update(self._one_by_one(chunk))
+                continue
+            by_key = {d.key: d for d in chunk}
+            for record in body.get("results") or ():
+                key = (record.get("properties") or {}).get(key_prop)
+                if key in by_key:
+                    out[key] = _made(record, by_key[key])
+            taken = [d.key for d in chunk if d.key not in out]
+            if taken:  # a 207: these keys were taken already (by an earlier, interrupted attempt)
+                for ref in self._read_deals(taken, ["dealname", "dealstage", "hubspot_owner_id", "hs_is_closed",
+                                                    key_prop], key_prop, key_prop, {}):
+                    out[ref.key or ""] = ref
+                out.update({k: PermanentError("HubSpot neither created nor holds this deal") for k in taken
+                            if k not in out})
+        return out
+
+    def _one_by_one(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
+        out: dict[str, DealRef | Exception] = {}
+        for draft in drafts:
+            try:
+                out[draft.key] = self.create_deal(draft)
+            except PermanentError as exc:
+                out[draft.key] = exc
+        return out
+
     def create_deal(self, draft: DealDraft) -> DealRef:
-        keys = draft.field_keys
-        key_prop = keys.get("handoff_key", property_name("handoff_key"))
-        properties = {"dealname": draft.title, "pipeline": draft.pipeline_id, "dealstage": draft.stage_id,
-                      key_prop: draft.key, keys.get("score_summary", property_name("score_summary")): draft.summary}
-        if draft.owner_id:
-            properties["hubspot_owner_id"] = draft.owner_id
-        associations = [{"to": {"id": draft.person_id},
-                         "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}]}]
-        if draft.company_id:
-            associations.append({"to": {"id": draft.company_id}, "types": [
-                {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_COMPANY}]})
+        key_prop = draft.field_keys.get("handoff_key", property_name("handoff_key"))
         try:
             record = self.client.call("POST /crm/v3/objects/deals", self.client.objects.create_with_http_info,
-                                      "deals", {"properties": properties, "associations": associations})
+                                      "deals", _deal_input(draft))
         except PermanentError as exc:
             if exc.status != 409:
                 raise
@@ -231,8 +259,7 @@ class HubSpotWriter:
                 raise
             log.info("hubspot.deal_exists", key=draft.key, deal=found[0].id)
             return found[0]
-        return DealRef(str(record["id"]), draft.title, draft.key, True, draft.stage_id, draft.owner_id,
-                       (draft.person_id,), (draft.company_id,) if draft.company_id else ())
+        return _made(record, draft)
 
     def deal_url(self, deal_id: str) -> str | None:
         if self.settings.portal_id:
@@ -240,6 +267,26 @@ class HubSpotWriter:
         if self.settings.base_url.rstrip("/") != DEFAULT_BASE_URL:  # a sandbox: link the API record
             return f"{self.settings.base_url.rstrip('/')}/crm/v3/objects/deals/{deal_id}"
         return None
+
+
+def _deal_input(draft: DealDraft) -> dict[str, Any]:
+    keys = draft.field_keys
+    properties = {"dealname": draft.title, "pipeline": draft.pipeline_id, "dealstage": draft.stage_id,
+                  keys.get("handoff_key", property_name("handoff_key")): draft.key,
+                  keys.get("score_summary", property_name("score_summary")): draft.summary}
+    if draft.owner_id:
+        properties["hubspot_owner_id"] = draft.owner_id
+    associations = [{"to": {"id": draft.person_id},
+                     "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}]}]
+    if draft.company_id:
+        associations.append({"to": {"id": draft.company_id}, "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_COMPANY}]})
+    return {"properties": properties, "associations": associations}
+
+
+def _made(record: Mapping[str, Any], draft: DealDraft) -> DealRef:
+    return DealRef(str(record["id"]), draft.title, draft.key, True, draft.stage_id, draft.owner_id,
+                   (draft.person_id,), (draft.company_id,) if draft.company_id else ())
 
 
 def _value(key: str, value: Any) -> Any:

@@ -201,6 +201,16 @@ class PipedriveWriter:
             if not cursor:
                 return items
 
+    def create_deals(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
+        """One create per deal (Pipedrive has no batch create); a refused deal never fails the others."""
+        out: dict[str, DealRef | Exception] = {}
+        for draft in drafts:
+            try:
+                out[draft.key] = self.create_deal(draft)
+            except (PermanentError, RetryableError) as exc:
+                out[draft.key] = exc
+        return out
+
     def create_deal(self, draft: DealDraft) -> DealRef:
         keys = draft.field_keys
         body: dict[str, Any] = {"title": draft.title, "person_id": int(draft.person_id),

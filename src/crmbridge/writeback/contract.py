@@ -154,8 +154,9 @@ class Writer(Protocol):
         """Open deals of these people or companies, and any deal carrying one of these hand-off keys."""
         ...
 
-    def create_deal(self, draft: DealDraft) -> DealRef:
-        """Create the deal; if the CRM already holds one with the draft's key, return that one."""
+    def create_deals(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
+        """Create deals (in batches where the CRM has them), by hand-off key; a key the CRM already holds
+        gives back that deal; a deal the CRM refuses gives its error and never fails the others."""
         ...
 
     def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:

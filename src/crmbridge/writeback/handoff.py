@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmbridge.errors import ApiError
 from crmbridge.logs import get_logger
 from crmbridge.model import Company, EntityType, Owner, Person
 from crmbridge.routing import Lead, OwnerRouter, Seller
@@ -166,8 +165,7 @@ class HandoffRunner:
             existing = writer.open_deals([c.person_ref for c in group if c.person_ref],
                                          [c.company_ref for c in group if c.company_ref],
                                          [c.key for c in group], setup.field_keys)
-            for c in group:
-                report.outcomes.append(self._hand_off(target, writer, setup, c, existing, dry_run))
+            self._hand_off_all(target, writer, setup, group, existing, report, dry_run)
         finally:
             if not dry_run:
                 self.ledger.release([c.key for c in group])
@@ -186,46 +184,72 @@ class HandoffRunner:
                 c.person_ref, company_ref = found[d.email]
                 c.company_ref = c.company_ref or company_ref
 
-    def _hand_off(self, target: str, writer: Writer, setup: Provisioned, c: _Candidate, existing: list[DealRef],
-                  dry_run: bool) -> HandoffOutcome:
-        email = c.person.email if c.person else c.score.get("email")
-        outcome = HandoffOutcome(c.key, c.person_id, email, target, None, "failed")
-        if not c.person_ref and not dry_run:
-            outcome.error = f"the person is not in {target} and has no e-mail to create them with"
-            return outcome
-        reuse, why = _reusable(c, existing)
-        summary = self._summary(c)
-        if reuse is not None:
-            outcome.deal_id, outcome.owner_id, outcome.title = reuse.id, reuse.owner_id, reuse.name
-            outcome.action = "would reuse" if dry_run else ("recovered" if reuse.key == c.key else "reused")
-            outcome.mode, outcome.rule, outcome.reason = "owner", "existing deal", why
-            outcome.owner_label = self._owner_label(target, reuse.owner_id)
-        else:
+    def _hand_off_all(self, target: str, writer: Writer, setup: Provisioned, group: list[_Candidate],
+                      existing: list[DealRef], report: HandoffReport, dry_run: bool) -> None:
+        """Reuse what the CRM has, assign owners in order, create the new deals in batches, record each."""
+        drafts: list[tuple[_Candidate, HandoffOutcome, DealDraft]] = []
+        followers: list[tuple[_Candidate, HandoffOutcome, _Candidate]] = []  # same account as an earlier one
+        by_account: dict[str, _Candidate] = {}
+        for c in group:
+            outcome = HandoffOutcome(c.key, c.person_id, c.person.email if c.person else c.score.get("email"),
+                                     target, None, "failed")
+            report.outcomes.append(outcome)
+            if not c.person_ref and not dry_run:
+                outcome.error = f"the person is not in {target} and has no e-mail to create them with"
+                continue
+            reuse, why = _reusable(c, existing)
+            if reuse is not None:
+                outcome.deal_id, outcome.owner_id, outcome.title = reuse.id, reuse.owner_id, reuse.name
+                outcome.action = "would reuse" if dry_run else ("recovered" if reuse.key == c.key else "reused")
+                outcome.mode, outcome.rule, outcome.reason = "owner", "existing deal", why
+                outcome.owner_label = self._owner_label(target, reuse.owner_id)
+                self._record(target, writer, c, outcome, dry_run)
+                continue
+            first = by_account.get(c.company_ref) if c.company_ref else None
+            if first is not None:  # one open deal per account: this pass already makes one
+                followers.append((c, outcome, first))
+                continue
+            if c.company_ref:
+                by_account[c.company_ref] = c
             self._assign(target, c, outcome)
             outcome.title = self._title(c)
-            if dry_run:
-                outcome.action = "would create"
-                return outcome
-            draft = DealDraft(c.key, outcome.title, setup.pipeline_id, setup.stage_id, c.person_ref or "",
-                              c.company_ref, outcome.owner_id, summary["text"], setup.field_keys)
-            try:
-                deal = writer.create_deal(draft)
-            except ApiError as exc:
-                outcome.error = str(exc)[:300]
-                log.warning("handoff.create_failed", key=c.key, target=target, error=type(exc).__name__)
-                return outcome
-            outcome.deal_id = deal.id
-            outcome.action = "created" if deal.key in (None, c.key) else "reused"
+            outcome.action = "would create"
+            drafts.append((c, outcome, DealDraft(c.key, outcome.title, setup.pipeline_id, setup.stage_id,
+                                                 c.person_ref or "", c.company_ref, outcome.owner_id,
+                                                 self._summary(c)["text"], setup.field_keys)))
+        made = {} if dry_run or not drafts else writer.create_deals([d for _, _, d in drafts])
+        outcomes = {c.key: outcome for c, outcome, _ in drafts}
+        for c, outcome, draft in drafts:
+            result = made.get(draft.key)
+            if isinstance(result, DealRef):
+                outcome.deal_id, outcome.action = result.id, "created"
+            elif not dry_run:
+                outcome.action, outcome.error = "failed", str(result or "the CRM did not answer for it")[:300]
+                log.warning("handoff.create_failed", key=c.key, target=target, error=type(result).__name__)
+                continue
+            self._record(target, writer, c, outcome, dry_run)
+        for c, outcome, first in followers:
+            lead = outcomes[first.key]
+            if lead.deal_id is None and not dry_run:
+                outcome.error = "the account's deal could not be created"
+                continue
+            outcome.deal_id, outcome.owner_id, outcome.owner_label = lead.deal_id, lead.owner_id, lead.owner_label
+            outcome.title, outcome.mode, outcome.rule = lead.title, lead.mode, "existing deal"
+            outcome.reason = f"the account's hand-off deal {lead.deal_id or '(new)'} was made in this pass"
+            outcome.action = "would reuse" if dry_run else "reused"
+            self._record(target, writer, c, outcome, dry_run)
+
+    def _record(self, target: str, writer: Writer, c: _Candidate, outcome: HandoffOutcome, dry_run: bool) -> None:
         if dry_run:
-            return outcome
-        summary |= {"deal_url": writer.deal_url(outcome.deal_id or ""), "owner_label": outcome.owner_label,
-                    "owner_email": self._owner_email(target, outcome.owner_id), "target_reason": c.target_reason}
+            return
+        summary = self._summary(c) | {
+            "deal_url": writer.deal_url(outcome.deal_id or ""), "owner_label": outcome.owner_label,
+            "owner_email": self._owner_email(target, outcome.owner_id), "target_reason": c.target_reason}
         self.ledger.complete(c.key, deal_id=outcome.deal_id, person_ref=c.person_ref, company_ref=c.company_ref,
                              reused=outcome.action != "created", owner_id=outcome.owner_id, mode=outcome.mode,
                              rule=outcome.rule, reason=outcome.reason, title=outcome.title, summary=summary)
         log.info("handoff.done", key=c.key, target=target, deal=outcome.deal_id, action=outcome.action,
                  owner=outcome.owner_id, rule=outcome.rule)
-        return outcome
 
     def _assign(self, target: str, c: _Candidate, outcome: HandoffOutcome) -> None:
         now = self.clock()
