@@ -25,6 +25,7 @@ from crmbridge.writeback.contract import (
     ProvisionSpec,
     ProvisionStep,
     WriteResult,
+    create_each,
 )
 from crmbridge_hubspot.client import HubSpotClient
 from crmbridge_hubspot.settings import DEFAULT_BASE_URL, HubSpotSettings
@@ -219,7 +220,7 @@ class HubSpotWriter:
             except PermanentError as exc:
                 if exc.status not in (400, 409):
                     raise
-                out.update(self._one_by_one(chunk))
+                out.update(create_each(chunk, self.create_deal, (PermanentError,)))
                 continue
             by_key = {d.key: d for d in chunk}
             for record in body.get("results") or ():
@@ -233,15 +234,6 @@ class HubSpotWriter:
                     out[ref.key or ""] = ref
                 out.update({k: PermanentError("HubSpot neither created nor holds this deal") for k in taken
                             if k not in out})
-        return out
-
-    def _one_by_one(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
-        out: dict[str, DealRef | Exception] = {}
-        for draft in drafts:
-            try:
-                out[draft.key] = self.create_deal(draft)
-            except PermanentError as exc:
-                out[draft.key] = exc
         return out
 
     def create_deal(self, draft: DealDraft) -> DealRef:

@@ -25,6 +25,7 @@ from crmbridge.writeback.contract import (
     ProvisionSpec,
     ProvisionStep,
     WriteResult,
+    create_each,
 )
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.client import PipedriveClient
@@ -203,13 +204,7 @@ class PipedriveWriter:
 
     def create_deals(self, drafts: Sequence[DealDraft]) -> dict[str, DealRef | Exception]:
         """One create per deal (Pipedrive has no batch create); a refused deal never fails the others."""
-        out: dict[str, DealRef | Exception] = {}
-        for draft in drafts:
-            try:
-                out[draft.key] = self.create_deal(draft)
-            except (PermanentError, RetryableError) as exc:
-                out[draft.key] = exc
-        return out
+        return create_each(drafts, self.create_deal, (PermanentError, RetryableError))
 
     def create_deal(self, draft: DealDraft) -> DealRef:
         keys = draft.field_keys

@@ -7,7 +7,7 @@ fields and knows its vendor's batch sizes and rate limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -134,6 +134,18 @@ class PersonDraft:
     phone: str | None
     company_name: str | None
     company_domain: str | None
+
+
+def create_each(drafts: Sequence[DealDraft], create: Callable[[DealDraft], DealRef],
+                refused: tuple[type[Exception], ...]) -> dict[str, DealRef | Exception]:
+    """One create per draft, by hand-off key: a draft the CRM refuses keeps its error, the others go on."""
+    out: dict[str, DealRef | Exception] = {}
+    for draft in drafts:
+        try:
+            out[draft.key] = create(draft)
+        except refused as exc:
+            out[draft.key] = exc
+    return out
 
 
 @runtime_checkable
