@@ -13,7 +13,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, CrmbridgeError
 from crmbridge.model import EntityType
 
 ENTRY_POINT_GROUP = "crmbridge.connectors"
@@ -78,6 +78,62 @@ class ApiUsage:
         return sum(self.calls.values())
 
 
+# What a webhook event says happened to a record. Whatever the action, the worker reads the record's
+# current state from the CRM (a webhook is a hint, the CRM is the truth); the action only tells it
+# which ids to read and which merges to record.
+EVENT_ACTIONS = frozenset({"created", "changed", "deleted", "merged", "associated"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One webhook delivery as the receiver got it, before anything is trusted."""
+
+    method: str
+    uri: str  # the full URI the CRM called (public address + path + query): what HubSpot signs
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+    received_ms: int  # the receiver's clock, injected so timestamp checks are testable
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event of a verified delivery, reduced to what the inbox keeps (never a property value)."""
+
+    event_id: str  # unique per source; a redelivery carries the same id
+    stream: str  # the connector stream whose record changed
+    object_id: str
+    action: str  # one of EVENT_ACTIONS
+    occurred_ms: int
+    merged_into: str | None = None  # for "merged": the surviving id
+    merged_ids: tuple[str, ...] = ()  # for "merged": the ids that disappeared
+    property_name: str | None = None
+
+
+class WebhookRejected(CrmbridgeError):
+    """A delivery that must not reach the inbox; ``status`` is the 4xx the receiver answers."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+@runtime_checkable
+class WebhookVerifier(Protocol):
+    """A vendor's webhook authentication and payload format, owned by its connector plugin."""
+
+    source: str
+    max_events: int  # more events in one delivery is a 400
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        """Verify the delivery (signature, credentials, timestamp), then parse it.
+
+        Raises ``WebhookRejected`` with 401 for authentication, 400 for a malformed or oversized
+        batch; never anything else for bad input.
+        """
+        ...
+
+
 @runtime_checkable
 class Connector(Protocol):
     source: str
@@ -106,6 +162,19 @@ class Connector(Protocol):
 
     def field_catalog(self, stream: str) -> Mapping[str, str]:
         """Custom field labels to vendor keys, so mappings can name fields by label."""
+        ...
+
+    def fetch(self, stream: str, ids: Sequence[str]) -> Iterator[Page]:
+        """The current state of these records, read in batches (never one call per record).
+
+        Live records come back as ``records``; ids the CRM no longer holds as ``archived_ids``; ids
+        that were merged away in ``merged`` (old id -> survivor, the survivor among ``records``).
+        """
+        ...
+
+    def followups(self, stream: str) -> Sequence[str]:
+        """Streams to pass incrementally after events on ``stream``: what the CRM sends no webhook for
+        but a change on ``stream`` implies (a form submission changes the contact, not the events)."""
         ...
 
     def usage(self) -> ApiUsage: ...
@@ -137,6 +206,11 @@ class ConnectorPlugin(Protocol):
 
     def sandbox(self, options: SandboxOptions) -> Any:
         """A ``crmbridge.sandbox.VendorSandbox``: the vendor's fake API as an aiohttp application."""
+        ...
+
+    def webhooks(self, **options: Any) -> WebhookVerifier:
+        """The verifier of this vendor's webhooks, from the plugin's own settings and ``options``
+        (``user``/``password``: the basic-auth credentials ``setup`` registers; ``secret``)."""
         ...
 
 

@@ -8,15 +8,19 @@ from crmbridge.sandbox.faults import Fault, FaultInjector, parse_faults
 from crmbridge.sandbox.ratelimit import RollingWindow
 from crmbridge.sandbox.server import SandboxServer, VendorSandbox, build_app, serve
 from crmbridge.sandbox.stats import SandboxStats
+from crmbridge.sandbox.webhooks import DeliveryPolicy, Target, WebhookDispatcher
 from crmbridge.sandbox.world import World, generate_world
 
 __all__ = [
+    "DeliveryPolicy",
     "Fault",
     "FaultInjector",
     "RollingWindow",
     "SandboxServer",
     "SandboxStats",
+    "Target",
     "VendorSandbox",
+    "WebhookDispatcher",
     "World",
     "build_app",
     "generate_world",

@@ -30,6 +30,10 @@ class VendorSandbox(Protocol):
 
     def set_faults(self, rates: Mapping[str, float]) -> None: ...
 
+    # Optional: ``simulate(**body) -> dict`` (the activity simulator behind ``POST /_sandbox/simulate``),
+    # ``banner() -> list[str]`` (lines printed when ``crmbridge sandbox`` starts: app ids, secrets),
+    # ``close()`` (stops webhook delivery when the host stops).
+
 
 class Holds:
     """Answers held back after the request was carried out: what a client sees when the vendor is slow
@@ -91,6 +95,26 @@ def _control_routes(vendors: Mapping[str, VendorSandbox], holds: Holds) -> web.R
             if all(isinstance(v, int | float) for v in rates.values()):
                 vendor.set_faults({k: float(v) for k, v in rates.items()})
         return web.json_response({"ok": True})
+
+    @routes.post("/_sandbox/simulate")
+    async def simulate(request: web.Request) -> web.Response:
+        """Visitors, buyers and sellers acting in the CRMs: ``{"sales_ready": n, "activities": n, "seed": s}``;
+        ``?source=`` limits it to one vendor. Each vendor answers what it did."""
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        only = request.query.get("source")
+        done: dict[str, Any] = {}
+        for name, vendor in vendors.items():
+            if only in (None, name) and hasattr(vendor, "simulate"):
+                try:
+                    done[name] = await asyncio.to_thread(vendor.simulate, **body)
+                except (TypeError, ValueError) as exc:
+                    return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(done)
 
     @routes.get("/_sandbox/health")
     async def health(_: web.Request) -> web.Response:
@@ -163,6 +187,10 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        for vendor in self.vendors.values():
+            close = getattr(vendor, "close", None)
+            if close is not None:
+                close()
         if self._runner is not None:
             self._call(self._runner.cleanup)
             self._runner = None
@@ -181,7 +209,9 @@ def serve(options: SandboxOptions, host: str, port: int, sources: Sequence[str] 
     """Serve in the foreground until interrupted."""
     app, vendors = build_app(options, sources)
     base = f"http://{host}:{port}"
-    for name in vendors:
+    for name, vendor in vendors.items():
         announce(f"{name}: {base}/{name}")
-    announce(f"control: {base}/_sandbox/stats, {base}/_sandbox/reset")
+        for line in getattr(vendor, "banner", list)():
+            announce(f"  {line}")
+    announce(f"control: {base}/_sandbox/stats, {base}/_sandbox/reset, {base}/_sandbox/simulate")
     web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=512, shutdown_timeout=1.0)

@@ -18,6 +18,9 @@ class SandboxStats:
             self.rate_limited = 0
             self.faults: Counter[str] = Counter()
             self.webhooks_emitted = 0
+            # Events delivered, failed (per attempt), dropped after the last retry, lost to a ban,
+            # sent twice on purpose; and delivery requests made.
+            self.webhook_outcomes: Counter[str] = Counter()
             self.tokens_spent = 0
 
     def call(self, endpoint: str, tokens: int = 0) -> None:
@@ -37,6 +40,10 @@ class SandboxStats:
         with self._lock:
             self.webhooks_emitted += count
 
+    def webhook_outcome(self, outcome: str, count: int = 1) -> None:
+        with self._lock:
+            self.webhook_outcomes[outcome] += count
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -45,5 +52,8 @@ class SandboxStats:
                 "rate_limited": self.rate_limited,
                 "faults": dict(self.faults),
                 "webhooks_emitted": self.webhooks_emitted,
+                "webhooks": {"emitted": self.webhooks_emitted,
+                             **{k: self.webhook_outcomes.get(k, 0)
+                                for k in ("delivered", "failed", "dropped", "banned", "duplicated", "requests")}},
                 "tokens_spent": self.tokens_spent,
             }
