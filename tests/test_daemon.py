@@ -7,6 +7,7 @@ import asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from crmbridge.runtime.daemon import Scheduler, build_app
+from crmbridge.runtime.metrics import parse_samples as samples
 from crmbridge.store import Store
 from crmbridge.sync import RunReport
 
@@ -64,8 +65,9 @@ def test_health_readiness_and_metrics(sqlite_url: str) -> None:
     health, ready, metrics = asyncio.run(probe())
     store.close()
     assert (health, ready) == (200, 200)
-    assert 'crmbridge_sync_runs_total{source="crm",outcome="ok"} 1' in metrics
-    assert 'crmbridge_api_calls_total{source="crm"} 2' in metrics
+    found = samples(metrics)
+    assert found[("crmbridge_sync_runs_total", frozenset({("source", "crm"), ("outcome", "ok")}))] == 1
+    assert found[("crmbridge_api_calls_total", frozenset({("source", "crm")}))] == 2
 
 
 def test_readiness_fails_after_three_failed_passes(sqlite_url: str) -> None:

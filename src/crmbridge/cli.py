@@ -23,8 +23,7 @@ from crmbridge.progress import stream_progress
 from crmbridge.scoring.cli import score_app
 from crmbridge.settings import Settings, load_settings
 from crmbridge.store import Store
-from crmbridge.sync import RunReport, Syncer
-from crmbridge.sync import load_mapping as mapping_with_catalogs
+from crmbridge.sync import RunReport
 
 app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="RevOps on autopilot: sync HubSpot and Pipedrive, score leads, hand off SQLs, track the SLA.")
@@ -99,23 +98,14 @@ def open_store(settings: Settings) -> Store:
     return Store(settings.database_url)
 
 
+def pipeline_for(settings: Settings, store: Store, connectors: dict[str, Connector] | None = None) -> Any:
+    from crmbridge.runtime.pipeline import Pipeline
+
+    return Pipeline(settings, store, connectors)
+
+
 def rescorer(store: Store, settings: Settings) -> Any:
-    from crmbridge.identity import load_policy
-    from crmbridge.rescore import Rescorer
-    from crmbridge.scoring import ScoringModel
-
-    return Rescorer(store, ScoringModel.load(settings.scoring_model_path), load_policy(settings.merge_policy_file))
-
-
-def rescore_after(store: Store, settings: Settings, source: str, report: RunReport) -> dict[str, Any]:
-    """Score what a run pulled: everyone after a backfill, the people a sync's changes touch."""
-    from crmbridge.rescore import affected_people
-
-    scorer = rescorer(store, settings)
-    people = None if report.command == "backfill" else affected_people(store, source, report)
-    if people is not None and not people:
-        return {"scored": 0, "written": 0}
-    return scorer.run(people).as_dict()
+    return pipeline_for(settings, store).rescorer()
 
 
 def load_mapping(settings: Settings, source: str) -> SourceMapping:
@@ -150,24 +140,19 @@ def _print_report(report: RunReport, fmt: Format) -> None:
 def run_source(command: str, settings: Settings, source: str, streams: Sequence[str] | None, *,
                connector: Connector | None = None, restart: bool = False, dry_run: bool = False,
                workers: int | None = None, show_progress: bool = True, reconcile: bool = False) -> RunReport:
-    """One backfill or sync of one source, with progress on stderr."""
+    """One backfill or sync of one source through the pipeline, with progress on stderr."""
     load_mapping(settings, source)  # a broken mapping fails before any call to the CRM
-    connector = connector or plugin(source).connector()
     store = open_store(settings)
+    pipeline = pipeline_for(settings, store, {source: connector or plugin(source).connector()})
     try:
-        mapping = mapping_with_catalogs(store, connector, settings.mapping_file(source))
         with stream_progress(err, source, show_progress) as sink:
-            syncer = Syncer(store, connector, mapping, workers=workers or 4, progress=sink, dry_run=dry_run)
             if command == "backfill":
-                report = syncer.backfill(streams, restart=restart)
-            else:
-                report = syncer.sync(streams, reconcile=reconcile)
-        if not dry_run:
-            report.scoring = rescore_after(store, settings, source, report)
-        return report
+                return pipeline.backfill(source, streams, restart=restart, dry_run=dry_run, workers=workers or 4,
+                                         progress=sink)
+            return pipeline.sync(source, streams, reconcile=reconcile, progress=sink)
     finally:
+        pipeline.close()
         store.close()
-        connector.close()
 
 
 SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="hubspot, pipedrive, or all (default: "
@@ -219,32 +204,17 @@ def sync(source: SourceOpt = None, stream: StreamOpt = None, fmt: FormatOpt = Fo
 # -- write-back -------------------------------------------------------------------------------------
 
 
-def open_writeback(settings: Settings, store: Store, source: str | None = None,
-                   connectors: dict[str, Connector] | None = None) -> Any:
-    from crmbridge.writeback.build import build_writeback
-
-    connectors = connectors or {name: plugin(name).connector() for name in _sources(source, settings)}
-    return build_writeback(settings, store, connectors)
-
-
-def _close_writers(wb: Any) -> None:
-    for writer in wb.writers.values():
-        client = getattr(writer, "client", None)
-        if hasattr(client, "close"):
-            client.close()
-
-
 @contextmanager
 def writeback_session(settings: Settings, source: str | None = None) -> Iterator[Any]:
-    """The store and a ``WriteBack`` on the configured CRMs, both closed afterwards."""
+    """A ``WriteBack`` on the configured CRMs (or one), with the store; both closed afterwards."""
     store = open_store(settings)
-    wb = None
+    names = _sources(source, settings)
+    pipeline = pipeline_for(settings, store, {name: plugin(name).connector() for name in names})
+    pipeline.settings = settings.model_copy(update={"sources": names})
     try:
-        wb = open_writeback(settings, store, source)
-        yield wb
+        yield pipeline.writeback()
     finally:
-        if wb is not None:
-            _close_writers(wb)
+        pipeline.close()
         store.close()
 
 
@@ -365,9 +335,11 @@ def handoffs(fmt: FormatOpt = Format.table) -> None:
 def status_data(settings: Settings) -> dict[str, Any]:
     store = open_store(settings)
     try:
+        from crmbridge.store.inbox import Inbox
+
         return {"database": _safe_url(settings.database_url), "counts": store.counts(),
                 "cursors": store.cursors(), "last_runs": store.last_runs(10),
-                "quarantined": len(store.quarantined())}
+                "quarantined": len(store.quarantined()), "inbox": Inbox(store).counts()}
     finally:
         store.close()
 
@@ -401,6 +373,52 @@ def status(fmt: FormatOpt = Format.table) -> None:
         out.print(f"run {run['id']}: {run['command']} {run['source']} {run['status']}")
     if data["quarantined"]:
         out.print(f"[yellow]{data['quarantined']} records quarantined[/]")
+    inbox = data["inbox"]
+    if any(inbox.values()):
+        out.print("webhook inbox: " + ", ".join(f"{n:,} {k}" for k, n in inbox.items()))
+        if inbox["quarantined"]:
+            out.print(f"[yellow]{inbox['quarantined']} webhook events quarantined[/] "
+                      "(`crmbridge inbox list`, `crmbridge inbox replay`)")
+
+
+inbox_app = typer.Typer(help="The webhook inbox: quarantined events, and replaying them.", no_args_is_help=True)
+app.add_typer(inbox_app, name="inbox")
+
+
+@inbox_app.command("list")
+@guarded
+def inbox_list(fmt: FormatOpt = Format.table) -> None:
+    """Webhook events that kept failing and were set aside, with their last error."""
+    from crmbridge.store.inbox import Inbox
+
+    store = open_store(_settings())
+    try:
+        rows = Inbox(store).quarantined(limit=1000)
+    finally:
+        store.close()
+    if fmt is Format.json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"{len(rows)} quarantined webhook events", title_justify="left")
+    for column in ("source", "stream", "record", "action", "attempts", "error"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["source"], r["stream"], r["object_id"], r["action"], str(r["attempts"]), r["error"] or "")
+    out.print(table)
+
+
+@inbox_app.command("replay")
+@guarded
+def inbox_replay(source: Annotated[str | None, typer.Option(help="only this source's events")] = None) -> None:
+    """Give quarantined webhook events a fresh set of attempts (the daemon picks them up)."""
+    from crmbridge.store.inbox import Inbox
+
+    store = open_store(_settings())
+    try:
+        n = Inbox(store).replay(source)
+    finally:
+        store.close()
+    out.print(f"{n} quarantined events queued again")
 
 
 @app.command()
@@ -414,12 +432,26 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
             source: SourceOpt = "all",
             hubspot_tier: Annotated[str, typer.Option(help="free, starter, professional, enterprise, addon, "
                                                            "oauth")] = "professional",
-            search_lag: Annotated[float, typer.Option(help="seconds before a write shows in search")] = 0.0) -> None:
+            search_lag: Annotated[float, typer.Option(help="seconds before a write shows in search")] = 0.0,
+            hubspot_client_secret: Annotated[str | None, typer.Option(
+                help="the sandbox app's secret for webhook signatures (default: random, printed)")] = None,
+            webhook_retry_scale: Annotated[float, typer.Option(
+                min=0.001, help="divides the vendors' webhook retry delays and bans (3600: hours become s)")] = 1.0,
+            webhook_duplicates: Annotated[float, typer.Option(
+                min=0.0, max=1.0, help="share of webhook deliveries sent twice")] = 0.0,
+            webhook_shuffle: Annotated[bool, typer.Option(help="deliver webhook events out of order")] = False,
+            webhook_any_host: Annotated[bool, typer.Option(
+                help="deliver webhooks beyond loopback (containers on one network)")] = False) -> None:
     """Serve HubSpot- and Pipedrive-compatible APIs on loopback, seeded and rate-limited like the real ones."""
     from crmbridge.sandbox import parse_faults, serve
 
+    extra: dict[str, Any] = {"hubspot_tier": hubspot_tier, "search_lag": search_lag,
+                             "webhook_retry_scale": webhook_retry_scale, "webhook_duplicates": webhook_duplicates,
+                             "webhook_shuffle": webhook_shuffle, "webhook_any_host": webhook_any_host}
+    if hubspot_client_secret:
+        extra["hubspot_client_secret"] = hubspot_client_secret
     options = SandboxOptions(seed=seed, contacts=contacts, faults=parse_faults(faults), time_scale=time_scale,
-                             extra={"hubspot_tier": hubspot_tier, "search_lag": search_lag})
+                             extra=extra)
     names = sorted(plugins()) if source in (None, "all") else [source]
     serve(options, host, port, names, announce=lambda line: err.print(line, highlight=False))
 
@@ -512,41 +544,31 @@ def score_run(fmt: FormatOpt = Format.table) -> None:
         store.close()
 
 
+def webhook_verifiers(settings: Settings, sources: Sequence[str]) -> dict[str, Any]:
+    """Each source's webhook verifier, for the plugins that receive webhooks."""
+    password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
+    verifiers = {}
+    for name in sources:
+        make = getattr(plugin(name), "webhooks", None)
+        if make is not None:
+            verifiers[name] = make(user=settings.webhook_user, password=password)
+    return verifiers
+
+
 @app.command()
 @guarded
 def run() -> None:
-    """The long-lived daemon: health, readiness and metrics over HTTP, and scheduled incremental syncs."""
-    from crmbridge.runtime.daemon import Scheduler, serve
+    """The long-lived daemon: webhook receiver, inbox workers, scheduled syncs, health and metrics."""
+    from crmbridge.runtime.daemon import Daemon
 
     settings = _settings()
     sources = _sources(None, settings)
     store = open_store(settings)
-
-    def one_pass(source: str, full: bool) -> RunReport:
-        return run_source("sync", settings, source, None, show_progress=False, reconcile=full)
-
-    def rescore_everyone() -> None:
-        rescorer(store, settings).run()
-
-    last_full = [0.0]
-
-    def write_back() -> None:
-        import time
-
-        wb = open_writeback(settings, store)
-        try:
-            if wb.is_set_up():
-                full = time.time() - last_full[0] >= 86_400  # once a day, everyone: retries what was rejected
-                wb.run(full=full)
-                if full:
-                    last_full[0] = time.time()
-        finally:
-            _close_writers(wb)
-
+    pipeline = pipeline_for(settings, store, {name: plugin(name).connector() for name in sources})
     try:
-        serve(settings, store, Scheduler(sources, settings.sync_interval_seconds, one_pass, rescore_everyone,
-                                         after=write_back))
+        Daemon(settings, store, pipeline, webhook_verifiers(settings, sources)).serve()
     finally:
+        pipeline.close()
         store.close()
 
 

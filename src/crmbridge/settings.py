@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crmbridge.errors import ConfigError
@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    sync_interval_seconds: float = 300.0
+    # Incremental passes behind the webhooks; zero or negative would be a tight loop, so it is refused.
+    sync_interval_seconds: float = Field(default=300.0, gt=0)
+    # The webhook receiver: the largest body it reads (larger is 413), and how often a failing event is
+    # tried before it is quarantined (``crmbridge inbox replay`` gives it new attempts).
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    worker_max_attempts: int = Field(default=5, ge=1)
     # Write-back and hand-off: the YAML configuration (target CRM, stage, routing file), and where
     # the CRMs should send webhooks when ``setup`` subscribes them (the daemon's public address).
     handoff_config: Path | None = None

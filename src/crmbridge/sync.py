@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ CATALOG_TTL_MS = 24 * 3600 * 1000
 # Reconciling never archives more than this share of a stream at once (nor more than the floor).
 RECONCILE_MAX_SHARE = 0.5
 RECONCILE_FLOOR = 10
+HEARTBEAT_SECONDS = 10.0  # how often a long run tells the store it is alive
 
 
 def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping:
@@ -124,10 +125,11 @@ _END = object()
 class _Fetcher:
     """Worker threads that drain page iterators into one bounded queue."""
 
-    def __init__(self, workers: int, depth: int) -> None:
+    def __init__(self, workers: int, depth: int, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
         self._workers = workers
+        self._should_stop = should_stop
 
     def _put(self, item: tuple[str, Any]) -> bool:
         while not self.stop.is_set():
@@ -165,7 +167,7 @@ class _Fetcher:
         remaining = len(jobs)
         try:
             while remaining:
-                batch = [self.queue.get()]
+                batch = [self._next()]
                 size = _size(batch[0][1])
                 while size < budget:
                     try:
@@ -181,8 +183,18 @@ class _Fetcher:
                 yield batch
         finally:
             self.stop.set()
+            # A stop must not wait for a fetch stuck in a slow call; its thread ends on its own.
+            wait = 0.5 if self._should_stop() else 30
             for t in threads:
-                t.join(timeout=30)
+                t.join(timeout=wait)
+
+    def _next(self) -> tuple[str, Any]:
+        while True:
+            try:
+                return self.queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._should_stop():
+                    raise Interrupted("stopped while waiting for the CRM") from None
 
 
 def _size(item: Any) -> int:
@@ -207,11 +219,16 @@ def merge_pages(pages: Sequence[Page]) -> Page:
     return merged
 
 
+class Interrupted(Exception):
+    """A stop was asked for (SIGTERM): the work in hand was committed with its checkpoint, the rest waits."""
+
+
 class Syncer:
     """Runs backfills and incremental passes of one source into the store."""
 
     def __init__(self, store: Store, connector: Connector, mapping: SourceMapping, *, workers: int = 4,
-                 progress: ProgressSink | None = None, dry_run: bool = False, batch_records: int = 2000) -> None:
+                 progress: ProgressSink | None = None, dry_run: bool = False, batch_records: int = 2000,
+                 should_stop: Callable[[], bool] | None = None) -> None:
         if mapping.source != connector.source:
             raise ConfigError(f"mapping is for {mapping.source!r}, connector is {connector.source!r}",
                               file=mapping.file, key="source")
@@ -224,6 +241,10 @@ class Syncer:
         self.batch_records = batch_records
         self._always_reconcile = False
         self._command = ""
+        self._had_quarantine = False
+        # Asked between units of work; when it says stop, the run ends as ``interrupted`` after
+        # committing what it holds, so the next run resumes from the last checkpoint.
+        self.should_stop = should_stop or (lambda: False)
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
 
@@ -324,6 +345,28 @@ class Syncer:
         self._run(report, jobs, cursors, reconcile=True)
         return report
 
+    # -- records read by id (webhooks) ------------------------------------------------------------
+
+    def apply(self, pages: Iterable[Page], command: str = "webhook") -> RunReport:
+        """Store pages the caller fetched (records read back by id); no cursor moves."""
+        report = RunReport(self.source, command, dry_run=self.dry_run)
+        self._command = command
+        before = self.connector.usage()
+        started = time.monotonic()
+        self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
+        try:
+            for page in pages:
+                if page.stream not in report.streams:
+                    report.streams[page.stream] = StreamReport(page.stream, self.specs[page.stream].entity.value)
+                self._store_page(report.streams[page.stream], page, [])
+        finally:
+            after = self.connector.usage()
+            report.api_calls = _delta(after, before)
+            report.retries = after.retries - before.retries
+            report.rate_limited = after.rate_limited - before.rate_limited
+            report.seconds = time.monotonic() - started
+        return report
+
     # -- shared loop ---------------------------------------------------------------------------
 
     def _run(self, report: RunReport, jobs: list[tuple[str, Iterator[Page]]], cursors: Any,
@@ -338,7 +381,8 @@ class Syncer:
             for name, _ in jobs:
                 if self.progress:
                     self.progress.stream_started(name)
-            fetcher = _Fetcher(self.workers, depth=4 * self.workers)
+            fetcher = _Fetcher(self.workers, depth=4 * self.workers, should_stop=self.should_stop)
+            beat = time.monotonic()
             for batch in fetcher.run(jobs, budget=self.batch_records):
                 groups: dict[str, list[Page]] = {}
                 for name, item in batch:
@@ -349,10 +393,15 @@ class Syncer:
                         groups.setdefault(name, []).append(item)
                 for name, pages in groups.items():
                     self._commit(report.streams[name], pages, cursors)
+                if run_id is not None and time.monotonic() - beat > HEARTBEAT_SECONDS:
+                    self.store.heartbeat(run_id)
+                    beat = time.monotonic()
+                if self.should_stop():
+                    raise Interrupted(f"{report.command} {self.source} stopped; it resumes from its checkpoint")
             status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt | Interrupted) else "failed"
             raise
         finally:
             after = self.connector.usage()

@@ -9,8 +9,6 @@ instead of after the lease.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,44 +16,11 @@ import orjson
 import sqlalchemy as sa
 
 from crmbridge.store import schema
+from crmbridge.store.holders import holder_dead as _holder_dead
+from crmbridge.store.holders import this_process
 from crmbridge.store.store import Store, _chunks, now_ms
 
 PENDING, DONE = "pending", "done"
-
-
-def this_process() -> str:
-    """Who holds a claim: host, process id and a start stamp (process ids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_STARTED}"
-
-
-_STARTED = now_ms()
-
-
-def _holder_dead(holder: str | None) -> bool:
-    """True when the claim's holder was a process on this host that no longer runs."""
-    if not holder:
-        return True
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    if holder == this_process():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _zombie(int(pid_text))
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rpartition(")")[2].split()[0] == "Z"
-    except OSError:
-        return False
 
 
 class WritebackLedger:

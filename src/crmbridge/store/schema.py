@@ -105,6 +105,9 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("stats", sa.Text, nullable=False, default="{}"),
     sa.Column("error", sa.Text),
+    # Who runs it and when it last showed life: a run killed with -9 is seen as interrupted.
+    sa.Column("holder", sa.String(128)),
+    sa.Column("heartbeat_ms", sa.BigInteger),
     sa.Index(None, "source", "command", "started_ms"),
 )
 
@@ -241,5 +244,32 @@ notifications = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("sent_ms", sa.BigInteger),
+    sa.Index(None, "status", "next_ms"),
+)
+
+# Webhook events, stored before they are acknowledged and processed after. Unique on (source,
+# event_id), so a redelivery is a no-op. ``status``: pending → claimed (by a worker, with a lease)
+# → done; a failure goes to ``retry`` until ``next_ms``, and after too many attempts to
+# ``quarantined`` (kept, visible, replayable).
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("object_id", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("occurred_ms", sa.BigInteger, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_ms", sa.BigInteger, nullable=False),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until_ms", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Column("done_ms", sa.BigInteger),
+    sa.UniqueConstraint("source", "event_id"),
     sa.Index(None, "status", "next_ms"),
 )

@@ -16,8 +16,11 @@ from crmbridge.identity import company_domain_key, company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
 from crmbridge.store.engine import create_engine_for, migrate
+from crmbridge.store.holders import holder_dead, this_process
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
+# A running run that has not shown life for this long is shown as interrupted (killed, or its host gone).
+RUN_STALE_MS = 120_000
 
 
 def now_ms() -> int:
@@ -405,22 +408,37 @@ class Store:
     # -- runs and quarantine -------------------------------------------------------------------
 
     def start_run(self, command: str, source: str) -> int:
+        now = now_ms()
         with self.engine.begin() as conn:
             res = conn.execute(sa.insert(schema.runs).values(
-                command=command, source=source, started_ms=now_ms(), status="running", stats="{}"))
+                command=command, source=source, started_ms=now, status="running", stats="{}",
+                holder=this_process(), heartbeat_ms=now))
             return int(res.inserted_primary_key[0])
+
+    def heartbeat(self, run_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(heartbeat_ms=now_ms()))
 
     def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], error: str | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(
                 finished_ms=now_ms(), status=status, stats=orjson.dumps(stats).decode(), error=error))
 
-    def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+    def last_runs(self, limit: int = 10, now: int | None = None) -> list[dict[str, Any]]:
+        """The newest runs; a ``running`` one whose process is gone (or silent) says ``interrupted``."""
         r = schema.runs.c
-        q = sa.select(r.id, r.command, r.source, r.started_ms, r.finished_ms, r.status, r.stats, r.error
-                      ).order_by(r.id.desc()).limit(limit)
+        q = sa.select(r.id, r.command, r.source, r.started_ms, r.finished_ms, r.status, r.stats, r.error,
+                      r.holder, r.heartbeat_ms).order_by(r.id.desc()).limit(limit)
+        now = now_ms() if now is None else now
+        out = []
         with self.engine.connect() as conn:
-            return [{**row._asdict(), "stats": orjson.loads(row.stats)} for row in conn.execute(q)]
+            for row in conn.execute(q):
+                run = {**row._asdict(), "stats": orjson.loads(row.stats)}
+                if run["status"] == "running" and (
+                        holder_dead(run["holder"]) or now - (run["heartbeat_ms"] or run["started_ms"]) > RUN_STALE_MS):
+                    run["status"] = "interrupted"
+                out.append(run)
+        return out
 
     def quarantine(self, source: str, stream: str, source_id: str, error: str, raw: Mapping[str, Any]) -> None:
         now = now_ms()

@@ -1,0 +1,201 @@
+"""``Pipeline``: the one path every trigger takes — a backfill page, an incremental pass, a webhook batch.
+
+Changed records → mapping → store → re-score only the affected people and accounts → write-back plan
+→ batch writes and hand-offs. The CLI and the daemon only build a pipeline and call it, so a fix here
+fixes all three triggers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmbridge.connectors import Connector, plugin
+from crmbridge.logs import get_logger
+from crmbridge.mapping import SourceMapping
+from crmbridge.settings import Settings
+from crmbridge.store import Store
+from crmbridge.store.inbox import InboxEvent
+from crmbridge.sync import ProgressSink, RunReport, Syncer, load_mapping
+
+log = get_logger("crmbridge.pipeline")
+
+# At most this many ids per ``fetch``: connectors split further into their vendor's batch size.
+FETCH_CHUNK = 1000
+
+
+@dataclass
+class EventsReport:
+    """What one batch of webhook events did."""
+
+    events: int = 0
+    records: int = 0  # distinct records read back from the CRMs
+    runs: dict[str, RunReport] = field(default_factory=dict)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    writeback: Any = None
+
+    @property
+    def changed(self) -> int:
+        return sum(s.stored.new + s.stored.changed + s.stored.archived + s.stored.merged
+                   for r in self.runs.values() for s in r.streams.values())
+
+
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """The events of one source, coalesced: the distinct ids to read per stream, and the merges seen."""
+
+    source: str
+    ids: dict[str, list[str]]
+    merged: dict[str, dict[str, str]]
+
+
+def coalesce(events: Sequence[InboxEvent]) -> list[EventGroup]:
+    """Fifty updates to one contact are one id to read; a merge adds its survivor and what it swallowed."""
+    ids: dict[str, dict[str, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
+    merged: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    for e in sorted(events, key=lambda e: (e.occurred_ms, e.id)):
+        wanted = ids[e.source][e.stream]
+        if e.action == "merged" and e.merged_into:
+            wanted[e.merged_into] = None
+            for gone in e.merged_ids:
+                if gone != e.merged_into:
+                    merged[e.source][e.stream][gone] = e.merged_into
+                    wanted.pop(gone, None)
+        else:
+            wanted[e.object_id] = None
+    return [EventGroup(source, {s: list(v) for s, v in streams.items()},
+                       {s: dict(m) for s, m in merged[source].items()})
+            for source, streams in ids.items()]
+
+
+class Pipeline:
+    """Holds the store, one connector per source and the write-back; thread-safe per call."""
+
+    def __init__(self, settings: Settings, store: Store, connectors: Mapping[str, Connector] | None = None, *,
+                 should_stop: Callable[[], bool] | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.store = settings, store
+        self._connectors: dict[str, Connector] = dict(connectors or {})
+        self._mappings: dict[str, SourceMapping] = {}
+        self._writeback: Any = None
+        self.should_stop = should_stop or (lambda: False)
+        self.clock = clock
+        # One write-back at a time in a process (a scheduled pass and a webhook batch may store and
+        # score side by side; across processes the hand-off claims keep deals unique).
+        self.lock = threading.RLock()
+        self._parts = threading.Lock()
+
+    # -- parts -----------------------------------------------------------------------------------
+
+    def connector(self, source: str) -> Connector:
+        with self._parts:
+            if source not in self._connectors:
+                self._connectors[source] = plugin(source).connector()
+            return self._connectors[source]
+
+    def mapping(self, source: str) -> SourceMapping:
+        if source not in self._mappings:
+            SourceMapping.load(self.settings.mapping_file(source))  # a broken file fails before any API call
+            mapping = load_mapping(self.store, self.connector(source), self.settings.mapping_file(source))
+            with self._parts:
+                self._mappings.setdefault(source, mapping)
+        return self._mappings[source]
+
+    def syncer(self, source: str, *, workers: int = 4, progress: ProgressSink | None = None,
+               dry_run: bool = False) -> Syncer:
+        return Syncer(self.store, self.connector(source), self.mapping(source), workers=workers, progress=progress,
+                      dry_run=dry_run, should_stop=self.should_stop)
+
+    def rescorer(self) -> Any:
+        from crmbridge.identity import load_policy
+        from crmbridge.rescore import Rescorer
+        from crmbridge.scoring import ScoringModel
+
+        return Rescorer(self.store, ScoringModel.load(self.settings.scoring_model_path),
+                        load_policy(self.settings.merge_policy_file))
+
+    def writeback(self) -> Any:
+        if self._writeback is None:
+            from crmbridge.writeback.build import build_writeback
+
+            self._writeback = build_writeback(self.settings, self.store,
+                                              {s: self.connector(s) for s in self.settings.sources})
+        return self._writeback
+
+    # -- the triggers ------------------------------------------------------------------------------
+
+    def backfill(self, source: str, streams: Sequence[str] | None = None, *, restart: bool = False,
+                 dry_run: bool = False, workers: int = 4, progress: ProgressSink | None = None) -> RunReport:
+        report = self.syncer(source, workers=workers, progress=progress, dry_run=dry_run).backfill(
+            streams, restart=restart)
+        if not dry_run:
+            report.scoring = self.rescore(source, report)
+        return report
+
+    def sync(self, source: str, streams: Sequence[str] | None = None, *, reconcile: bool = False,
+             progress: ProgressSink | None = None) -> RunReport:
+        report = self.syncer(source, progress=progress).sync(streams, reconcile=reconcile)
+        report.scoring = self.rescore(source, report)
+        return report
+
+    def apply_events(self, events: Sequence[InboxEvent], *, write_back: bool = True) -> EventsReport:
+        """A webhook batch: read the records it names back from the CRM (a webhook is a hint, the CRM the
+        truth), store them, pass the streams the CRM sends no webhook for, re-score, write back."""
+        out = EventsReport(events=len(events))
+        for group in coalesce(events):
+            run = self._apply_group(group)
+            out.records += sum(len(v) for v in group.ids.values())
+            out.runs[group.source] = run
+            out.scoring[group.source] = self.rescore(group.source, run)
+        if write_back and out.changed:
+            out.writeback = self.write_back()
+        return out
+
+    def _apply_group(self, group: EventGroup) -> RunReport:
+        connector = self.connector(group.source)
+        syncer = self.syncer(group.source)
+
+        def pages() -> Any:
+            for stream, ids in group.ids.items():
+                for start in range(0, len(ids), FETCH_CHUNK):
+                    for page in connector.fetch(stream, ids[start : start + FETCH_CHUNK]):
+                        page.merged.update(group.merged.get(stream, {}))
+                        yield page
+
+        report = syncer.apply(pages(), command="webhook")
+        followups = sorted({f for stream in group.ids for f in connector.followups(stream)})
+        if followups:
+            passed = syncer.sync(followups)
+            report.streams.update(passed.streams)
+            for endpoint, n in passed.api_calls.items():
+                report.api_calls[endpoint] = report.api_calls.get(endpoint, 0) + n
+        return report
+
+    def rescore(self, source: str, report: RunReport) -> dict[str, Any]:
+        """Everyone after a backfill; after anything else, the people the changes touch."""
+        from crmbridge.rescore import affected_people
+
+        people = None if report.command == "backfill" else affected_people(self.store, source, report)
+        if people is not None and not people:
+            return {"scored": 0, "written": 0}
+        return self.rescorer().run(people).as_dict()
+
+    def write_back(self, *, dry_run: bool = False, full: bool = False) -> Any:
+        """One write-back pass, or None while write-back is not set up."""
+        with self.lock:
+            wb = self.writeback()
+            if not wb.is_set_up():
+                return None
+            return wb.run(dry_run=dry_run, full=full)
+
+    def close(self) -> None:
+        if self._writeback is not None:
+            for writer in self._writeback.writers.values():
+                client = getattr(writer, "client", None)
+                if hasattr(client, "close"):
+                    client.close()
+        for connector in self._connectors.values():
+            connector.close()
