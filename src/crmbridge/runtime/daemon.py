@@ -112,3 +112,52 @@ class Daemon:
                  sources=self.settings.sources, webhooks=sorted(self.receiver.verifiers))
         web.run_app(self.app(), host=self.settings.http_host, port=self.settings.http_port, access_log=None,
                     print=None, shutdown_timeout=2.0)
+
+
+class DaemonThread:
+    """The daemon on a loopback port in a background thread (the demo, benchmarks, end-to-end tests);
+    a context manager. ``crmbridge run`` uses ``Daemon.serve`` instead."""
+
+    def __init__(self, daemon: Daemon, host: str = "127.0.0.1", port: int = 0) -> None:
+        import asyncio
+
+        self.daemon, self.host, self.port = daemon, host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="daemon-http", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _call(self, coro: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
+
+    def start(self) -> DaemonThread:
+        self._thread.start()
+
+        async def _start() -> int:
+            self._runner = web.AppRunner(self.daemon.app(), access_log=None, handle_signals=False,
+                                         shutdown_timeout=1.0)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=512)
+            await site.start()
+            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        self.port = self._call(_start())
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._call(self._runner.cleanup())
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> DaemonThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -9,7 +9,7 @@ instead of after the lease.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -24,7 +24,8 @@ PENDING, DONE = "pending", "done"
 
 
 class WritebackLedger:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], int] = now_ms) -> None:
+        self.clock = clock  # epoch ms: leases, stamps and due times move with it in tests
         self.store = store
         self.engine = store.engine
 
@@ -48,7 +49,7 @@ class WritebackLedger:
             return
         t = schema.writeback_state
         held = self.held(source, object_type, [sid for sid, _, _ in rows])
-        stamp = now_ms()
+        stamp = self.clock()
         payload = [{"source": source, "object_type": object_type, "source_id": sid, "person_id": pid,
                     "values": orjson.dumps({**held.get(sid, {}), **values}).decode(), "written_ms": stamp}
                    for sid, pid, values in rows]
@@ -107,7 +108,7 @@ class WritebackLedger:
         """Note hand-offs to make (key, person_id, company_id, target); existing keys are left alone."""
         if not rows:
             return
-        stamp = now_ms()
+        stamp = self.clock()
         with self.engine.begin() as conn:
             conn.execute(self.store._insert(schema.handoffs).on_conflict_do_nothing(), [
                 {**r, "status": PENDING, "reused": False, "created_ms": stamp} for r in rows])
@@ -116,7 +117,7 @@ class WritebackLedger:
         """Take the pending hand-offs no live run holds; returns the keys now ours."""
         holder = holder or this_process()
         h = schema.handoffs.c
-        now = now_ms()
+        now = self.clock()
         mine: list[str] = []
         with self.engine.connect() as conn:
             for chunk in _chunks(list(keys)):
@@ -150,7 +151,7 @@ class WritebackLedger:
             values["summary"] = orjson.dumps(values["summary"]).decode()
         with self.engine.begin() as conn:
             conn.execute(sa.update(schema.handoffs).where(schema.handoffs.c.key == key).values(
-                status=DONE, done_ms=now_ms(), lease_until_ms=None, **values))
+                status=DONE, done_ms=self.clock(), lease_until_ms=None, **values))
 
     def handoffs(self, *, status: str | None = None, keys: Sequence[str] | None = None,
                  person_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
@@ -187,7 +188,7 @@ class WritebackLedger:
     def enqueue(self, key: str, channels: Sequence[str]) -> None:
         if not channels:
             return
-        stamp = now_ms()
+        stamp = self.clock()
         with self.engine.begin() as conn:
             conn.execute(self.store._insert(schema.notifications).on_conflict_do_nothing(), [
                 {"handoff_key": key, "channel": c, "status": PENDING, "attempts": 0, "next_ms": stamp,
@@ -197,13 +198,13 @@ class WritebackLedger:
         n = schema.notifications.c
         with self.engine.connect() as conn:
             return [r._asdict() for r in conn.execute(sa.select(schema.notifications).where(
-                n.status == PENDING, n.next_ms <= now_ms()).order_by(n.next_ms).limit(limit))]
+                n.status == PENDING, n.next_ms <= self.clock()).order_by(n.next_ms).limit(limit))]
 
     def notification_outcome(self, key: str, channel: str, *, sent: bool, attempts: int,
                              error: str | None = None, retry_at_ms: int | None = None) -> None:
         n = schema.notifications.c
         if sent:
-            values: dict[str, Any] = {"status": "sent", "sent_ms": now_ms(), "error": None}
+            values: dict[str, Any] = {"status": "sent", "sent_ms": self.clock(), "error": None}
         elif retry_at_ms is None:
             values = {"status": "failed", "error": error}
         else:

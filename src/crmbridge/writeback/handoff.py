@@ -104,7 +104,7 @@ class HandoffRunner:
                  config: HandoffConfig, router: OwnerRouter, clock: Clock, sources: Sequence[str]) -> None:
         self.store, self.writers, self.provisioned = store, writers, provisioned
         self.config, self.router, self.clock, self.sources = config, router, clock, list(sources)
-        self.ledger = WritebackLedger(store)
+        self.ledger = WritebackLedger(store, clock=lambda: int(self.clock().timestamp() * 1000))
         self.counts = StoreLedger(self.ledger)
         self._sellers: dict[str, list[Seller]] = {}
 

@@ -18,7 +18,7 @@ from crmbridge.model import LifecycleStage
 from crmbridge.notify import HandoffNotice, Notifier
 from crmbridge.routing import OwnerRouter
 from crmbridge.store.handoffs import WritebackLedger, iter_scores
-from crmbridge.store.store import Store, now_ms
+from crmbridge.store.store import Store
 from crmbridge.writeback.config import HandoffConfig
 from crmbridge.writeback.contract import CLEAR, PersonUpdate, Provisioned, ProvisionSpec, Writer
 from crmbridge.writeback.handoff import HandoffReport, HandoffRunner
@@ -74,9 +74,12 @@ class WriteBack:
         self.store, self.writers, self.config, self.router = store, dict(writers), config, router
         self.notifier = notifier
         self.clock = clock
-        self.ledger = WritebackLedger(store)
+        self.ledger = WritebackLedger(store, clock=self.now_ms)
         self.webhook = dict(webhook or {})
         self.overlap_ms = PLAN_OVERLAP_MS
+
+    def now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -128,7 +131,7 @@ class WriteBack:
                 self.ledger.enqueue(row["key"], list(self.notifier.channels_for(notice_of(row))))
         cursor = None if full else self.store.get_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND)
         since = None if cursor is None else int(cursor["since_ms"]) - self.overlap_ms
-        started = now_ms()  # what is stored before this moment is in this plan (or, in flight, in the overlap)
+        started = self.now_ms()  # what is stored before this moment is in this plan (or, in flight, in the overlap)
         plan = self.plan(since)
         applied = None if dry_run else self.apply(plan, provisioned)
         if applied is not None:
@@ -202,7 +205,7 @@ class WriteBack:
             retry_at = None
             if not delivery.ok and delivery.retryable and rounds <= len(RETRY_BACKOFF_MS):
                 wait_ms = max(RETRY_BACKOFF_MS[rounds - 1], int((delivery.retry_after or 0) * 1000))
-                retry_at = now_ms() + wait_ms
+                retry_at = self.now_ms() + wait_ms
             self.ledger.notification_outcome(item["handoff_key"], item["channel"], sent=delivery.ok,
                                              attempts=1, error=delivery.error, retry_at_ms=retry_at)
             counts["sent" if delivery.ok else ("retrying" if retry_at else "failed")] += 1
