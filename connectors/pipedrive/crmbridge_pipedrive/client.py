@@ -320,6 +320,9 @@ class PipedriveClient:
         url = f"{self.v1.BASE_URL}webhooks"
         return self._v1(f"POST {S.V1_PREFIX}/webhooks", self.v1._post, url, json=dict(body)).get("data") or {}
 
+    def delete_webhook(self, hook_id: int | str) -> None:
+        self._v1(f"DELETE {S.V1_PREFIX}/webhooks/{{id}}", self.v1.webhooks.delete_hook_subscription, hook_id)
+
     def leads(self) -> list[dict[str, Any]]:
         return self._v1_pages(f"GET {S.V1_PREFIX}/leads", self.v1.leads.get_all_leads)
 

@@ -7,6 +7,10 @@ that is one call per object type. Deleted deals come back with ``status=deleted`
 archived deals from ``/deals/archived``. Deleted persons, organizations and activities are in no v2
 list, so only ``reconcile`` (every live id, 500 a page) finds them; a merge is the deletion of the
 merged-away record plus updates of the survivor and of what moved to it.
+
+Webhook events are read back with ``fetch``: the v2 lists' ``ids`` parameter, 100 ids a call (10
+tokens), deals also from ``/deals/archived`` for the ids the live list did not return; users and
+pipelines have no ``ids`` parameter and are small, so they are read whole (one call, two calls).
 """
 
 from __future__ import annotations
@@ -140,6 +144,25 @@ class PipedriveConnector:
         if not isinstance(spec, S.V2Stream):
             return iter(())
         return self._live_ids(spec)
+
+    def fetch(self, stream: str, ids: Sequence[str]) -> Iterator[Page]:
+        """The current state of these records, one page per 100 ids; ids Pipedrive no longer lists
+        (deleted, or merged away: merges are not visible on read) come back as ``archived_ids``."""
+        spec = self._spec(stream)
+        wanted = list(dict.fromkeys(str(i).strip() for i in ids))
+        if not wanted:
+            return iter(())
+        if spec is S.USERS:
+            return self._fetch_users(wanted)
+        if spec is S.PIPELINES:
+            return self._fetch_pipelines(wanted)
+        assert isinstance(spec, S.V2Stream)
+        return self._fetch_v2(spec, wanted)
+
+    def followups(self, stream: str) -> Sequence[str]:
+        """None: every object crmbridge reads has webhooks v2 of its own (a merge sends a change for
+        each record moved to the survivor, and stages send stage events)."""
+        return ()
 
     # -- custom fields -------------------------------------------------------------------------
 
@@ -284,6 +307,64 @@ class PipedriveConnector:
         if spec.fields and spec.name in self._catalogs:
             cursor["fields"] = self._catalogs[spec.name].to_state()
         return cursor
+
+    # -- reading records by id ------------------------------------------------------------------
+
+    def _fetch_v2(self, spec: S.V2Stream, wanted: list[str]) -> Iterator[Page]:
+        numeric = [i for i in wanted if i.isascii() and i.isdigit()]
+        unknown = [i for i in wanted if not (i.isascii() and i.isdigit())]  # no Pipedrive record has such an id
+        for start in range(0, len(numeric), S.IDS_PER_CALL):
+            page = self._by_ids(spec, numeric[start:start + S.IDS_PER_CALL])
+            if start == 0:
+                page.archived_ids.extend(unknown)
+            yield page
+        if not numeric:
+            yield Page(spec.name, archived_ids=unknown)
+
+    def _listed(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [item for items, _ in self._walk(path, params) for item in items]
+
+    def _by_ids(self, spec: S.V2Stream, chunk: list[str]) -> Page:
+        """At most 100 ids: one list call (deals: a second one, of the archived, for any not found)."""
+        params: dict[str, Any] = {"ids": ",".join(chunk), "limit": S.IDS_PER_CALL, **self._custom_param(spec)}
+        if spec.deals:
+            params["status"] = S.DEAL_STATUSES_WITH_DELETED  # deleted deals come back as archived ids
+        items = self._listed(spec.path, params)
+        page = self._page(spec, items)
+        found = {str(i["id"]) for i in items}
+        missing = [i for i in chunk if i not in found]
+        if spec.deals and missing:
+            archived = self._listed("deals/archived", {**params, "ids": ",".join(missing)})
+            extra = self._page(spec, archived, archived=True)
+            page.records.extend(extra.records)
+            page.archived_ids.extend(extra.archived_ids)
+            found.update(str(i["id"]) for i in archived)
+            missing = [i for i in missing if i not in found]
+        page.archived_ids.extend(missing)
+        return page
+
+    def _fetch_users(self, wanted: list[str]) -> Iterator[Page]:
+        users = {str(u["id"]): u for u in self.client.users()}
+        page = Page("users")
+        for uid in wanted:
+            item = users.get(uid)
+            if item is None or item.get("is_deleted"):
+                page.archived_ids.append(uid)
+            else:
+                page.records.append(R.user(item))
+        yield page
+
+    def _fetch_pipelines(self, wanted: list[str]) -> Iterator[Page]:
+        pipelines = {str(p["id"]): p for p in self._all("pipelines")}
+        stages = self._all("stages")
+        page = Page("pipelines")
+        for pid in wanted:
+            item = pipelines.get(pid)
+            if item is None or item.get("is_deleted"):
+                page.archived_ids.append(pid)
+            else:
+                page.records.append(R.pipeline(item, [s for s in stages if str(s.get("pipeline_id")) == pid]))
+        yield page
 
     # -- users and pipelines -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmbridge.connectors import Connector, SandboxOptions
+from crmbridge.connectors import Connector, SandboxOptions, WebhookVerifier
 
 
 class PipedrivePlugin:
@@ -28,6 +28,12 @@ class PipedrivePlugin:
         from crmbridge_pipedrive.sandbox import PipedriveSandbox
 
         return PipedriveSandbox(options)
+
+    def webhooks(self, **options: Any) -> WebhookVerifier:
+        """Webhooks v2 with HTTP Basic auth: ``user``/``password`` are the credentials ``setup`` registers."""
+        from crmbridge_pipedrive.webhooks import verifier
+
+        return verifier(**options)
 
 
 plugin = PipedrivePlugin()

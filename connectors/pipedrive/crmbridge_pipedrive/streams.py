@@ -63,3 +63,15 @@ ACTIVITIES = V2Stream("activities", EntityType.ACTIVITY, "activities")
 # Reading order: what others refer to comes first, so a partial store is still coherent.
 ALL_STREAMS: tuple[V2Stream | SpecialStream, ...] = (USERS, PIPELINES, ORGANIZATIONS, PERSONS, DEALS, ACTIVITIES)
 BY_NAME = {s.name: s for s in ALL_STREAMS}
+
+# API v2 lists take ``ids``: up to this many comma-separated ids per call (persons, organizations,
+# deals, deals/archived, activities).
+IDS_PER_CALL = 100
+
+# Webhooks v2: the ``meta.entity`` of an event and the stream whose record it names. A stage belongs
+# to its pipeline's record here, so a stage event names the pipeline (``pipeline_id`` of its data).
+WEBHOOK_STREAMS = {"person": "persons", "organization": "organizations", "deal": "deals",
+                   "activity": "activities", "user": "users", "pipeline": "pipelines", "stage": "pipelines"}
+WEBHOOK_ACTIONS = {"create": "created", "change": "changed", "delete": "deleted"}  # v2 -> crmbridge
+WEBHOOK_OBJECTS = ("person", "organization", "deal", "activity")  # what ``crmbridge setup`` subscribes
+WEBHOOK_VERSION = "2.0"

@@ -1,10 +1,14 @@
 """Write-back into Pipedrive: custom fields, the hand-off stage, webhooks, person updates and deals.
 
-Pipedrive has no batch update: each person costs one ``PATCH /api/v2/persons/{id}`` (5 tokens),
-paced by the connector's shared pacer, so write-back stays inside the burst window and the planner
-keeps the count down by writing only what changed. Pipedrive enforces no unique field, so a deal's
-hand-off key is checked against the person's open deals before creating, and a create that timed out
-is looked for before it is tried again.
+Webhooks are subscribed in version 2.0 (actions ``create``/``change``/``delete``, all by ``*``), one
+subscription per object; one that already exists for the same object and URL but in v1 or with other
+credentials (which the receiver would refuse) is replaced.
+
+Pipedrive has no batch update: each person costs one ``PATCH /api/v2/persons/{id}`` (5 tokens), paced
+by the connector's shared pacer, so write-back stays inside the burst window and the planner keeps the
+count down by writing only what changed. Pipedrive enforces no unique field, so a deal's hand-off key
+is checked against the person's open deals before creating, and a create that timed out is looked for
+before it is tried again.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ log = get_logger("crmbridge.pipedrive")
 # Pipedrive persons have no lifecycle stage: write-back keeps it in a field of its own.
 LIFECYCLE_FIELD = FieldSpec("lifecycle_stage", "crmbridge lifecycle stage", "text", "Lead, MQL or SQL")
 _TYPES = {"number": "double", "text": "varchar", "datetime": "varchar"}
-WEBHOOK_OBJECTS = ("person", "organization", "deal", "activity")
 PER_ID_LIMIT = 20  # above this many people and companies, one list of every open deal is cheaper
 CREATE_ATTEMPTS = 3
 
@@ -107,22 +110,32 @@ class PipedriveWriter:
         return str(chosen["id"]), str(created["id"]), [ProvisionStep("deal stage", name, "created")]
 
     def _webhooks(self, spec: ProvisionSpec, dry_run: bool) -> list[ProvisionStep]:
-        have = {(h.get("event_object"), h.get("subscription_url")) for h in self.client.webhooks()
-                if h.get("is_active", 1)}
+        url = str(spec.webhook_url).strip()
+        hooks = [h for h in self.client.webhooks() if h.get("is_active", 1)]
         steps = []
-        for obj in WEBHOOK_OBJECTS:
-            name = f"*.{obj} -> {spec.webhook_url}"
-            if (obj, spec.webhook_url) in have:
+        for obj in S.WEBHOOK_OBJECTS:
+            name = f"*.{obj} -> {url} (v{S.WEBHOOK_VERSION})"
+            if any(_covers(h, obj, url, spec.webhook_user) for h in hooks):
                 steps.append(ProvisionStep("webhook", name, "present"))
                 continue
-            steps.append(ProvisionStep("webhook", name, "would create" if dry_run else "created"))
-            if not dry_run:
-                body = {"subscription_url": spec.webhook_url, "event_action": "*", "event_object": obj,
-                        "version": "2.0"}
-                if spec.webhook_user:
-                    body |= {"http_auth_user": spec.webhook_user, "http_auth_password": spec.webhook_password}
-                self.client.add_webhook(body)
+            stale = [h for h in hooks if h.get("event_object") == obj and _url(h) == url]
+            steps.append(self._subscribe(obj, url, spec, stale, name, dry_run))
         return steps
+
+    def _subscribe(self, obj: str, url: str, spec: ProvisionSpec, stale: Sequence[Mapping[str, Any]], name: str,
+                   dry_run: bool) -> ProvisionStep:
+        """One v2 subscription for ``obj``; the stale ones for the same object and URL go once it exists."""
+        detail = ", ".join(f"replaces webhook {h.get('id')} ({_why_stale(h, spec.webhook_user)})" for h in stale)
+        if dry_run:
+            return ProvisionStep("webhook", name, "would create", detail)
+        body = {"subscription_url": url, "event_action": "*", "event_object": obj, "version": S.WEBHOOK_VERSION}
+        if spec.webhook_user:
+            body |= {"http_auth_user": spec.webhook_user, "http_auth_password": spec.webhook_password}
+        self.client.add_webhook(body)
+        for hook in stale:
+            self.client.delete_webhook(hook["id"])
+            log.info("pipedrive.webhook_replaced", webhook_id=hook.get("id"), event_object=obj)
+        return ProvisionStep("webhook", name, "updated" if stale else "created", detail)
 
     # -- people --------------------------------------------------------------------------------
 
@@ -235,6 +248,29 @@ class PipedriveWriter:
         if self.settings.base_url.rstrip("/") != DEFAULT_BASE_URL:  # a sandbox: link the API record
             return f"{self.settings.base_url.rstrip('/')}{S.V2_PREFIX}/deals/{deal_id}"
         return None
+
+
+def _url(hook: Mapping[str, Any]) -> str:
+    return str(hook.get("subscription_url") or "").strip()
+
+
+def _version(hook: Mapping[str, Any]) -> str:
+    """A listed webhook's version (top-level in Pipedrive's examples, under ``additional_data`` too)."""
+    return str(hook.get("version") or (hook.get("additional_data") or {}).get("version") or "1.0")
+
+
+def _covers(hook: Mapping[str, Any], obj: str, url: str, user: str | None) -> bool:
+    """Whether a webhook already sends every v2 event of ``obj`` to ``url`` with these credentials."""
+    return hook.get("event_object") in (obj, "*") and hook.get("event_action") == "*" and _url(hook) == url \
+        and _version(hook) == S.WEBHOOK_VERSION and (hook.get("http_auth_user") or None) == (user or None)
+
+
+def _why_stale(hook: Mapping[str, Any], user: str | None) -> str:
+    if _version(hook) != S.WEBHOOK_VERSION:
+        return f"version {_version(hook)}"
+    if (hook.get("http_auth_user") or None) != (user or None):
+        return "other credentials"
+    return f"event_action {hook.get('event_action')}"
 
 
 def _value(value: Any) -> Any:

@@ -48,6 +48,9 @@ class Target(Protocol):
 
     def render(self, events: Sequence[Any], attempt: int) -> tuple[bytes, dict[str, str]]: ...
 
+    # Optional: ``answered(status: int | None)`` after each attempt (None: timed out or unreachable),
+    # for vendors that show the last delivery's outcome on the subscription.
+
 
 @dataclass(slots=True)
 class _Queue:
@@ -241,10 +244,15 @@ class WebhookDispatcher:
         body, headers = target.render(batch, attempt)
         session = await self._client()
         self.stats.webhook_outcome("requests", 1)
+        status: int | None = None
         try:
             async with session.post(target.url, data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=self.policy.timeout)) as response:
                 await response.read()
-                return 200 <= response.status < 300
+                status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError):
-            return False
+            pass
+        answered = getattr(target, "answered", None)
+        if answered is not None:
+            answered(status)
+        return status is not None and 200 <= status < 300

@@ -7,8 +7,11 @@ How to change the account while it runs (what tests and demos do):
 - in bulk, without a token or limits: ``POST /pipedrive/_sandbox/touch {"kind": "persons", "count": 100}``
   (or ``"ids": [...]``) marks records as just changed; ``GET /pipedrive/_sandbox/overlap`` says which
   persons and organizations are world people and companies the marketing CRM also holds;
-- in process: ``PipedriveSandbox.state`` (``update``, ``delete``, ``merge``, ``archive_deal``, ``touch``,
-  ``overlap``, ``counts``).
+- in process: ``PipedriveSandbox.state`` (``create``, ``update``, ``delete``, ``merge``, ``archive_deal``,
+  ``touch``, ``overlap``, ``counts``), or sellers at work: ``PipedriveSandbox.simulate(activities=n)``.
+
+Every write reaches the webhooks v2 subscriptions (``POST /v1/webhooks``) that match it, delivered as
+Pipedrive does (``webhooks.py``).
 
 As in Pipedrive's API v2, deleted persons, organizations and activities leave every list (with or
 without ``updated_since``); only deals list deleted records, with ``status=deleted``, for 30 days. A

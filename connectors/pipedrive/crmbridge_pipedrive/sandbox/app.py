@@ -4,13 +4,16 @@ Mounted by the sandbox host at ``/pipedrive``: v1 under ``/pipedrive/v1/…``, v
 ``/pipedrive/api/v2/…``. Every request passes one gate: the API token (``x-api-token`` header or
 ``api_token`` query), the CDN's ban, the burst window and the daily token budget (each operation
 costs its tokens), then fault injection; the answer carries ``x-ratelimit-*`` headers. Handlers
-answer in the shapes of Pipedrive's OpenAPI descriptions.
+answer in the shapes of Pipedrive's OpenAPI descriptions. Writes made through the API reach the
+registered webhooks with ``change_source`` "api" (``webhooks.py``); ``simulate`` has sellers work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +30,9 @@ from crmbridge.sandbox.world import generate_world, parse_anchor
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.sandbox.limits import TokenLimits
 from crmbridge_pipedrive.sandbox.render import FIELD_ENDPOINTS, iso, render
+from crmbridge_pipedrive.sandbox.simulator import SellerSimulator, count
 from crmbridge_pipedrive.sandbox.state import BadCursor, PipedriveState, decode_cursor, encode_cursor
+from crmbridge_pipedrive.sandbox.webhooks import WebhookSender, subscription_errors, v1_time
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MOUNT = "/pipedrive"
@@ -41,9 +46,11 @@ V2_SORTS = {"persons": ("id", "update_time", "add_time"), "organizations": ("id"
 V2_FILTERS = {"persons": ("owner_id", "org_id"), "organizations": ("owner_id",),
               "deals": ("owner_id", "person_id", "org_id", "pipeline_id", "stage_id"),
               "activities": ("owner_id", "deal_id", "person_id", "org_id"), "pipelines": (), "stages": ("pipeline_id",)}
+WITH_IDS = ("persons", "organizations", "deals", "activities")  # the v2 lists that document ``ids``
 WITH_CUSTOM_FIELDS = {"persons": "person", "organizations": "organization", "deals": "deal"}
 SINGULAR = {"persons": "Person", "organizations": "Organization", "deals": "Deal", "activities": "Activity",
             "pipelines": "Pipeline", "stages": "Stage"}
+API = "api"  # meta.change_source of writes made through the API
 REQUIRED_ON_CREATE = {"persons": ("name",), "organizations": ("name",), "deals": ("title",),
                       "activities": (), "pipelines": ("name",), "stages": ("name", "pipeline_id")}
 
@@ -115,6 +122,19 @@ def _instant(query: Mapping[str, str], name: str) -> str | None:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _ids(query: Mapping[str, str]) -> set[int] | None:
+    """``ids``: up to 100 comma-separated record ids to list (ids Pipedrive does not hold are left out)."""
+    raw = query.get("ids")
+    if raw is None or not raw.strip():
+        return None
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise Problem(400, "Validation failed: ids: must be a comma separated list of integer ids")
+    if len(parts) > S.IDS_PER_CALL:
+        raise Problem(400, f"Validation failed: ids: A maximum of {S.IDS_PER_CALL} ids is allowed")
+    return {int(p) for p in parts}
+
+
 def _custom_fields(query: Mapping[str, str]) -> set[str] | None:
     """``custom_fields``: the custom field keys to include (at most 15); None when not asked."""
     raw = query.get("custom_fields")
@@ -147,17 +167,25 @@ class PipedriveSandbox:
         self.options = options
         extra = options.extra
         self.world = generate_world(options.seed, options.contacts, parse_anchor(extra.get("anchor")))
-        self.state = PipedriveState(render(self.world))
+        self._stats = SandboxStats()
+        self.webhooks = WebhookSender(self._stats, options)
+        self.state = self._seeded()
         self.limits = self._limits()
         self.faults = FaultInjector(options.faults, seed=options.seed,
                                     stall_seconds=float(extra.get("pipedrive_stall_seconds", 30.0)))
         self._fault_rng = random.Random(options.seed)
-        self._stats = SandboxStats()
+        self._simulations = itertools.count()
         self.cdn_refused = 0
         self.token = extra.get("pipedrive_api_token")  # None: any token is accepted
         self.costs: dict[tuple[str, str], RouteCost] = {}
         self.app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
         self._routes()
+
+    def _seeded(self) -> PipedriveState:
+        """The account as seeded (no webhook yet, so seeding sends nothing), its writes told to the sender."""
+        state = PipedriveState(render(self.world))
+        self.webhooks.attach(state)
+        return state
 
     def _limits(self) -> TokenLimits:
         extra = self.options.extra
@@ -174,8 +202,10 @@ class PipedriveSandbox:
         return snapshot
 
     def reset(self) -> None:
-        """Back to the seeded account: records, budgets, bans and counters."""
-        self.state = PipedriveState(render(self.world))
+        """Back to the seeded account: records, webhooks (and what they still had to deliver), budgets,
+        bans and counters."""
+        self.webhooks.forget()
+        self.state = self._seeded()
         self.limits = self._limits()
         self._stats.reset()
         self.cdn_refused = 0
@@ -187,6 +217,24 @@ class PipedriveSandbox:
 
     def set_faults(self, rates: Mapping[str, float]) -> None:
         self.faults.set_rates(rates)
+
+    def close(self) -> None:
+        """Stop delivering webhooks (the host is stopping)."""
+        self.webhooks.close()
+
+    def banner(self) -> list[str]:
+        return ["any API token is accepted" if not self.token else "API token: as configured",
+                'webhooks v2: POST /pipedrive/v1/webhooks {"version": "2.0", ...} (deliveries to loopback only)']
+
+    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None) -> dict[str, Any]:
+        """Sellers log ``activities`` calls and e-mails (done, on persons and open deals), then move some
+        of the deals they worked one stage on and win or lose a few; ``sales_ready`` is ignored (say so)."""
+        count(sales_ready, "sales_ready")
+        n = count(activities, "activities")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an integer")
+        chosen = seed if seed is not None else self.options.seed * 1_000 + next(self._simulations)
+        return SellerSimulator(self.state, chosen).run(n)
 
     # -- the gate every request passes ---------------------------------------------------------
 
@@ -322,23 +370,21 @@ class PipedriveSandbox:
         except BadCursor:
             raise Problem(400, "Validation failed: cursor: invalid cursor") from None
         custom_fields = _custom_fields(q) if kind in WITH_CUSTOM_FIELDS else None
+        ids = _ids(q) if kind in WITH_IDS else None
         visible = self._visibility(kind, q, archived)
         with self.state.lock:
             rows, nxt = self.state.table(kind).page(visible, sort_by=sort_by, descending=direction == "desc",
-                                                    since=since, until=until, after=after, limit=limit)
+                                                    since=since, until=until, after=after, limit=limit, only=ids)
             data = [self._project(r, custom_fields) for r in rows]
         return _ok(data, {"next_cursor": encode_cursor(nxt) if nxt else None})
 
     def _visibility(self, kind: str, q: Mapping[str, str], archived: bool) -> Callable[[dict[str, Any]], bool]:
         filters = {f: _int(q, f) for f in V2_FILTERS[kind] if q.get(f)}
-        ids = {int(i) for i in q.get("ids", "").split(",") if i.strip().isdigit()} or None
         done = q.get("done")
         statuses = set(q.get("status", "open,won,lost").split(",")) if kind == "deals" else set()
         recently = self.state.recently
 
         def visible(row: dict[str, Any]) -> bool:
-            if ids is not None and row["id"] not in ids:
-                return False
             if any(row.get(f) != v for f, v in filters.items()):
                 return False
             if done is not None and row.get("done") != (done.lower() == "true"):
@@ -373,17 +419,17 @@ class PipedriveSandbox:
         missing = [f for f in REQUIRED_ON_CREATE[kind] if body.get(f) in (None, "")]
         if missing:
             raise Problem(400, f"Validation failed: {missing[0]}: required")
-        return _ok(self.state.create(kind, body))
+        return _ok(self.state.create(kind, body, source=API))
 
     async def v2_update(self, kind: str, request: web.Request) -> web.Response:
         body = await _body(request)
-        row = self.state.update(kind, int(request.match_info["id"]), body)
+        row = self.state.update(kind, int(request.match_info["id"]), body, source=API)
         if row is None:
             raise Problem(404, f"{SINGULAR[kind]} not found")
         return _ok(row)
 
     async def v2_delete(self, kind: str, request: web.Request) -> web.Response:
-        row = self.state.delete(kind, int(request.match_info["id"]))
+        row = self.state.delete(kind, int(request.match_info["id"]), source=API)
         if row is None:
             raise Problem(404, f"{SINGULAR[kind]} not found")
         return _ok({"id": row["id"]})
@@ -476,8 +522,6 @@ class PipedriveSandbox:
         body = await _body(request, v2=False)
         if not body.get("title") or not (body.get("person_id") or body.get("organization_id")):
             raise Problem(400, "A lead needs a title and a person_id or an organization_id", v2=False)
-        import uuid
-
         now = self.state.now()
         lead = {"id": str(uuid.uuid4()), "title": body["title"], "owner_id": body.get("owner_id"),
                 "creator_id": body.get("owner_id"), "label_ids": list(body.get("label_ids") or []),
@@ -487,23 +531,17 @@ class PipedriveSandbox:
                 "expected_close_date": body.get("expected_close_date"), "next_activity_id": None,
                 "add_time": now, "update_time": now, "visible_to": str(body.get("visible_to") or "3"),
                 "cc_email": "lumen@pipedrivemail.com"}
-        with self.state.lock:
-            self.state.leads[lead["id"]] = lead
-        return _ok(lead, status=201)
+        return _ok(self.state.create_lead(lead, source=API), status=201)
 
     async def v1_update_lead(self, request: web.Request) -> web.Response:
         body = await _body(request, v2=False)
-        with self.state.lock:
-            lead = self.state.leads.get(request.match_info["id"])
-            if lead is None:
-                raise Problem(404, "Lead not found", v2=False)
-            lead.update({k: v for k, v in body.items() if k in lead and k != "id"})
-            lead["update_time"] = self.state.now()
+        lead = self.state.update_lead(request.match_info["id"], body, source=API)
+        if lead is None:
+            raise Problem(404, "Lead not found", v2=False)
         return _ok(lead)
 
     async def v1_delete_lead(self, request: web.Request) -> web.Response:
-        with self.state.lock:
-            lead = self.state.leads.pop(request.match_info["id"], None)
+        lead = self.state.delete_lead(request.match_info["id"], source=API)
         if lead is None:
             raise Problem(404, "Lead not found", v2=False)
         return _ok({"id": lead["id"]})
@@ -514,7 +552,7 @@ class PipedriveSandbox:
         if not isinstance(winner, int):
             raise Problem(400, "merge_with_id is required (an integer)", v2=False)
         loser = int(request.match_info["id"])
-        row = self.state.merge(kind, loser, winner)
+        row = self.state.merge(kind, loser, winner, source=API)
         if row is None:
             raise Problem(404, f"{SINGULAR[kind]} not found (or not mergeable)", v2=False)
         if kind == "organizations":
@@ -534,27 +572,28 @@ class PipedriveSandbox:
         return _ok(data)
 
     async def v1_webhooks(self, request: web.Request) -> web.Response:
-        return _json({"success": True, "status": "ok", "data": list(self.state.webhooks.values())})
+        with self.state.lock:  # deliveries update last_delivery_time and last_http_status meanwhile
+            hooks = [dict(h) for h in self.state.webhooks.values()]
+        return _json({"success": True, "status": "ok", "data": hooks})
 
     async def v1_add_webhook(self, request: web.Request) -> web.Response:
         body = await _body(request, v2=False)
-        missing = [k for k in ("subscription_url", "event_action", "event_object") if not body.get(k)]
-        if missing:
-            return _json({"success": False, "status": "error",
-                          "errors": {k: [f"{k} is required"] for k in missing}}, 400)
+        errors = subscription_errors(body, self.state.users)
+        if errors:
+            return _json({"success": False, "status": "error", "errors": errors}, 400)
         with self.state.lock:
             hook_id = 1 + max(self.state.webhooks, default=0)
-            user_id = next(iter(self.state.users))
-            hook = {"id": hook_id, "company_id": 1, "owner_id": user_id, "user_id": body.get("user_id") or user_id,
+            admin = self.state.admin_id
+            hook = {"id": hook_id, "company_id": 1, "owner_id": admin, "user_id": body.get("user_id") or admin,
                     "event_action": body["event_action"], "event_object": body["event_object"],
-                    "subscription_url": body["subscription_url"], "is_active": 1,
-                    "add_time": self.state.now().replace("T", " ").rstrip("Z"), "remove_time": None,
+                    "subscription_url": body["subscription_url"].strip(), "is_active": 1,
+                    "add_time": v1_time(self.state.clock()), "remove_time": None,
                     "type": "general", "http_auth_user": body.get("http_auth_user"),
                     "http_auth_password": body.get("http_auth_password"),
-                    "additional_data": {"version": str(body.get("version") or "1.0")}, "remove_reason": None,
-                    "last_delivery_time": None, "last_http_status": None, "admin_id": user_id}
+                    "additional_data": {"version": body.get("version") or "1.0"}, "remove_reason": None,
+                    "last_delivery_time": None, "last_http_status": None, "admin_id": admin}
             self.state.webhooks[hook_id] = hook
-        return _json({"success": True, "status": "ok", "data": hook}, 201)
+            return _json({"success": True, "status": "ok", "data": dict(hook)}, 201)
 
     async def v1_delete_webhook(self, request: web.Request) -> web.Response:
         with self.state.lock:
