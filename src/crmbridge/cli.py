@@ -246,7 +246,8 @@ def setup(source: SourceOpt = None,
         for column in ("what", "name", "status", "detail"):
             table.add_column(column)
         for step in result.steps:
-            colour = {"present": "dim", "created": "green", "would create": "yellow"}.get(step.status, "")
+            colour = {"present": "dim", "created": "green", "updated": "green", "would create": "yellow",
+                      "skipped": "yellow"}.get(step.status, "")
             table.add_row(step.what, step.name, f"[{colour}]{step.status}[/]" if colour else step.status, step.detail)
         out.print(table)
         if not result.changed:

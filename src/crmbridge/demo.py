@@ -4,27 +4,34 @@ It starts every installed connector's sandbox on a loopback port, backfills each
 embedded store, shows what was pulled and what it cost in API calls, then scores everyone and
 prints the funnel and the top sales-ready leads with their reasons; then sets write-back up in the
 sandboxes, hands every SQL off as a deal in "Sales-ready leads" with an owner, writes scores back,
-and prints the hand-offs and what they cost in write calls.
+and prints the hand-offs and what they cost in write calls. Then the real-time part: the daemon's
+webhook receiver and workers start, setup subscribes them to both sandboxes, the simulator makes a
+few people sales-ready, and each event → hand-off deal latency is printed as it happens.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from crmbridge.connectors import Connector, SandboxOptions, plugin, plugins
-from crmbridge.identity import load_policy
+from crmbridge.connectors import SandboxOptions, plugin, plugins
 from crmbridge.model import EntityType
 from crmbridge.progress import stream_progress
-from crmbridge.rescore import Rescorer, RescoreReport, funnel
+from crmbridge.rescore import RescoreReport, funnel
+from crmbridge.runtime.daemon import Daemon, DaemonThread
+from crmbridge.runtime.pipeline import Pipeline
 from crmbridge.sandbox import SandboxServer
-from crmbridge.scoring import ScoringModel
 from crmbridge.settings import Settings
 from crmbridge.store import Store
-from crmbridge.sync import RunReport, Syncer, load_mapping
+from crmbridge.store.handoffs import WritebackLedger
+from crmbridge.sync import RunReport
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class DemoOptions:
     seed: int = 42
     time_scale: float = 10.0
     database: Path = Path(".crmbridge/demo.db")
+    sales_ready: int = 5  # people the simulator makes sales-ready once the daemon listens
+    realtime_timeout: float = 60.0
 
 
 def _fresh_database(path: Path) -> str:
@@ -52,28 +61,75 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console, progres
     console.print(f"[bold]crmbridge demo[/]: sandbox CRMs with {options.contacts:,} contacts (seed {options.seed}),"
                   f" store {options.database}")
     with SandboxServer(sandbox_options, sources) as server, Store(url) as store:
-        connectors = {}
+        connectors = {source: plugin(source).sandbox_connector(server.base_url(source), time_scale=options.time_scale)
+                      for source in sources}
+        settings = settings.model_copy(update={"sources": sources, "webhook_user": "crmbridge-demo",
+                                               "webhook_password": SecretStr(secrets.token_urlsafe(16))})
+        pipeline = Pipeline(settings, store, connectors)
         for source in sources:
-            connector = plugin(source).sandbox_connector(server.base_url(source), time_scale=options.time_scale)
-            mapping = load_mapping(store, connector, settings.mapping_file(source))
             with stream_progress(progress_console, source) as sink:
-                reports[source] = Syncer(store, connector, mapping, progress=sink).backfill()
-            connectors[source] = connector
+                reports[source] = pipeline.syncer(source, progress=sink).backfill()
         _summary(console, store, reports, server)
-        scoring = Rescorer(store, ScoringModel.load(settings.scoring_model_path),
-                           load_policy(settings.merge_policy_file)).run()
+        scoring = pipeline.rescorer().run()
         _funnel(console, store, scoring)
-        _handoff(console, settings, store, connectors, server)
-        for connector in connectors.values():
-            connector.close()
+        daemon = Daemon(settings, store, pipeline, _verifiers(settings, server, sources), first_pass_delay=3600)
+        with DaemonThread(daemon) as running:
+            daemon.receiver.public_url = running.url
+            pipeline.settings = settings.model_copy(update={"public_url": running.url})
+            _handoff(console, store, pipeline, server)
+            _realtime(console, store, server, options)
+        pipeline.close()
     return reports
 
 
-def _handoff(console: Console, settings: Settings, store: Store, connectors: dict[str, Connector],
-             server: SandboxServer) -> None:
-    from crmbridge.writeback.build import build_writeback
+def _verifiers(settings: Settings, server: SandboxServer, sources: list[str]) -> dict[str, Any]:
+    password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
+    out = {}
+    for source in sources:
+        make = getattr(plugin(source), "webhooks", None)
+        if make is not None:
+            extra = getattr(server.vendor(source), "webhook_options", dict)()
+            out[source] = make(user=settings.webhook_user, password=password, **extra)
+    return out
 
-    wb = build_writeback(settings, store, connectors)
+
+def _realtime(console: Console, store: Store, server: SandboxServer, options: DemoOptions) -> None:
+    """The simulator makes people sales-ready; print each hand-off as the webhook path creates it."""
+    console.print(f"\n[bold]Real time[/]: the receiver listens; {options.sales_ready} visitors fill in the "
+                  "contact form")
+    ledger = WritebackLedger(store)
+    before = {h["key"] for h in ledger.handoffs(status="done")}
+    started_ms = int(time.time() * 1000)
+    made: list[dict[str, Any]] = []
+    for source in server.vendors:
+        vendor = server.vendor(source)
+        if hasattr(vendor, "simulate"):
+            made += vendor.simulate(sales_ready=options.sales_ready, seed=options.seed).get("sales_ready", [])
+    wanted = {str(p.get("email") or "").lower() for p in made if p.get("email")}
+    seen: set[str] = set()
+    deadline = time.monotonic() + options.realtime_timeout
+    while time.monotonic() < deadline and len(seen) < len(wanted):
+        for h in ledger.handoffs(status="done"):
+            email = str((h.get("summary") or {}).get("email") or "").lower()
+            if h["key"] in before or h["key"] in seen or email not in wanted:
+                continue
+            seen.add(h["key"])
+            latency = (int(h["done_ms"]) - started_ms) / 1000
+            owner = (h.get("summary") or {}).get("owner_label") or "to claim"
+            console.print(f"  form filled → deal {h['deal_id']} in {h['target']} for {email}, owner {owner}: "
+                          f"[bold]{latency:.1f} s[/]", highlight=False)
+        time.sleep(0.2)
+    missing = len(wanted) - len(seen)
+    stats = {s: server.vendor(s).stats().get("webhooks", {}) for s in server.vendors}
+    console.print(f"{len(seen)} of {len(wanted)} handed off in real time" + (
+        f" ({missing} not within {options.realtime_timeout:.0f} s: the scheduled sync is the safety net)"
+        if missing else "") + "; webhooks " + ", ".join(
+        f"{s}: {w.get('emitted', 0)} emitted, {w.get('delivered', 0)} delivered" for s, w in stats.items()))
+
+
+def _handoff(console: Console, store: Store, pipeline: Pipeline, server: SandboxServer) -> None:
+    wb = pipeline.writeback()
+    connectors = pipeline._connectors
     setup = wb.setup()
     console.print("\n[bold]Write-back set up[/]: " + "; ".join(
         f"{s} stage {r.stage_id} in pipeline {r.pipeline_id}, "

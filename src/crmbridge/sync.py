@@ -320,7 +320,7 @@ class Syncer:
 
     # -- incremental ---------------------------------------------------------------------------
 
-    def sync(self, streams: Sequence[str] | None = None, *, reconcile: bool = False) -> RunReport:
+    def sync(self, streams: Sequence[str] | None = None, *, reconcile: bool = False, record: bool = True) -> RunReport:
         """One incremental pass; ``reconcile`` also checks every stream for records deleted in the CRM.
 
         Without it, a stream is reconciled only when the CRM's live count and ours disagree.
@@ -342,7 +342,7 @@ class Syncer:
         def cursors(name: str, page: Page) -> list[tuple[str, Mapping[str, Any]]]:
             return [] if page.checkpoint is None else [("incremental", page.checkpoint)]
 
-        self._run(report, jobs, cursors, reconcile=True)
+        self._run(report, jobs, cursors, reconcile=True, record=record)
         return report
 
     # -- records read by id (webhooks) ------------------------------------------------------------
@@ -370,12 +370,12 @@ class Syncer:
     # -- shared loop ---------------------------------------------------------------------------
 
     def _run(self, report: RunReport, jobs: list[tuple[str, Iterator[Page]]], cursors: Any,
-             reconcile: bool = False) -> None:
+             reconcile: bool = False, record: bool = True) -> None:
         started = time.monotonic()
         self._command = report.command
         before = self.connector.usage()
         self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
-        run_id = None if self.dry_run else self.store.start_run(report.command, self.source)
+        run_id = None if self.dry_run or not record else self.store.start_run(report.command, self.source)
         status, error = "failed", None
         try:
             for name, _ in jobs:

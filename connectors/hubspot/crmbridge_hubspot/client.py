@@ -114,6 +114,7 @@ class HubSpotClient:
         self.stages = sdk.crm.pipelines.pipeline_stages_api
         self.property_groups = sdk.crm.properties.groups_api
         self.properties_batch = sdk.crm.properties.batch_api
+        self.webhook_settings, self.webhook_subscriptions = self._developer_apis(settings)
         self.pacer = Pacer(settings.burst_limit, settings.burst_interval_seconds, margin=1)
         self.search_pacer = Pacer(max(1, round(settings.search_per_second)), 1.0, margin=0)
         self._timeout = (settings.connect_timeout, settings.read_timeout)
@@ -122,6 +123,16 @@ class HubSpotClient:
         self._retries = 0
         self._rate_limited = 0
         self._daily_remaining: int | None = None
+
+    @staticmethod
+    def _developer_apis(settings: HubSpotSettings) -> tuple[Any, Any]:
+        """The webhooks API authenticates with the developer account's key (``hapikey``), not the token."""
+        if settings.developer_api_key is None:
+            return None, None
+        key = settings.developer_api_key.get_secret_value()
+        register_secret(key)
+        sdk = hubspot.Client.create(api_key=key, host=settings.base_url.rstrip("/"), retry=False)
+        return sdk.webhooks.settings_api, sdk.webhooks.subscriptions_api
 
     def usage(self) -> ApiUsage:
         with self._lock:
@@ -215,6 +226,12 @@ class HubSpotClient:
     def property_definitions(self, object_type: str) -> Any:
         return self.call(f"GET /crm/v3/properties/{object_type}", self.properties.get_all_with_http_info,
                          object_type)
+
+    def batch_read(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> Any:
+        """Up to 100 records by id; ids HubSpot no longer holds come back as a 207's errors."""
+        body = {"inputs": [{"id": i} for i in ids], "properties": list(properties)}
+        return self.call(f"POST /crm/v3/objects/{object_type}/batch/read", self.batch.read_with_http_info,
+                         object_type, body, archived=False)
 
     def associations_batch(self, from_type: str, to_type: str, ids: Sequence[str]) -> Any:
         body = {"inputs": [{"id": i} for i in ids]}

@@ -4,7 +4,8 @@ Backfill lists each object type with its associations inline (one call per 100 r
 incremental pass asks search for the newest records first: one call answers "nothing changed" and
 also tells how many records are live, which proves that nothing was archived behind our back. More
 changes than one page are walked in ascending windows that restart from the last seen timestamp
-(and id), so HubSpot's 10,000-result cap never truncates a sync.
+(and id), so HubSpot's 10,000-result cap never truncates a sync. Records named by webhook events are
+read back with ``fetch``, 100 per batch call.
 """
 
 from __future__ import annotations
@@ -148,6 +149,17 @@ class HubSpotConnector:
             if not after:
                 return
 
+    def fetch(self, stream: str, ids: Sequence[str]) -> Iterator[Page]:
+        """Records named by webhook events, 100 per batch read; owners, pipelines and web events have no
+        webhooks, so nothing names them."""
+        spec = self._spec(stream)
+        if not isinstance(spec, S.CrmObjectStream):
+            return iter(())
+        return self._fetch(spec, list(dict.fromkeys(str(i) for i in ids)))
+
+    def followups(self, stream: str) -> Sequence[str]:
+        return S.FOLLOWUPS.get(stream, ())
+
     # -- CRM objects ---------------------------------------------------------------------------
 
     def _spec(self, stream: str) -> S.CrmObjectStream | S.SpecialStream:
@@ -201,6 +213,19 @@ class HubSpotConnector:
             for i in ids:
                 links[i].setdefault(target, [])
         return [self._raw(spec, o, links[str(o["id"])]) for o in objs]
+
+    def _fetch(self, spec: S.CrmObjectStream, ids: list[str]) -> Iterator[Page]:
+        properties = self._properties(spec)
+        for start in range(0, len(ids), S.FETCH_BATCH):
+            chunk = ids[start : start + S.FETCH_BATCH]
+            objs = self.client.batch_read(spec.object_type, chunk, properties).get("results") or []
+            records = self._with_links(spec, objs) if objs else []
+            merged = _merged_away(objs, chunk)
+            returned = {r.id for r in records}
+            archived = [i for i in chunk if i not in returned and i not in merged]
+            log.debug("hubspot.fetched", stream=spec.name, asked=len(chunk), live=len(records),
+                      archived=len(archived), merged=len(merged))
+            yield Page(spec.name, records, archived_ids=archived, merged=merged)
 
     def _search_changes(self, spec: S.CrmObjectStream, since: int, cursor_ms: int) -> Iterator[Page]:
         probe = self._search(spec, [], (spec.modified, "DESCENDING"))
@@ -353,6 +378,18 @@ class HubSpotConnector:
             yield Page("web_events", records, checkpoint=checkpoint)
             if after is None:
                 return
+
+
+def _merged_away(objs: Sequence[Mapping[str, Any]], asked: Sequence[str]) -> dict[str, str]:
+    """Asked-for ids that HubSpot answered with another record, which lists them as merged into it."""
+    wanted = set(asked)
+    out: dict[str, str] = {}
+    for obj in objs:
+        survivor = str(obj["id"])
+        for old in str((obj.get("properties") or {}).get("hs_merged_object_ids") or "").split(";"):
+            if old in wanted and old != survivor:
+                out[old] = survivor
+    return out
 
 
 def _probability(metadata: Mapping[str, Any] | None) -> float | None:

@@ -31,3 +31,8 @@ class HubSpotSettings(BaseSettings):
     # The account's id, for links to records in HubSpot's web app (notifications link the deal).
     portal_id: str | None = None
     app_url: str = "https://app.hubspot.com"
+    # The public app that sends webhooks: its client secret signs every delivery (X-HubSpot-Signature-v3);
+    # its id and the developer account's API key let ``crmbridge setup`` manage the subscriptions.
+    client_secret: SecretStr | None = None
+    app_id: int | None = Field(default=None, ge=1)
+    developer_api_key: SecretStr | None = None

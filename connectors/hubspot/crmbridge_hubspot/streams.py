@@ -59,3 +59,33 @@ WEB_EVENTS = SpecialStream("web_events", EntityType.ACTIVITY, EVENTS_PAGE)
 # Reading order: what others refer to comes first, so a partial store is still coherent.
 ALL_STREAMS: tuple[CrmObjectStream | SpecialStream, ...] = (OWNERS, PIPELINES, *CRM_STREAMS, WEB_EVENTS)
 BY_NAME = {s.name: s for s in ALL_STREAMS}
+
+# -- webhooks ------------------------------------------------------------------------------------------
+
+FETCH_BATCH = 100  # batch read's maximum inputs
+
+# The objects HubSpot's webhooks API reports on that crmbridge reads, by subscription prefix.
+WEBHOOK_OBJECTS = {"contact": "contacts", "company": "companies", "deal": "deals"}
+# Events every watched object is subscribed to; property changes are subscribed one property at a time.
+WEBHOOK_EVENTS = ("creation", "deletion", "merge", "associationChange")
+# The properties whose change crmbridge must hear about: what the mapping reads, plus the activity
+# signals HubSpot keeps on a contact (a form submission, a visit, an e-mail opened or clicked), which
+# say that the events API has news. Never the ``crmbridge_*`` properties write-back itself writes,
+# nor last-modified stamps (every change moves them).
+WEBHOOK_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "contact": (
+        "email", "firstname", "lastname", "jobtitle", "hs_seniority", "hs_role", "phone", "country", "city",
+        "hubspot_owner_id", "lifecyclestage", "hs_lead_status", "hs_email_optout", "hs_email_hard_bounce_reason_enum",
+        "bant_budget", "bant_authority", "bant_need", "bant_timeline", "project_status",
+        "recent_conversion_date", "num_conversion_events", "hs_analytics_last_visit_timestamp",
+        "hs_email_last_open_date", "hs_email_last_click_date",
+    ),
+    "company": (
+        "name", "domain", "website", "industry", "numberofemployees", "annualrevenue", "country", "city",
+        "tech_stack", "hs_ideal_customer_profile", "hs_is_target_account", "renewal_date", "hubspot_owner_id",
+        "lifecyclestage",
+    ),
+    "deal": ("dealname", "amount", "deal_currency_code", "pipeline", "dealstage", "hubspot_owner_id", "closedate"),
+}
+# A change on these streams implies news elsewhere that no webhook announces.
+FOLLOWUPS: dict[str, tuple[str, ...]] = {"contacts": ("web_events",)}

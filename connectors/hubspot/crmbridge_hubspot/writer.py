@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crmbridge.errors import PermanentError
+from crmbridge.errors import NotFoundError, PermanentError
 from crmbridge.logs import get_logger
 from crmbridge.writeback.contract import (
     CLEAR,
@@ -27,6 +27,7 @@ from crmbridge.writeback.contract import (
     WriteResult,
     create_each,
 )
+from crmbridge_hubspot import streams as S
 from crmbridge_hubspot.client import HubSpotClient
 from crmbridge_hubspot.settings import DEFAULT_BASE_URL, HubSpotSettings
 
@@ -71,8 +72,7 @@ class HubSpotWriter:
         pipeline_id, stage_id, stage_steps = self._stage(spec, dry_run)
         steps.extend(stage_steps)
         if spec.webhook_url:
-            steps.append(ProvisionStep("webhook subscriptions", "HubSpot app", "present",
-                                       "HubSpot subscriptions belong to the app's settings, not to this API"))
+            steps.extend(WebhookProvisioner(self.client, self.settings).provision(spec.webhook_url, dry_run))
         return Provisioned(pipeline_id, stage_id, tuple(steps), keys)
 
     def _properties(self, object_type: str, fields: Sequence[FieldSpec], dry_run: bool) -> list[ProvisionStep]:
@@ -259,6 +259,88 @@ class HubSpotWriter:
         if self.settings.base_url.rstrip("/") != DEFAULT_BASE_URL:  # a sandbox: link the API record
             return f"{self.settings.base_url.rstrip('/')}/crm/v3/objects/deals/{deal_id}"
         return None
+
+
+class WebhookProvisioner:
+    """The app's webhook target and subscriptions, made to match what the connector listens to.
+
+    HubSpot keeps both in the developer app (``/webhooks/v3/{appId}``, authenticated by the developer
+    account's API key), so they need ``CRMBRIDGE_HUBSPOT_APP_ID`` and ``_DEVELOPER_API_KEY``.
+    """
+
+    def __init__(self, client: HubSpotClient, settings: HubSpotSettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    def provision(self, target_url: str, dry_run: bool) -> list[ProvisionStep]:
+        missing = [name for name, value in (("CRMBRIDGE_HUBSPOT_APP_ID", self.settings.app_id),
+                                            ("CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY", self.settings.developer_api_key))
+                   if value is None]
+        if missing or self.client.webhook_settings is None:
+            return [ProvisionStep("webhook subscriptions", "HubSpot app", "skipped",  # type: ignore[arg-type]
+                                  f"set {' and '.join(missing)} so setup can subscribe to HubSpot's webhooks")]
+        steps = [self._target(target_url, dry_run)]
+        steps.extend(self._subscriptions(dry_run))
+        return steps
+
+    @property
+    def _app(self) -> int:
+        assert self.settings.app_id is not None
+        return self.settings.app_id
+
+    def _target(self, url: str, dry_run: bool) -> ProvisionStep:
+        path = "/webhooks/v3/{appId}/settings"
+        try:
+            current = self.client.call(f"GET {path}", self.client.webhook_settings.get_all_with_http_info, self._app)
+        except NotFoundError:
+            current = {}
+        if current.get("targetUrl") == url:
+            return ProvisionStep("webhook target", url, "present")
+        was = current.get("targetUrl")
+        detail = f"was {was}" if was else ""
+        if dry_run:
+            return ProvisionStep("webhook target", url, "would create", detail)
+        concurrency = (current.get("throttling") or {}).get("maxConcurrentRequests") or 10
+        self.client.call(f"PUT {path}", self.client.webhook_settings.configure_with_http_info, self._app,
+                         {"targetUrl": url, "throttling": {"maxConcurrentRequests": concurrency}})
+        return ProvisionStep("webhook target", url, "updated" if was else "created", detail)
+
+    def wanted(self) -> list[tuple[str, str | None]]:
+        """(event type, property) for every subscription the connector needs, properties the account
+        lacks left out (a custom property of the default mapping that this account never created)."""
+        out: list[tuple[str, str | None]] = []
+        for prefix, stream in S.WEBHOOK_OBJECTS.items():
+            out.extend((f"{prefix}.{event}", None) for event in S.WEBHOOK_EVENTS)
+            have = {p.get("name") for p in self.client.property_definitions(stream).get("results") or ()}
+            out.extend((f"{prefix}.propertyChange", p) for p in S.WEBHOOK_PROPERTIES[prefix] if p in have)
+        return out
+
+    def _subscriptions(self, dry_run: bool) -> list[ProvisionStep]:
+        api = self.client.webhook_subscriptions
+        path = "/webhooks/v3/{appId}/subscriptions"
+        listed = self.client.call(f"GET {path}", api.get_all_with_http_info, self._app).get("results") or []
+        existing = {(s.get("eventType"), s.get("propertyName") or None): s for s in listed}
+        steps = []
+        for event_type, prop in self.wanted():
+            name = f"{event_type} {prop}" if prop else event_type
+            found = existing.get((event_type, prop))
+            if found is not None and found.get("active"):
+                steps.append(ProvisionStep("webhook subscription", name, "present"))
+            elif dry_run:
+                steps.append(ProvisionStep("webhook subscription", name, "would create",
+                                           "inactive" if found is not None else ""))
+            elif found is not None:
+                self.client.call(f"PATCH {path}/{{subscriptionId}}", api.update_with_http_info, int(found["id"]),
+                                 self._app, {"active": True})
+                steps.append(ProvisionStep("webhook subscription", name, "updated", "activated"))
+            else:
+                body: dict[str, Any] = {"eventType": event_type, "active": True}
+                if prop:
+                    body["propertyName"] = prop
+                self.client.call(f"POST {path}", api.create_with_http_info, self._app, body)
+                steps.append(ProvisionStep("webhook subscription", name, "created"))
+        log.info("hubspot.webhooks_provisioned", subscriptions=len(steps), dry_run=dry_run)
+        return steps
 
 
 def _deal_input(draft: DealDraft) -> dict[str, Any]:

@@ -1,15 +1,19 @@
-"""Fixtures for the HubSpot sandbox tests: a running sandbox, the real SDK pointed at it, raw HTTP."""
+"""Fixtures for the HubSpot sandbox tests: a running sandbox, the real SDK pointed at it, raw HTTP, and a
+loopback endpoint that receives the sandbox's webhook deliveries."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import hubspot
 import orjson
 import pytest
 import urllib3
+from aiohttp import web
 
 from crmbridge.connectors import SandboxOptions
 from crmbridge.sandbox import SandboxServer
@@ -121,3 +125,86 @@ def every_page(fetch: Any, **kwargs: Any) -> list[Any]:
             return results
         after = page.paging.next.after
     raise AssertionError("paging never ended")
+
+
+@dataclass
+class Delivery:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A loopback webhook endpoint: records every delivery, fails the first ``fail`` of them with 500."""
+
+    fail: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="test-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/hubspot"
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [e for d in self.deliveries for e in d.events]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.deliveries.append(Delivery(str(request.url), dict(request.headers), body))
+        if self.fail > 0:
+            self.fail -= 1
+            return web.Response(status=500)
+        return web.Response(status=200)
+
+    def start(self) -> Receiver:
+        self._thread.start()
+
+        async def _start() -> int:
+            app = web.Application()
+            app.router.add_post("/webhooks/hubspot", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+        self.port = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def developer_client(server: SandboxServer, key: str = "sandbox-developer-key") -> hubspot.Client:
+    """The SDK as a developer account uses it for the webhooks API (``hapikey``)."""
+    return hubspot.Client.create(api_key=key, host=server.base_url("hubspot"))
+
+
+def subscribe(hs: Any, target_url: str, *event_types: str, properties: dict[str, list[str]] | None = None,
+              max_concurrent: int = 10) -> None:
+    """Point the sandbox app at ``target_url`` and subscribe it, through the app's own API."""
+    app = hs.webhooks
+    app.put_settings({"targetUrl": target_url, "throttling": {"maxConcurrentRequests": max_concurrent}})
+    for event_type in event_types:
+        app.subscribe({"eventType": event_type})
+    for prefix, names in (properties or {}).items():
+        for name in names:
+            app.subscribe({"eventType": f"{prefix}.propertyChange", "propertyName": name})

@@ -69,4 +69,9 @@ def build_app(store: Store, scheduler: Scheduler, *, receiver: Receiver | None =
     app.add_routes(routes)
     if receiver is not None:
         app.add_routes(receiver.routes())
+
+        async def close_writer(_: web.Application) -> None:
+            await receiver.writer.close()
+
+        app.on_cleanup.append(close_writer)
     return app

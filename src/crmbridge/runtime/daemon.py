@@ -39,7 +39,8 @@ INBOX_RETENTION_MS = 3 * 86_400_000  # done events are kept this long to recogni
 
 class Daemon:
     def __init__(self, settings: Settings, store: Store, pipeline: Pipeline,
-                 verifiers: Mapping[str, WebhookVerifier], *, policy: WorkerPolicy | None = None) -> None:
+                 verifiers: Mapping[str, WebhookVerifier], *, policy: WorkerPolicy | None = None,
+                 first_pass_delay: float = 0.0) -> None:
         self.settings, self.store, self.pipeline = settings, store, pipeline
         self.stopping = threading.Event()
         pipeline.should_stop = self.stopping.is_set
@@ -54,7 +55,8 @@ class Daemon:
                                   pipeline.write_back, policy, on_settled=self.metrics.settled)
         self._last_full_writeback = 0.0
         self.scheduler = Scheduler(list(settings.sources), settings.sync_interval_seconds, self._pass,
-                                   daily=self._daily, after=self._write_back, leader=LeaderLock(store))
+                                   daily=self._daily, after=self._write_back, leader=LeaderLock(store),
+                                   first_delay=first_pass_delay)
         self._worker_thread = threading.Thread(target=self.worker.run, args=(self.stopping, self.wake),
                                                name="inbox-worker", daemon=True)
 

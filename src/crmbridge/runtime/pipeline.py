@@ -168,7 +168,7 @@ class Pipeline:
         report = syncer.apply(pages(), command="webhook")
         followups = sorted({f for stream in group.ids for f in connector.followups(stream)})
         if followups:
-            passed = syncer.sync(followups)
+            passed = syncer.sync(followups, record=False)  # part of the batch, not a run of its own
             report.streams.update(passed.streams)
             for endpoint, n in passed.api_calls.items():
                 report.api_calls[endpoint] = report.api_calls.get(endpoint, 0) + n

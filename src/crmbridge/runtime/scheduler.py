@@ -58,13 +58,14 @@ class Scheduler:
     def __init__(self, sources: list[str], interval: float, sync: SyncFn,
                  daily: Callable[[], object] | None = None, full_every: float = DAY,
                  clock: Callable[[], float] = time.time, after: Callable[[], object] | None = None,
-                 leader: Leadership | None = None) -> None:
+                 leader: Leadership | None = None, first_delay: float = 0.0) -> None:
         if not interval > 0:
             raise ValueError(f"the sync interval must be positive, not {interval}")
         self.sources, self.interval, self._sync = sources, interval, sync
         self._after = after  # write-back and hand-off, after the passes have stored and scored
         self._daily, self.full_every, self._clock = daily, full_every, clock
         self.leader: Leadership = leader or AlwaysLeader()
+        self.first_delay = first_delay  # seconds before the first pass (the demo has just backfilled)
         self._last_full: dict[str, float] = {}
         self._last_daily = 0.0
         self.state = SchedulerState()
@@ -119,7 +120,7 @@ class Scheduler:
         self.state.api_calls[source] = self.state.api_calls.get(source, 0) + report.total_calls
 
     def _loop(self) -> None:
-        next_due = 0.0
+        next_due = time.monotonic() + self.first_delay
         while not self.stop_event.is_set():
             try:
                 self.state.leading = self.leader.held()

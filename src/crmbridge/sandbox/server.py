@@ -32,7 +32,8 @@ class VendorSandbox(Protocol):
 
     # Optional: ``simulate(**body) -> dict`` (the activity simulator behind ``POST /_sandbox/simulate``),
     # ``banner() -> list[str]`` (lines printed when ``crmbridge sandbox`` starts: app ids, secrets),
-    # ``close()`` (stops webhook delivery when the host stops).
+    # ``close()`` (stops webhook delivery when the host stops), ``webhook_options() -> dict`` (what the
+    # plugin's ``webhooks(**options)`` needs to verify this sandbox's deliveries, e.g. its app secret).
 
 
 class Holds:

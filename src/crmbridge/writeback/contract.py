@@ -60,7 +60,7 @@ class ProvisionStep:
 
     what: str
     name: str
-    status: Literal["created", "present", "would create", "updated"]
+    status: Literal["created", "present", "would create", "updated", "skipped"]
     detail: str = ""
 
 
@@ -75,7 +75,7 @@ class Provisioned:
 
     @property
     def changed(self) -> bool:
-        return any(s.status != "present" for s in self.steps)
+        return any(s.status not in ("present", "skipped") for s in self.steps)
 
     def as_dict(self) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "stage_id": self.stage_id, "field_keys": dict(self.field_keys)}

@@ -2,10 +2,12 @@
 
 ``HubSpotSandbox(options)`` is what the plugin hands the sandbox host (mounted at ``/hubspot``); tests
 also use its Python API to look at and change the state directly (counts, touches, merges, links).
+Its public app (webhooks v3) sends signed deliveries of every change to the subscribed target URL.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ from aiohttp import web
 from crmbridge.connectors import SandboxOptions
 from crmbridge.sandbox.faults import FaultInjector
 from crmbridge.sandbox.stats import SandboxStats
+from crmbridge.sandbox.webhooks import WebhookDispatcher
 from crmbridge.sandbox.world import World, generate_world, parse_anchor
 from crmbridge_hubspot.sandbox import errors
 from crmbridge_hubspot.sandbox.clock import iso_ms
@@ -25,7 +28,10 @@ from crmbridge_hubspot.sandbox.portal import HubSpotPortal
 from crmbridge_hubspot.sandbox.routes_associations import AssociationRoutes
 from crmbridge_hubspot.sandbox.routes_metadata import MetadataRoutes
 from crmbridge_hubspot.sandbox.routes_objects import ObjectRoutes
+from crmbridge_hubspot.sandbox.routes_webhooks import WebhookRoutes
 from crmbridge_hubspot.sandbox.schema import ObjectType, object_type
+from crmbridge_hubspot.sandbox.simulator import Simulator
+from crmbridge_hubspot.sandbox.webhooks import WebhookApp, delivery_policy
 
 __all__ = ["HubSpotSandbox"]
 
@@ -44,7 +50,10 @@ class HubSpotSandbox:
 
     Options read from ``SandboxOptions.extra`` (all optional): ``anchor``, ``hubspot_tier``,
     ``hubspot_burst_limit``, ``hubspot_daily_limit``, ``hubspot_search_per_second``, ``hubspot_token``,
-    ``hubspot_search_lag_seconds``, ``hubspot_portal_id``, ``stall_seconds``, ``fault_after_share``.
+    ``hubspot_search_lag_seconds``, ``hubspot_portal_id``, ``stall_seconds``, ``fault_after_share``;
+    the app behind webhooks: ``hubspot_app_id``, ``hubspot_client_secret`` (random when absent),
+    ``hubspot_developer_api_key``; delivery: ``webhook_retry_scale``, ``webhook_duplicates``,
+    ``webhook_shuffle``, ``webhook_any_host``.
     """
 
     name = "hubspot"
@@ -66,16 +75,34 @@ class HubSpotSandbox:
                                     stall_seconds=float(extra.get("stall_seconds", 30.0)),
                                     after_share=float(extra.get("fault_after_share", 0.5)))
         self._stats = SandboxStats()
+        self.webhooks = self._webhook_app(options)
+        self.portal.listener = self.webhooks
+        self.simulator = Simulator(self.portal)
         token = extra.get("hubspot_token")
         self.gateway = Gateway(self.limits, self.faults, self._stats, token=str(token) if token else None,
-                               time_scale=self.time_scale)
+                               time_scale=self.time_scale, developer_key=self.webhooks.developer_key)
         self.app = self._build_app()
+
+    def _webhook_app(self, options: SandboxOptions) -> WebhookApp:
+        from crmbridge_hubspot.plugin import SANDBOX_APP_ID, SANDBOX_DEVELOPER_KEY
+
+        extra = options.extra
+        dispatcher = WebhookDispatcher(
+            delivery_policy(), self._stats, retry_scale=float(extra.get("webhook_retry_scale", 1.0)),
+            duplicates=float(extra.get("webhook_duplicates", 0.0)), shuffle=bool(extra.get("webhook_shuffle", False)),
+            seed=options.seed, any_host=bool(extra.get("webhook_any_host", False)))
+        return WebhookApp(app_id=int(extra.get("hubspot_app_id", SANDBOX_APP_ID)),
+                          secret=str(extra.get("hubspot_client_secret") or secrets.token_hex(16)),
+                          developer_key=str(extra.get("hubspot_developer_api_key", SANDBOX_DEVELOPER_KEY)),
+                          portal_id=self.portal_id, dispatcher=dispatcher,
+                          has_property=lambda t, p: p in self.portal.catalogs[t].defs)
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self.gateway.middleware], client_max_size=4 * 1024 * 1024)
         ObjectRoutes(self.portal).register(app.router)
         AssociationRoutes(self.portal).register(app.router)
         MetadataRoutes(self.portal, self.account_info()).register(app.router)
+        WebhookRoutes(self.webhooks).register(app.router)
         app.router.add_post("/_sandbox/touch", self._touch_route)
         app.router.add_get("/_sandbox/counts", self._counts_route)
         return app
@@ -96,9 +123,38 @@ class HubSpotSandbox:
         return snapshot
 
     def reset(self) -> None:
+        self.webhooks.reset()
         self.portal.load()
+        self.simulator.reset()
         self._stats.reset()
         self.limits.reset()
+
+    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None) -> dict[str, Any]:
+        """``sales_ready`` ICP-fit people submit "Contact us" now, ``activities`` visitors browse or open an
+        e-mail; both through the portal, so webhooks go out. Answers who and how many."""
+        return self.simulator.run(sales_ready=sales_ready, activities=activities, seed=seed)
+
+    def banner(self) -> list[str]:
+        """What a user configures crmbridge with to receive this sandbox's webhooks."""
+        app = self.webhooks
+        return [f"webhooks app id {app.app_id} (CRMBRIDGE_HUBSPOT_APP_ID)",
+                f"developer API key {app.developer_key} (CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY)",
+                f"client secret {app.secret} (CRMBRIDGE_HUBSPOT_CLIENT_SECRET)"]
+
+    def close(self) -> None:
+        self.webhooks.dispatcher.close()
+
+    @property
+    def dispatcher(self) -> WebhookDispatcher:
+        return self.webhooks.dispatcher
+
+    def webhook_options(self) -> dict[str, Any]:
+        """What ``plugin.webhooks(**options)`` needs to verify this sandbox's deliveries: its app's secret."""
+        return {"secret": self.webhooks.secret}
+
+    def drain_webhooks(self, timeout: float = 30.0) -> bool:
+        """Wait until every emitted delivery succeeded or was given up (tests, the demo)."""
+        return self.webhooks.dispatcher.drain(timeout)
 
     def set_faults(self, rates: Mapping[str, float]) -> None:
         self.faults.set_rates(rates)

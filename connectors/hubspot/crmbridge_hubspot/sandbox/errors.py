@@ -80,6 +80,11 @@ def unauthorized() -> HubSpotError:
     return HubSpotError(401, _body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"))
 
 
+def invalid_api_key() -> HubSpotError:
+    return HubSpotError(401, _body("The API key provided is invalid. View or manage your API key here: "
+                                   "https://app.hubspot.com/l/api-key/", "INVALID_AUTHENTICATION"))
+
+
 def rate_limited_body(policy: str) -> dict[str, Any]:
     return {"status": "error", "message": RATE_LIMIT_MESSAGES[policy], "errorType": "RATE_LIMIT",
             "correlationId": correlation_id(), "policyName": policy}

@@ -1,4 +1,5 @@
-"""Web-analytics events (``GET /events/v3/events``) read straight from the world's behaviour columns.
+"""Web-analytics events (``GET /events/v3/events``) read straight from the world's behaviour columns,
+followed by the events appended since (the simulator's visitors, submitting forms now).
 
 Events are immutable and ordered by (occurredAt, id): an id is ``<portal>-<epoch ms>-<position>``, so the
 two orders agree. The paging cursor is the (occurredAt, position) pair of the last event, encoded.
@@ -48,33 +49,77 @@ def decode_cursor(text: str) -> tuple[int, int] | None:
         return None
 
 
+class _Column:
+    """One behaviour column of the world, continued by the events appended since (``EventLog.append``)."""
+
+    __slots__ = ("base", "size", "tail")
+
+    def __init__(self, base: Sequence[int], tail: list[int]) -> None:
+        self.base, self.tail, self.size = base, tail, len(base)
+
+    def __getitem__(self, i: int) -> int:
+        return self.base[i] if i < self.size else self.tail[i - self.size]
+
+    def __len__(self) -> int:
+        return self.size + len(self.tail)
+
+
 class EventLog:
+    """The world's events (immutable columns, shared between sandboxes) and those appended since."""
+
     def __init__(self, world: World, contact_id: Callable[[int], str], portal_id: int) -> None:
         self.world = world
         self.behaviours = world.behaviours
         self._contact_id = contact_id
         self._portal_id = portal_id
         self._global: array | None = None
+        self._tail: dict[str, list[int]] = {"person": [], "kind": [], "at": [], "ref": []}
+        self._tail_of: dict[int, list[int]] = {}  # person -> appended positions
+        b = self.behaviours
+        self.at = _Column(b.at_ms, self._tail["at"])
+        self.kind = _Column(b.kind, self._tail["kind"])
+
+    def append(self, person: int, kind: int, at_ms: int, ref: int) -> int:
+        """Add an event the world did not generate (the simulator's visitors); returns its position."""
+        position = len(self.at)
+        for name, value in (("person", person), ("kind", kind), ("at", at_ms), ("ref", ref)):
+            self._tail[name].append(value)
+        self._tail_of.setdefault(person, []).append(position)
+        if self._global is not None:
+            at = self.at
+            where = bisect_right(self._global, (at_ms, position), key=lambda i: (at[i], i))
+            self._global.insert(where, position)
+        return position
+
+    def _columns(self) -> tuple[Sequence[int], Sequence[int]]:
+        if not self._tail["at"]:  # the common case reads the world's arrays directly
+            return self.behaviours.at_ms, self.behaviours.kind
+        return self.at, self.kind
 
     def _global_order(self) -> array:
         if self._global is None:
-            at = self.behaviours.at_ms
+            at = self._columns()[0]
             # A stable sort by time keeps positions ascending among equal times: (at, position) order.
             self._global = array("i", sorted(range(len(at)), key=at.__getitem__))
         return self._global
 
+    def _of(self, persons: Sequence[int], at_col: Sequence[int]) -> list[int]:
+        positions: list[int] = []
+        appended = False
+        for person in persons:
+            positions.extend(self.behaviours.of(person))
+            extra = self._tail_of.get(person)
+            if extra:
+                positions.extend(extra)
+                appended = True
+        if len(persons) > 1 or appended:
+            positions.sort(key=lambda i: (at_col[i], i))
+        return positions
+
     def query(self, q: EventQuery) -> tuple[list[int], tuple[int, int] | None]:
         """Positions of the events on this page, and the (at, position) to continue after, if any."""
-        at_col, kind_col = self.behaviours.at_ms, self.behaviours.kind
-        if q.persons is None:
-            order: Sequence[int] = self._global_order()
-        else:
-            positions: list[int] = []
-            for person in q.persons:
-                positions.extend(self.behaviours.of(person))
-            if len(q.persons) > 1:
-                positions.sort(key=lambda i: (at_col[i], i))
-            order = positions
+        at_col, kind_col = self._columns()
+        order: Sequence[int] = self._global_order() if q.persons is None else self._of(q.persons, at_col)
 
         def key(i: int) -> tuple[int, int]:
             return at_col[i], i
@@ -97,9 +142,18 @@ class EventLog:
                 page.append(position)
         return page, None
 
+    def _event(self, position: int) -> tuple[int, int, int, int]:
+        """(kind, at, ref, person) of a position, world or appended."""
+        b = self.behaviours
+        if position < len(b):
+            return b.kind[position], b.at_ms[position], b.ref[position], b.person[position]
+        i = position - len(b)
+        tail = self._tail
+        return tail["kind"][i], tail["at"][i], tail["ref"][i], tail["person"][i]
+
     def render(self, position: int) -> dict[str, Any]:
-        b, world = self.behaviours, self.world
-        kind, at, ref, person = b.kind[position], b.at_ms[position], b.ref[position], b.person[position]
+        world = self.world
+        kind, at, ref, person = self._event(position)
         if kind == PAGE_VIEW:
             page = world.pages[ref]
             referrer, source = self._referrer(position, person)
@@ -125,6 +179,8 @@ class EventLog:
 
     def _referrer(self, position: int, person: int) -> tuple[str, str]:
         b = self.behaviours
+        if position >= len(b):
+            return "", "DIRECT_TRAFFIC"  # an appended event: a visit that started right there
         begin = b.start[person]
         if position > begin and b.at_ms[position] - b.at_ms[position - 1] < SESSION_GAP_MS:
             previous_kind = b.kind[position - 1]

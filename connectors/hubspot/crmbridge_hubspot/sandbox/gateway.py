@@ -1,11 +1,14 @@
 """What stands in front of every HubSpot route: call counting, bearer-token auth, rate limits, faults.
 
 Control routes under ``/_sandbox/`` pass straight through: they are never counted, limited or faulted.
+The developer-account routes (webhooks v3) are counted and take the developer API key as ``hapikey``
+instead of a bearer token, as HubSpot's do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import re
 from collections.abc import Awaitable, Callable
@@ -25,6 +28,7 @@ _TYPE_KEYS = ("object_type", "from_type", "to_type")
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _READ_POSTS = re.compile(r"/(search|batch/read)$")
 _SERVER_ERRORS = (502, 503, 500)
+DEVELOPER_PREFIX = "/webhooks/v3/"
 _log = get_logger("crmbridge.sandbox.hubspot")
 
 
@@ -48,7 +52,9 @@ def endpoint_name(request: web.Request, prefix: str) -> str:
 
 class Gateway:
     def __init__(self, limits: RateLimits, faults: FaultInjector, stats: SandboxStats, *,
-                 token: str | None, time_scale: float, prefix: str = "/hubspot") -> None:
+                 token: str | None, time_scale: float, prefix: str = "/hubspot",
+                 developer_key: str | None = None) -> None:
+        self.developer_key = developer_key
         self.limits = limits
         self.faults = faults
         self.stats = stats
@@ -71,6 +77,8 @@ class Gateway:
         if path.startswith("/_sandbox/"):
             return await handler(request)
         self.stats.call(endpoint_name(request, self.prefix))
+        if path.startswith(DEVELOPER_PREFIX):
+            return await self._developer(request, handler, path)
         try:
             token = self._token(request)
         except errors.HubSpotError as exc:
@@ -95,6 +103,14 @@ class Gateway:
         if not search:
             response.headers.update(verdict.headers)
         return response
+
+    async def _developer(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
+        key = request.query.get("hapikey", "")
+        if not key:
+            return errors.unauthorized().response()
+        if self.developer_key is None or not hmac.compare_digest(key.encode(), self.developer_key.encode()):
+            return errors.invalid_api_key().response()
+        return await self._handle(request, handler, path)
 
     async def _handle(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
         try:

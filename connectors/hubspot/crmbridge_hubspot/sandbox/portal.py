@@ -2,7 +2,8 @@
 
 Every change goes through a ``HubSpotPortal`` method, whether it comes from an HTTP request or from a
 test calling the Python API, so both obey the same rules: validation, unique e-mails, forward-only
-lifecycle stages, merges, and the search index lag. Changes are stamped with the wall clock (ms).
+lifecycle stages, merges, and the search index lag. Changes are stamped with the wall clock (ms), and
+told to a ``ChangeListener`` (the webhook sender) when one is listening; seeding tells it nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from crmbridge.sandbox.world import World, paused_gc
 from crmbridge_hubspot.sandbox import errors
@@ -35,6 +37,31 @@ from crmbridge_hubspot.sandbox.schema import ENGAGEMENT_TYPES, OBJECT_TYPES, Obj
 from crmbridge_hubspot.sandbox.store import AssociationGraph, ObjectStore, Record
 
 PIPELINE_EPOCH = "2023-01-09T08:00:00.000Z"
+DEFAULT_CHANGE_SOURCE = "API"
+
+
+class ChangeListener(Protocol):
+    """Who hears about changes (the webhook sender). ``listening`` is read on every write, so it must be
+    cheap; nothing else is called while it is False."""
+
+    @property
+    def listening(self) -> bool: ...
+
+    def watched(self, type_name: str) -> Sequence[str]:
+        """The properties whose changes on this type someone subscribed to."""
+        ...
+
+    def created(self, type_name: str, rid: int, at_ms: int, source: str) -> None: ...
+
+    def deleted(self, type_name: str, rid: int, at_ms: int, source: str) -> None: ...
+
+    def changed(self, type_name: str, diffs: Sequence[tuple[int, Sequence[tuple[str, Any]]]], at_ms: int,
+                source: str) -> None: ...
+
+    def merged(self, type_name: str, primary: int, merged: int, moved: int, at_ms: int, source: str) -> None: ...
+
+    def associated(self, a_type: str, a_id: int, b_type: str, b_id: int, *, removed: bool, primary: bool,
+                   at_ms: int, source: str) -> None: ...
 
 
 class HubSpotPortal:
@@ -47,7 +74,29 @@ class HubSpotPortal:
         self.monotonic = monotonic
         self.lock = threading.RLock()
         self._touch_draws = 0
+        self.listener: ChangeListener | None = None
+        self._acting = threading.local()
         self.load()
+
+    # -- who is changing things ----------------------------------------------------------------------
+
+    @contextmanager
+    def acting_as(self, source: str) -> Iterator[None]:
+        """Changes made inside carry this ``changeSource`` (``FORM``, ``CRM_UI``...) instead of ``API``."""
+        previous = getattr(self._acting, "source", DEFAULT_CHANGE_SOURCE)
+        self._acting.source = source
+        try:
+            yield
+        finally:
+            self._acting.source = previous
+
+    @property
+    def change_source(self) -> str:
+        return getattr(self._acting, "source", DEFAULT_CHANGE_SOURCE)
+
+    def _listener(self) -> ChangeListener | None:
+        listener = self.listener
+        return listener if listener is not None and listener.listening else None
 
     # -- seeding -------------------------------------------------------------------------------------
 
@@ -122,6 +171,12 @@ class HubSpotPortal:
             store.insert(record)
             for to_type, to_id, primary in associations:
                 self.graph.add(otype.name, record.id, to_type, to_id, primary=primary)
+            listener = self._listener()
+            if listener is not None:
+                listener.created(otype.name, record.id, record.created_ms, self.change_source)
+                for to_type, to_id, primary in associations:
+                    listener.associated(otype.name, record.id, to_type, to_id, removed=False, primary=primary,
+                                        at_ms=record.created_ms, source=self.change_source)
             return record
 
     def _new_record(self, otype: ObjectType, properties: Mapping[str, Any]) -> Record:
@@ -185,25 +240,41 @@ class HubSpotPortal:
             for record, cleaned in planned:
                 self._check_unique(store, cleaned, record.id)
             now = self.wall_ms()
-            stamp = iso_ms(now)
-            changes = []
-            lifecycle = catalog.column("lifecyclestage")
-            for record, cleaned in planned:
-                before = list(record.values)
-                if len(before) < len(catalog.defs):
-                    before.extend([None] * (len(catalog.defs) - len(before)))
-                values = list(before)
-                for column, value in cleaned.items():
-                    if column == lifecycle and not self._lifecycle_may_move(values[column], value):
-                        continue  # HubSpot ignores a backward move: clear the stage first
-                    values[column] = value
-                self._derive(otype, catalog, values, before)
-                if values != before or allow_read_only:
-                    values[store.modified_col] = stamp
-                    changes.append((record, values, now))
+            listener = self._listener()
+            watched = [(n, catalog.column(n)) for n in listener.watched(otype.name)] if listener else []
+            changes, diffs = self._apply(otype, store, planned, now, allow_read_only, watched)
             if changes:
                 store.replace(changes)
+            if listener is not None and diffs:
+                listener.changed(otype.name, diffs, now, self.change_source)
             return [record for record, _ in planned]
+
+    def _apply(self, otype: ObjectType, store: ObjectStore, planned: Sequence[tuple[Record, dict[int, Any]]],
+               now: int, bump: bool, watched: Sequence[tuple[str, int]]
+               ) -> tuple[list[tuple[Record, list[Any], int]], list[tuple[int, list[tuple[str, Any]]]]]:
+        """Each record's new values (without touching the records), and the watched properties that changed."""
+        catalog = store.catalog
+        stamp = iso_ms(now)
+        changes, diffs = [], []
+        lifecycle = catalog.column("lifecyclestage")
+        for record, cleaned in planned:
+            before = list(record.values)
+            if len(before) < len(catalog.defs):
+                before.extend([None] * (len(catalog.defs) - len(before)))
+            values = list(before)
+            for column, value in cleaned.items():
+                if column == lifecycle and not self._lifecycle_may_move(values[column], value):
+                    continue  # HubSpot ignores a backward move: clear the stage first
+                values[column] = value
+            self._derive(otype, catalog, values, before)
+            if values != before or bump:
+                values[store.modified_col] = stamp
+                changes.append((record, values, now))
+                if watched:
+                    moved = [(n, values[col]) for n, col in watched if col >= 0 and values[col] != before[col]]
+                    if moved:
+                        diffs.append((record.id, moved))
+        return changes, diffs
 
     @staticmethod
     def _lifecycle_may_move(current: str | None, new: str | None) -> bool:
@@ -231,7 +302,11 @@ class HubSpotPortal:
     def archive(self, otype: ObjectType, record: Record) -> None:
         with self.lock:
             if record.live:
-                self.stores[otype.name].archive(record, self.wall_ms())
+                now = self.wall_ms()
+                self.stores[otype.name].archive(record, now)
+                listener = self._listener()
+                if listener is not None:
+                    listener.deleted(otype.name, record.id, now, self.change_source)
 
     def merge(self, otype: ObjectType, primary: Record, merged: Record) -> Record:
         """``merged`` disappears into ``primary``: links move over, the survivor lists the merged ids."""
@@ -244,7 +319,7 @@ class HubSpotPortal:
             ids = [x for x in (primary.get(merged_col) or "").split(";") if x]
             ids += [str(merged.id)] + [x for x in (merged.get(merged_col) or "").split(";") if x]
             store.merge_away(merged, primary)
-            self.graph.move(otype.name, merged.id, primary.id)
+            moved = self._links_gained(otype.name, merged.id, primary.id)
             fill: dict[str, Any] = {"hs_merged_object_ids": ";".join(dict.fromkeys(ids))}
             for name, prop in catalog.defs.items():  # the survivor keeps its values, gains the missing ones
                 if prop.read_only or name in ("hs_object_id",):
@@ -252,15 +327,43 @@ class HubSpotPortal:
                 if primary.get(prop.column) in (None, "") and merged.get(prop.column) not in (None, ""):
                     fill[name] = merged.get(prop.column)
             self.update_many(otype, [(primary, fill)], allow_read_only=True)
+            listener = self._listener()
+            if listener is not None:
+                now, source = self.wall_ms(), self.change_source
+                listener.merged(otype.name, primary.id, merged.id, len(fill) - 1, now, source)
+                for to_type, to_id in moved:  # the links the survivor took over changed on both ends
+                    listener.associated(otype.name, primary.id, to_type, to_id, removed=False, at_ms=now, source=source,
+                                        primary=self.graph.is_primary(otype.name, primary.id, to_type, to_id))
             return primary
+
+    def _links_gained(self, type_name: str, merged_id: int, primary_id: int) -> list[tuple[str, int]]:
+        """Move the merged record's links to the survivor; answer the ones the survivor did not have."""
+        before = {(b, t) for (a, b), by_id in self.graph.edges.items() if a == type_name
+                  for t in by_id.get(primary_id, ())}
+        self.graph.move(type_name, merged_id, primary_id)
+        after = {(b, t) for (a, b), by_id in self.graph.edges.items() if a == type_name
+                 for t in by_id.get(primary_id, ())}
+        return sorted(after - before)
 
     def associate(self, from_type: str, from_id: int, to_type: str, to_id: int, primary: bool = False) -> bool:
         with self.lock:
-            return self.graph.add(from_type, from_id, to_type, to_id, primary=primary)
+            was_primary = primary and self.graph.is_primary(from_type, from_id, to_type, to_id)
+            created = self.graph.add(from_type, from_id, to_type, to_id, primary=primary)
+            listener = self._listener()
+            if listener is not None and (created or (primary and not was_primary)):
+                listener.associated(from_type, from_id, to_type, to_id, removed=False, primary=primary,
+                                    at_ms=self.wall_ms(), source=self.change_source)
+            return created
 
     def dissociate(self, from_type: str, from_id: int, to_type: str, to_id: int) -> bool:
         with self.lock:
-            return self.graph.remove(from_type, from_id, to_type, to_id)
+            was_primary = self.graph.is_primary(from_type, from_id, to_type, to_id)
+            removed = self.graph.remove(from_type, from_id, to_type, to_id)
+            listener = self._listener()
+            if listener is not None and removed:
+                listener.associated(from_type, from_id, to_type, to_id, removed=True, primary=was_primary,
+                                    at_ms=self.wall_ms(), source=self.change_source)
+            return removed
 
     def touch(self, otype: ObjectType, *, count: int | None = None, ids: Iterable[int] | None = None,
               properties: Mapping[str, Any] | None = None) -> list[Record]:

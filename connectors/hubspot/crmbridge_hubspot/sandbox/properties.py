@@ -219,6 +219,22 @@ def _contacts() -> list[PropertyDef]:
         _num("associatedcompanyid", "Primary Associated Company ID", g, hidden=True),
         _p("hs_email_domain", "Email Domain", group=g, read_only=True),
         *_bant(),
+        *_activity_signals(),
+    ]
+
+
+def _activity_signals() -> list[PropertyDef]:
+    """What HubSpot itself keeps up to date on a contact when it converts, visits or reads e-mail."""
+    conversion, analytics, email = "conversioninformation", "analyticsinformation", "emailinformation"
+    return [
+        _p("recent_conversion_event_name", "Recent Conversion", group=conversion, read_only=True),
+        _dt("recent_conversion_date", "Recent Conversion Date", conversion, read_only=True),
+        _p("first_conversion_event_name", "First Conversion", group=conversion, read_only=True),
+        _num("num_conversion_events", "Number of Form Submissions", conversion, read_only=True),
+        _dt("hs_analytics_last_visit_timestamp", "Time of Last Session", analytics, read_only=True),
+        _num("hs_analytics_num_page_views", "Number of Pageviews", analytics, read_only=True),
+        _dt("hs_email_last_open_date", "Last marketing email open date", email, read_only=True),
+        _dt("hs_email_last_click_date", "Last marketing email click date", email, read_only=True),
     ]
 
 
@@ -329,7 +345,9 @@ _BUILTIN: dict[str, Callable[[], list[PropertyDef]]] = {
 }
 _GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contactinformation", "Contact information"), ("emailinformation", "Email information"),
-                 ("sales_properties", "Sales properties"), (BANT_GROUP, "Lead qualification")),
+                 ("sales_properties", "Sales properties"), (BANT_GROUP, "Lead qualification"),
+                 ("conversioninformation", "Conversion information"),
+                 ("analyticsinformation", "Web analytics history")),
     "companies": (("companyinformation", "Company information"), ("target_accounts", "Target accounts"),
                   ("company_profile", "Company profile")),
     "deals": (("dealinformation", "Deal information"), ("deal_activity", "Deal activity")),

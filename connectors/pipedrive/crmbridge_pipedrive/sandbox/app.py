@@ -222,6 +222,14 @@ class PipedriveSandbox:
         """Stop delivering webhooks (the host is stopping)."""
         self.webhooks.close()
 
+    def drain_webhooks(self, timeout: float = 30.0) -> bool:
+        """Wait until every emitted delivery succeeded or was given up (tests, the demo)."""
+        return self.webhooks.drain(timeout)
+
+    def webhook_options(self) -> dict[str, Any]:
+        """What ``plugin.webhooks`` needs beyond the credentials ``setup`` registers: nothing."""
+        return {}
+
     def banner(self) -> list[str]:
         return ["any API token is accepted" if not self.token else "API token: as configured",
                 'webhooks v2: POST /pipedrive/v1/webhooks {"version": "2.0", ...} (deliveries to loopback only)']

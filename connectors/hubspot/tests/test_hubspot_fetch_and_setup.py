@@ -1,0 +1,144 @@
+"""What webhooks lead to: records read back 100 per batch call, and ``setup`` subscribing the app for real."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from crmbridge.connectors import plugin
+from crmbridge.writeback.contract import ProvisionSpec
+from crmbridge_hubspot import streams as S
+from crmbridge_hubspot.writer import WebhookProvisioner
+
+TARGET = "https://crmbridge.example.com/webhooks/hubspot"
+
+
+def connector(server: Any, **options: Any) -> Any:
+    return plugin("hubspot").sandbox_connector(server.base_url("hubspot"), **options)
+
+
+# -- fetch -----------------------------------------------------------------------------------------------
+
+
+def test_fetch_reads_records_100_per_batch_call_with_their_associations(hs_server: Any, hs: Any) -> None:
+    c = connector(hs_server)
+    c.request_properties({"contacts": ["email", "jobtitle"]})
+    ids = hs.ids("contacts")[:250]
+    pages = list(c.fetch("contacts", ids))
+    records = [r for p in pages for r in p.records]
+    assert sorted(r.id for r in records) == sorted(ids)
+    assert all({"email", "jobtitle", "hs_merged_object_ids"} <= set(r.properties) for r in records)
+    linked = next(r for r in records if hs.associations("contacts", r.id, "companies"))
+    assert linked.associations["companies"] == hs.associations("contacts", linked.id, "companies")
+    calls = c.usage().calls
+    assert calls["POST /crm/v3/objects/contacts/batch/read"] == math.ceil(250 / 100) == len(pages)
+    assert calls["POST /crm/v4/associations/contacts/companies/batch/read"] == len(pages)
+    assert not any(p.archived_ids or p.merged for p in pages)
+
+
+def test_fetch_reports_archived_ids_and_merged_ids_with_their_survivor(hs_server: Any, hs: Any) -> None:
+    gone, primary, merged, plain = hs.ids("contacts")[:4]
+    hs.archive("contacts", gone)
+    hs.merge("contacts", primary, merged)
+    [page] = list(connector(hs_server).fetch("contacts", [gone, merged, plain, "999999"]))
+    assert page.archived_ids == [gone, "999999"]
+    assert page.merged == {merged: primary}
+    assert sorted(r.id for r in page.records) == sorted([primary, plain])
+
+
+def test_fetch_asks_once_for_an_id_named_twice(hs_server: Any, hs: Any) -> None:
+    c = connector(hs_server)
+    one = hs.ids("deals")[0]
+    [page] = list(c.fetch("deals", [one, one, one]))
+    assert [r.id for r in page.records] == [one]
+    assert set(page.records[0].associations) == {"contacts", "companies"}
+
+
+@pytest.mark.parametrize("stream", ["owners", "pipelines", "web_events"])
+def test_streams_without_webhooks_fetch_nothing_and_call_nothing(hs_server: Any, stream: str) -> None:
+    c = connector(hs_server)
+    assert list(c.fetch(stream, ["1", "2"])) == []
+    assert c.usage().total == 0
+
+
+def test_contact_events_are_followed_by_a_pass_over_web_events_and_nothing_else_is(hs_server: Any) -> None:
+    c = connector(hs_server)
+    assert c.followups("contacts") == ("web_events",)
+    assert all(c.followups(s) == () for s in ("companies", "deals", "owners", "calls"))
+
+
+# -- setup -------------------------------------------------------------------------------------------------
+
+
+def _webhook_steps(result: Any) -> list[Any]:
+    return [s for s in result.steps if s.what.startswith("webhook")]
+
+
+def test_setup_points_the_app_at_the_receiver_and_subscribes_once(hs_server: Any, hs: Any) -> None:
+    writer = connector(hs_server).writer()
+    first = _webhook_steps(writer.provision(ProvisionSpec(webhook_url=TARGET)))
+    second = _webhook_steps(writer.provision(ProvisionSpec(webhook_url=TARGET)))
+    assert Counter(s.status for s in first) == {"created": len(first)}
+    assert Counter(s.status for s in second) == {"present": len(second)}
+    assert hs.webhooks.settings.target_url == TARGET
+    subs = {(s.event_type, s.property_name) for s in hs.webhooks.subscriptions.values()}
+    assert len(subs) == len(first) - 1 and all(s.active for s in hs.webhooks.subscriptions.values())
+    for prefix in ("contact", "company", "deal"):
+        assert {f"{prefix}.{e}" for e in S.WEBHOOK_EVENTS} <= {t for t, p in subs if p is None}
+    watched = {p for t, p in subs if p}
+    assert {"lifecyclestage", "jobtitle", "dealstage", "numberofemployees", "recent_conversion_date"} <= watched
+    assert not any(p.startswith("crmbridge_") for p in watched), "write-back's own properties would echo"
+
+
+def test_a_dry_run_says_what_it_would_subscribe_and_changes_nothing(hs_server: Any, hs: Any) -> None:
+    steps = _webhook_steps(connector(hs_server).writer().provision(ProvisionSpec(webhook_url=TARGET), dry_run=True))
+    assert {s.status for s in steps} == {"would create"}
+    assert hs.webhooks.settings is None and hs.webhooks.subscriptions == {}
+
+
+def test_setup_moves_the_target_and_reactivates_a_paused_subscription(hs_server: Any, hs: Any) -> None:
+    writer = connector(hs_server).writer()
+    writer.provision(ProvisionSpec(webhook_url="https://old.example.com/webhooks/hubspot"))
+    paused = next(s for s in hs.webhooks.subscriptions.values() if s.event_type == "deal.merge")
+    hs.webhooks.set_active(paused, False)
+    steps = {(s.what, s.name): s for s in _webhook_steps(writer.provision(ProvisionSpec(webhook_url=TARGET)))}
+    target = steps[("webhook target", TARGET)]
+    assert target.status == "updated" and "old.example.com" in target.detail
+    assert steps[("webhook subscription", "deal.merge")].status == "updated"
+    assert hs.webhooks.settings.target_url == TARGET and paused.active
+
+
+def test_setup_without_app_id_or_developer_key_says_which_setting_is_missing(hs_server: Any, monkeypatch) -> None:
+    monkeypatch.delenv("CRMBRIDGE_HUBSPOT_APP_ID", raising=False)
+    monkeypatch.delenv("CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY", raising=False)
+    c = plugin("hubspot").connector(base_url=hs_server.base_url("hubspot"), access_token="pat-x", app_id=123)
+    [step] = _webhook_steps(c.writer().provision(ProvisionSpec(webhook_url=TARGET)))
+    assert step.status == "skipped" and "CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY" in step.detail
+    assert "CRMBRIDGE_HUBSPOT_APP_ID" not in step.detail
+
+
+def test_setup_without_a_webhook_url_leaves_the_app_alone(hs_server: Any, hs: Any) -> None:
+    assert _webhook_steps(connector(hs_server).writer().provision(ProvisionSpec())) == []
+    assert hs.webhooks.subscriptions == {}
+
+
+def test_properties_the_account_lacks_are_not_subscribed(hs_server: Any, hs: Any) -> None:
+    c = connector(hs_server)
+    with hs.portal.lock:  # an account whose admin never created the qualifying-question properties
+        for name in ("bant_budget", "project_status"):
+            del hs.portal.catalogs["contacts"].defs[name]
+    wanted = WebhookProvisioner(c.client, c.settings).wanted()
+    assert ("contact.propertyChange", "bant_budget") not in wanted
+    assert ("contact.propertyChange", "bant_need") in wanted
+
+
+def test_the_developer_key_and_client_secret_are_redacted_from_logs(hs_server: Any) -> None:
+    from crmbridge.logs import redact
+
+    connector(hs_server, developer_api_key="dev-key-that-is-secret")
+    plugin("hubspot").webhooks(secret="client-secret-that-is-secret")
+    assert "secret" not in redact("key dev-key-that-is-secret and client-secret-that-is-secret").replace(
+        "[redacted]", "")
