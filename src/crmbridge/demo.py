@@ -155,6 +155,9 @@ def _handoff(console: Console, store: Store, pipeline: Pipeline, server: Sandbox
         for source, n in report.applied.written.items():
             console.print(f"{source}: scores and stages of {n:,} people written in "
                           f"{report.applied.calls.get(source, 0):,} write calls")
+    # The people the hand-offs created in the sales CRM come back by webhook and get their fields
+    # written by the worker; once it has settled, a second pass has nothing left to do.
+    _settle(server, store)
     before = {s: dict(server.vendor(s).stats()["calls"]) for s in connectors}
     again = wb.run()
     after = {s: dict(server.vendor(s).stats()["calls"]) for s in connectors}
@@ -162,6 +165,19 @@ def _handoff(console: Console, store: Store, pipeline: Pipeline, server: Sandbox
                  if not e.startswith("GET") and "read" not in e)
     console.print(f"run again: {len(again.handoffs.outcomes)} new hand-offs, {len(again.plan.changes)} people to "
                   f"write, {writes} write calls (nothing changed, so nothing is written)")
+
+
+def _settle(server: SandboxServer, store: Store, timeout: float = 30.0) -> None:
+    """Wait until the sandboxes have delivered their webhooks and the workers have processed them."""
+    from crmbridge.store.inbox import Inbox
+
+    for source in server.vendors:
+        drain = getattr(server.vendor(source), "drain_webhooks", None)
+        if drain is not None:
+            drain(timeout)
+    inbox, deadline = Inbox(store), time.monotonic() + timeout
+    while inbox.counts()["pending"] and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _funnel(console: Console, store: Store, scoring: RescoreReport) -> None:
