@@ -567,7 +567,34 @@ def run() -> None:
     store = open_store(settings)
     pipeline = pipeline_for(settings, store, {name: plugin(name).connector() for name in sources})
     try:
-        Daemon(settings, store, pipeline, webhook_verifiers(settings, sources)).serve()
+        Daemon(settings, store, pipeline, webhook_verifiers(settings, sources),
+               worker_processes=settings.worker_processes).serve()
+    finally:
+        pipeline.close()
+        store.close()
+
+
+@app.command()
+@guarded
+def worker() -> None:
+    """One inbox worker on its own: claims webhook events, reads them back, stores, scores, writes back.
+    `crmbridge run` starts these itself (CRMBRIDGE_WORKER_PROCESSES); more may run beside it."""
+    import signal
+    import threading
+
+    from crmbridge.runtime.workers import InboxWorker, WorkerPolicy
+    from crmbridge.store.inbox import Inbox
+
+    settings = _settings()
+    sources = _sources(None, settings)
+    store = open_store(settings)
+    pipeline = pipeline_for(settings, store, {name: plugin(name).connector() for name in sources})
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pipeline.should_stop = stop.is_set
+    try:
+        InboxWorker(Inbox(store), lambda events: pipeline.apply_events(events, write_back=False),
+                    pipeline.write_back, WorkerPolicy(max_attempts=settings.worker_max_attempts)).run(stop)
     finally:
         pipeline.close()
         store.close()
@@ -602,3 +629,7 @@ def main() -> None:
         app()
     except BrokenPipeError:
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

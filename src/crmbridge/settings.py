@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # tried before it is quarantined (``crmbridge inbox replay`` gives it new attempts).
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     worker_max_attempts: int = Field(default=5, ge=1)
+    # Inbox workers of ``crmbridge run`` as processes of their own (mapping and scoring then never hold
+    # up the receiver's acknowledgements); 0 runs one worker as a thread inside the daemon.
+    worker_processes: int = Field(default=1, ge=0, le=16)
     # Write-back and hand-off: the YAML configuration (target CRM, stage, routing file), and where
     # the CRMs should send webhooks when ``setup`` subscribes them (the daemon's public address).
     handoff_config: Path | None = None

@@ -22,7 +22,7 @@ def test_a_burst_waits_until_it_settles_or_its_oldest_event_has_waited_long_enou
     assert not ready(Backlog(5, oldest_ms=9_900, newest_ms=9_950), 10_000, POLICY)  # still arriving
     assert ready(Backlog(5, oldest_ms=9_000, newest_ms=9_700), 10_000, POLICY)  # quiet for 300 ms
     assert ready(Backlog(5, oldest_ms=8_000, newest_ms=9_999), 10_000, POLICY)  # the oldest waited 2 s
-    assert ready(Backlog(100, oldest_ms=9_999, newest_ms=9_999), 10_000, POLICY)  # a full batch goes now
+    assert not ready(Backlog(100, oldest_ms=9_999, newest_ms=9_999), 10_000, POLICY)  # even a full batch waits
 
 
 def test_retries_back_off_and_stay_bounded() -> None:
@@ -104,3 +104,24 @@ def test_nothing_is_claimed_while_a_burst_is_still_arriving(sqlite_url: str) -> 
         recorder = Recorder(set())
         worker = InboxWorker(inbox, recorder.apply, recorder.write_back, POLICY, clock=lambda: 10_100)
         assert worker.step() is None and inbox.counts()["pending"] == 1
+
+
+def test_an_event_about_a_change_the_last_read_already_showed_costs_no_new_read() -> None:
+    from crmbridge.runtime.pipeline import ReadLog
+
+    reads = ReadLog()
+    newest = {("contacts", "1"): 5_000, ("contacts", "2"): 9_500}
+    assert reads.stale("crm", "contacts", ["1", "2"], newest) == ["1", "2"]  # never read
+    reads.read("crm", "contacts", {"1": 7_000, "2": 9_000})  # the CRM's last-modified times, as read
+    # "1" was read as modified after its event: the read holds it. "2" changed again since.
+    assert reads.stale("crm", "contacts", ["1", "2"], newest) == ["2"]
+    assert reads.stale("other", "contacts", ["1"], newest) == ["1"]  # per source
+
+
+def test_the_read_log_forgets_the_oldest_records_beyond_its_capacity() -> None:
+    from crmbridge.runtime.pipeline import ReadLog
+
+    reads = ReadLog(capacity=2)
+    reads.read("crm", "contacts", {"1": 10_000, "2": 10_000, "3": 10_000})
+    newest = {("contacts", i): 1_000 for i in "123"}
+    assert reads.stale("crm", "contacts", ["1", "2", "3"], newest) == ["1"]

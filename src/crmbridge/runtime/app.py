@@ -18,11 +18,13 @@ from crmbridge.store import Store
 from crmbridge.store.inbox import Inbox
 
 UsageFn = Callable[[], Mapping[str, ApiUsage]]
+LATENCY_WINDOW = 900.0  # seconds of done events the latency histogram covers
 
 
 def _state(store: Store, scheduler: Scheduler, inbox: Inbox | None, usage: UsageFn | None) -> dict[str, Any]:
     state: dict[str, Any] = {"counts": store.counts(), "runs": dict(scheduler.state.runs),
-                             "last_ok": dict(scheduler.state.last_ok), "leading": scheduler.state.leading}
+                             "last_ok": dict(scheduler.state.last_ok), "leading": scheduler.state.leading,
+                             "rounds": scheduler.state.rounds}
     calls = {s: {"calls": n, "rate_limited": 0} for s, n in scheduler.state.api_calls.items()}
     for source, u in (usage() if usage else {}).items():
         calls[source] = {"calls": u.total, "rate_limited": u.rate_limited}
@@ -31,6 +33,7 @@ def _state(store: Store, scheduler: Scheduler, inbox: Inbox | None, usage: Usage
         state["inbox"] = inbox.counts()
         oldest = inbox.oldest_pending_ms()
         state["oldest_pending_age"] = 0.0 if oldest is None else max(0.0, time.time() - oldest / 1000)
+        state["latencies"] = inbox.latencies(int((time.time() - LATENCY_WINDOW) * 1000))
     return state
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -20,16 +21,23 @@ from crmbridge.store import Store
 
 log = get_logger("crmbridge.leader")
 
-# Any constant works; every crmbridge process sharing a database must use the same one.
-SCHEDULER_LOCK = 0x63726D73
+SCHEDULER_LOCK = "crmbridge-scheduler"
+
+
+def advisory_key(name: str, database: str, schema: str) -> int:
+    """A signed 64-bit key for ``pg_try_advisory_lock``: advisory locks span the whole database, so the
+    key names the schema too, and deployments in two schemas of one database never share a leader."""
+    digest = hashlib.blake2b(f"{name}:{database}:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class LeaderLock:
     """``held()`` is True while this process leads; it tries to take the lead when it does not."""
 
-    def __init__(self, store: Store, key: int = SCHEDULER_LOCK) -> None:
+    def __init__(self, store: Store, name: str = SCHEDULER_LOCK) -> None:
         self.store = store
-        self.key = key
+        self.name = name
+        self.key: int | None = None
         self._conn: sa.Connection | None = None
         self._file: IO[Any] | None = None
         self._lock = threading.Lock()
@@ -62,6 +70,9 @@ class LeaderLock:
         conn = None
         try:
             conn = self.store.engine.connect()
+            if self.key is None:
+                database, schema = conn.execute(sa.text("SELECT current_database(), current_schema()")).one()
+                self.key = advisory_key(self.name, str(database), str(schema))
             got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
             conn.commit()
         except sa.exc.DBAPIError as exc:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from crmbridge.logs import get_logger
@@ -26,9 +26,6 @@ class DaemonMetrics:
                                         ["source", "status"], registry=self.registry)
         self.webhook_events = Counter("crmbridge_webhook_events", "Webhook events accepted into the inbox.",
                                       ["source"], registry=self.registry)
-        self.event_latency = Histogram("crmbridge_event_to_writeback_seconds",
-                                       "From an event's arrival to the end of the write-back it fed.",
-                                       ["source"], buckets=LATENCY_BUCKETS, registry=self.registry)
 
     # The receiver's WebhookMetrics protocol.
     def request(self, source: str, status: int) -> None:
@@ -37,9 +34,6 @@ class DaemonMetrics:
     def events(self, source: str, n: int) -> None:
         self.webhook_events.labels(source).inc(n)
 
-    def settled(self, events: Any, at_ms: int) -> None:
-        for e in events:
-            self.event_latency.labels(e.source).observe(max(0.0, (at_ms - e.received_ms) / 1000))
 
 
 class StateCollector(Collector):
@@ -69,7 +63,24 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("crmbridge_inbox_oldest_pending_age_seconds",
                                 "Age of the oldest event not yet processed (0 when none waits).",
                                 value=state.get("oldest_pending_age", 0.0))
+        yield _latency_family(state.get("latencies", []))
         yield from _scheduler_families(state)
+
+
+def _latency_family(latencies: list[tuple[str, float]]) -> HistogramMetricFamily:
+    """Event → write-back latency of the events done lately, read from the inbox: the workers may be
+    processes of their own, so the inbox is where every one of them leaves its figures."""
+    family = HistogramMetricFamily("crmbridge_event_to_writeback_seconds",
+                                   "From a webhook event's arrival to the end of the write-back it fed "
+                                   "(events done in the last 15 minutes).", labels=["source"])
+    by_source: dict[str, list[float]] = {}
+    for source, seconds in latencies:
+        by_source.setdefault(source, []).append(seconds)
+    for source, values in sorted(by_source.items()):
+        buckets = [(str(b), sum(1 for v in values if v <= b)) for b in LATENCY_BUCKETS]
+        buckets.append(("+Inf", len(values)))
+        family.add_metric([source], buckets, sum(values))
+    return family
 
 
 def _scheduler_families(state: Mapping[str, Any]) -> Iterator[Any]:
@@ -92,6 +103,8 @@ def _scheduler_families(state: Mapping[str, Any]) -> Iterator[Any]:
     yield last
     yield GaugeMetricFamily("crmbridge_scheduler_leader", "1 while this replica leads the scheduler.",
                             value=1.0 if state.get("leading") else 0.0)
+    yield CounterMetricFamily("crmbridge_scheduler_rounds", "Scheduler rounds finished (passes, daily re-score, "
+                              "write-back).", value=state.get("rounds", 0))
 
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

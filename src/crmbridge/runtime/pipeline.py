@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmbridge.connectors import Connector, plugin
+from crmbridge.connectors import Connector, Page, plugin
 from crmbridge.logs import get_logger
 from crmbridge.mapping import SourceMapping
 from crmbridge.settings import Settings
@@ -46,30 +46,58 @@ class EventsReport:
 
 @dataclass(frozen=True, slots=True)
 class EventGroup:
-    """The events of one source, coalesced: the distinct ids to read per stream, and the merges seen."""
+    """The events of one source, coalesced: the distinct ids to read per stream (with the time of the
+    newest event about each), and the merges seen."""
 
     source: str
     ids: dict[str, list[str]]
     merged: dict[str, dict[str, str]]
+    newest: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def coalesce(events: Sequence[InboxEvent]) -> list[EventGroup]:
     """Fifty updates to one contact are one id to read; a merge adds its survivor and what it swallowed."""
     ids: dict[str, dict[str, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
     merged: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    newest: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     for e in sorted(events, key=lambda e: (e.occurred_ms, e.id)):
         wanted = ids[e.source][e.stream]
+        target = e.merged_into if e.action == "merged" and e.merged_into else e.object_id
+        wanted[target] = None
+        newest[e.source][(e.stream, target)] = e.occurred_ms
         if e.action == "merged" and e.merged_into:
-            wanted[e.merged_into] = None
             for gone in e.merged_ids:
                 if gone != e.merged_into:
                     merged[e.source][e.stream][gone] = e.merged_into
                     wanted.pop(gone, None)
-        else:
-            wanted[e.object_id] = None
     return [EventGroup(source, {s: list(v) for s, v in streams.items()},
-                       {s: dict(m) for s, m in merged[source].items()})
+                       {s: dict(m) for s, m in merged[source].items()}, newest[source])
             for source, streams in ids.items()]
+
+
+class ReadLog:
+    """The CRM's own last-modified time of each record as last read back, so an event about a change at or
+    before it costs no new read: in a burst, the changes that arrive after the first read of a record are
+    already in it. Both times come from the CRM's clock, so no clock skew enters. Bounded in size."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._modified: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def stale(self, source: str, stream: str, ids: Sequence[str], newest: Mapping[tuple[str, str], int]
+              ) -> list[str]:
+        """The ids with an event newer than what the last read of them showed."""
+        with self._lock:
+            return [i for i in ids if newest.get((stream, i), 1 << 62) > self._modified.get((source, stream, i), -1)]
+
+    def read(self, source: str, stream: str, modified: Mapping[str, int]) -> None:
+        with self._lock:
+            for i, ms in modified.items():
+                self._modified[(source, stream, i)] = ms
+                self._modified.move_to_end((source, stream, i))
+            while len(self._modified) > self.capacity:
+                self._modified.popitem(last=False)
 
 
 class Pipeline:
@@ -81,6 +109,7 @@ class Pipeline:
         self._connectors: dict[str, Connector] = dict(connectors or {})
         self._mappings: dict[str, SourceMapping] = {}
         self._writeback: Any = None
+        self.reads = ReadLog()
         self.should_stop = should_stop or (lambda: False)
         self.clock = clock
         # One write-back at a time in a process (a scheduled pass and a webhook batch may store and
@@ -146,33 +175,49 @@ class Pipeline:
         truth), store them, pass the streams the CRM sends no webhook for, re-score, write back."""
         out = EventsReport(events=len(events))
         for group in coalesce(events):
-            run = self._apply_group(group)
-            out.records += sum(len(v) for v in group.ids.values())
+            run, read = self._apply_group(group)
+            out.records += read
             out.runs[group.source] = run
             out.scoring[group.source] = self.rescore(group.source, run)
         if write_back and out.changed:
             out.writeback = self.write_back()
         return out
 
-    def _apply_group(self, group: EventGroup) -> RunReport:
+    def _apply_group(self, group: EventGroup) -> tuple[RunReport, int]:
+        """Read back what the events name (unless a read since already holds it); (report, records read)."""
         connector = self.connector(group.source)
         syncer = self.syncer(group.source)
 
         def pages() -> Any:
-            for stream, ids in group.ids.items():
+            for stream, wanted in group.ids.items():
+                ids = self.reads.stale(group.source, stream, wanted, group.newest)
+                fetched[stream] = len(ids)
                 for start in range(0, len(ids), FETCH_CHUNK):
                     for page in connector.fetch(stream, ids[start : start + FETCH_CHUNK]):
                         page.merged.update(group.merged.get(stream, {}))
+                        read.setdefault(stream, []).extend(r.id for r in page.records)
                         yield page
+                if not ids and group.merged.get(stream):
+                    yield Page(stream, merged=dict(group.merged[stream]))
 
+        fetched: dict[str, int] = {}
+        read: dict[str, list[str]] = {}
         report = syncer.apply(pages(), command="webhook")
-        followups = sorted({f for stream in group.ids for f in connector.followups(stream)})
+        self._remember(group.source, syncer, read)  # only once stored: a failed batch must read again
+        followups = sorted({f for stream, n in fetched.items() if n for f in connector.followups(stream)})
         if followups:
             passed = syncer.sync(followups, record=False)  # part of the batch, not a run of its own
             report.streams.update(passed.streams)
             for endpoint, n in passed.api_calls.items():
                 report.api_calls[endpoint] = report.api_calls.get(endpoint, 0) + n
-        return report
+        return report, sum(fetched.values())
+
+    def _remember(self, source: str, syncer: Syncer, read: Mapping[str, Sequence[str]]) -> None:
+        for stream, ids in read.items():
+            entity = syncer.specs[stream].entity
+            stored = self.store.records(entity, [(source, i) for i in ids])
+            self.reads.read(source, stream, {sid: int(r.updated_at.timestamp() * 1000)
+                                             for (_, sid), r in stored.items() if r.updated_at is not None})
 
     def rescore(self, source: str, report: RunReport) -> dict[str, Any]:
         """Everyone after a backfill; after anything else, the people the changes touch."""

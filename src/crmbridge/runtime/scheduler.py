@@ -45,7 +45,8 @@ class SchedulerState:
     api_calls: dict[str, int] = field(default_factory=dict)
     consecutive_failures: dict[str, int] = field(default_factory=dict)
     leading: bool = False
-    ticks: int = 0
+    ticks: int = 0  # rounds begun
+    rounds: int = 0  # rounds finished: passes, the daily re-score and the write-back after them
 
 
 class Scheduler:
@@ -98,6 +99,7 @@ class Scheduler:
                 self._after()
             except Exception as exc:
                 log.error("scheduler.writeback_failed", error=type(exc).__name__, message=str(exc)[:300])
+        self.state.rounds += 1
 
     def _pass(self, source: str) -> None:
         full = self._clock() - self._last_full.get(source, 0.0) >= self.full_every

@@ -41,8 +41,9 @@ def ready(backlog: Backlog, now: int, policy: WorkerPolicy) -> bool:
     """Whether to claim now: something is due and the burst has settled (or waited long enough)."""
     if backlog.due == 0 or backlog.oldest_ms is None or backlog.newest_ms is None:
         return False
-    return (now - backlog.newest_ms >= policy.settle_ms or now - backlog.oldest_ms >= policy.max_wait_ms
-            or backlog.due >= policy.batch)
+    # No early start for a full batch: while a burst is still arriving, reading its records now would
+    # mean reading them again for the rest of it.
+    return now - backlog.newest_ms >= policy.settle_ms or now - backlog.oldest_ms >= policy.max_wait_ms
 
 
 _WAIT = wait_exponential_jitter(multiplier=2, max=600, jitter=2)
@@ -69,14 +70,12 @@ class InboxWorker:
 
     def __init__(self, inbox: Inbox, apply: Callable[[Sequence[InboxEvent]], object],
                  write_back: Callable[[], object], policy: WorkerPolicy | None = None, *,
-                 clock: Callable[[], int] = now_ms,
-                 on_settled: Callable[[Sequence[InboxEvent], int], None] | None = None) -> None:
+                 clock: Callable[[], int] = now_ms) -> None:
         self.inbox = inbox
         self._apply = apply  # one source's events → store and score (no write-back)
         self._write_back = write_back
         self.policy = policy or WorkerPolicy()
         self.clock = clock
-        self.on_settled = on_settled or (lambda events, at: None)
 
     def step(self) -> StepReport | None:
         """One round: claim what is ready, process it per source, settle. None when nothing was ready."""
@@ -105,7 +104,6 @@ class InboxWorker:
                 log.error("worker.writeback_failed", error=type(exc).__name__, message=str(exc)[:300])
         self.inbox.done([e.id for e in done], self.clock())
         report.done = len(done)
-        self.on_settled(done, self.clock())
         return report
 
     def _fail(self, events: Sequence[InboxEvent], exc: Exception, report: StepReport) -> None:

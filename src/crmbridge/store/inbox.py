@@ -170,6 +170,14 @@ class Inbox:
             return conn.execute(sa.select(sa.func.min(c.received_ms)).where(
                 c.status.in_((PENDING, CLAIMED, RETRY)))).scalar()
 
+    def latencies(self, since_ms: int, limit: int = 10_000) -> list[tuple[str, float]]:
+        """(source, seconds from arrival to done) of the latest events done since ``since_ms``: for metrics."""
+        c = schema.inbox.c
+        q = sa.select(c.source, c.received_ms, c.done_ms).where(c.status == DONE, c.done_ms >= since_ms
+                                                                 ).order_by(c.done_ms.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [(r.source, max(0.0, (r.done_ms - r.received_ms) / 1000)) for r in conn.execute(q)]
+
     def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         c = schema.inbox.c
         q = sa.select(c.id, c.source, c.event_id, c.stream, c.object_id, c.action, c.attempts, c.error
