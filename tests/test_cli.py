@@ -65,3 +65,19 @@ def test_an_unsupported_database_url_is_named(monkeypatch) -> None:
     monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", "mysql://root@localhost/x")
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2 and "CRMBRIDGE_DATABASE_URL" in result.output
+
+
+def test_the_demo_hands_off_in_real_time_and_says_so(tmp_path) -> None:
+    """`crmbridge demo` end to end on a small world: backfill, hand-offs, then form fills → deals by webhook."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    crmbridge = Path(sys.executable).with_name("crmbridge")
+    done = subprocess.run([str(crmbridge), "demo", "--contacts", "300", "--database", str(tmp_path / "demo.db")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = " ".join(done.stdout.split())
+    assert "5 of 5 handed off in real time" in out
+    assert out.count("form filled → deal") == 5
+    assert "run again: 0 new hand-offs, 0 people to write, 0 write calls" in out
