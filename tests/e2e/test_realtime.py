@@ -70,9 +70,9 @@ class Live:
         assert eventually(lambda: inbox.counts()["pending"] == 0, timeout), inbox.counts()
 
 
-@pytest.fixture
-def live(tmp_path) -> Iterator[Live]:
-    options = SandboxOptions(seed=5, contacts=300, time_scale=TIME_SCALE, extra={"anchor": ANCHOR})
+@pytest.fixture(params=[{}], ids=["in order"])
+def live(request, tmp_path) -> Iterator[Live]:
+    options = SandboxOptions(seed=5, contacts=300, time_scale=TIME_SCALE, extra={"anchor": ANCHOR, **request.param})
     with SandboxServer(options, SOURCES) as server:
         url = f"sqlite:///{tmp_path / 'live.db'}"
         store = Store(url)
@@ -136,6 +136,10 @@ def _comparable(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+MESSY = {"webhook_duplicates": 1.0, "webhook_shuffle": True}
+
+
+@pytest.mark.parametrize("live", [{}, MESSY], ids=["in order", "duplicated and reordered"], indirect=True)
 def test_updates_deletions_merges_and_links_by_webhook_end_where_a_full_backfill_ends(live: Live, tmp_path) -> None:
     hubspot, pipedrive = live.server.vendor("hubspot"), live.server.vendor("pipedrive")
     contacts, companies = hubspot.ids("contacts"), hubspot.ids("companies")
@@ -160,6 +164,30 @@ def test_updates_deletions_merges_and_links_by_webhook_end_where_a_full_backfill
     for entity in ("person", "company", "deal"):
         assert got[entity] == expected[entity], entity
     assert live.store.get(EntityType.PERSON, "hubspot", contacts[1], follow_merges=False).archived
+
+
+def test_a_delivery_signed_by_the_hubspot_sdk_helper_is_accepted_and_stored(live: Live) -> None:
+    import json
+    import urllib.request
+
+    from hubspot.utils.signature import Signature
+
+    contact = live.server.vendor("hubspot").ids("contacts")[0]
+    body = json.dumps([{"eventId": 77, "subscriptionId": 5, "portalId": 1, "appId": 1, "attemptNumber": 0,
+                        "occurredAt": int(time.time() * 1000), "subscriptionType": "contact.propertyChange",
+                        "objectId": int(contact), "propertyName": "jobtitle", "propertyValue": "CTO"}])
+    uri, stamp = f"{live.url}/webhooks/hubspot", str(int(time.time() * 1000))
+    secret = live.server.vendor("hubspot").webhook_options()["secret"]
+    signature = Signature.get_signature(secret, body, "v3", http_uri=uri, timestamp=stamp)
+    request = urllib.request.Request(uri, data=body.encode(), method="POST", headers={
+        "Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
+        "X-HubSpot-Request-Timestamp": stamp})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    with live.store.engine.connect() as conn:
+        stored = conn.execute(sa.select(schema.inbox.c.source, schema.inbox.c.object_id).where(
+            schema.inbox.c.event_id == "5:77")).all()
+    assert [tuple(r) for r in stored] == [("hubspot", contact)]
 
 
 def test_people_made_sales_ready_in_hubspot_become_deals_with_owners_in_seconds(live: Live) -> None:
