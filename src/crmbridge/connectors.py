@@ -89,7 +89,7 @@ class WebhookRequest:
     """One webhook delivery as the receiver got it, before anything is trusted."""
 
     method: str
-    uri: str  # the full URI the CRM called (public address + path + query): what HubSpot signs
+    uri: str  # the full URI the CRM called (public address + path + query): what signatures cover
     headers: Mapping[str, str]  # case-insensitive
     body: bytes
     received_ms: int  # the receiver's clock, injected so timestamp checks are testable

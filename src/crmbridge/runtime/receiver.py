@@ -106,7 +106,7 @@ class Receiver:
         return [web.post("/webhooks/{source}", self.handle)]
 
     def _uri(self, request: web.Request) -> str:
-        """The address the CRM called, which is what HubSpot signs: behind a proxy the socket's own
+        """The address the CRM called, which is what signing vendors sign: behind a proxy the socket's own
         address differs, so the configured public URL wins."""
         if self.public_url:
             return self.public_url + request.raw_path

@@ -1,6 +1,6 @@
 """The scheduler: incremental passes as the safety net behind webhooks, a daily full pass and re-score.
 
-Vendors drop webhooks (Pipedrive bans a failing endpoint for 30 minutes, HubSpot gives up after a
+Vendors drop webhooks (one bans a failing endpoint for half an hour, another gives up after a
 day), so every source is still passed incrementally every interval. Only the replica holding the
 leader lock runs passes; the others check every few seconds and take over when the leader is gone.
 """

@@ -75,7 +75,7 @@ def is_loopback(url: str) -> bool:
 class WebhookDispatcher:
     """Delivers emitted events to targets by a vendor's policy; thread-safe ``emit``.
 
-    ``retry_scale`` divides every retry delay and ban (24 h of HubSpot retries in seconds, for tests);
+    ``retry_scale`` divides every retry delay and ban (a day of vendor retries in seconds, for tests);
     ``duplicates`` is the share of delivered batches sent a second time; ``shuffle`` delivers the
     events of a batch, and batches among themselves, out of order.
     """
