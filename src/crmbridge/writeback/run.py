@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from crmbridge.errors import ConfigError
 from crmbridge.logs import get_logger
 from crmbridge.model import LifecycleStage
 from crmbridge.notify import HandoffNotice, Notifier
+from crmbridge.rescore import utc_now
 from crmbridge.routing import OwnerRouter
 from crmbridge.store.handoffs import WritebackLedger, iter_scores
 from crmbridge.store.store import Store
@@ -34,10 +35,6 @@ PLAN_OVERLAP_MS = 120_000
 FORWARD_ONLY = {"hubspot"}  # CRMs whose lifecycle stage only moves backwards once cleared
 RETRY_BACKOFF_MS = (60_000, 300_000, 1_800_000, 7_200_000)
 CRM_LABELS = {"hubspot": "HubSpot", "pipedrive": "Pipedrive"}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
