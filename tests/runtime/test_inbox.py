@@ -100,3 +100,17 @@ def test_three_processes_draining_one_inbox_on_postgres_take_every_event_once(po
     assert sorted(every) == sorted(f"e{i}" for i in range(600))  # each exactly once
     with Store(postgres_url) as store:
         assert Inbox(store).counts()["done"] == 600
+
+
+def test_claims_of_a_worker_killed_on_this_host_are_taken_over_at_once(store: Store) -> None:
+    from crmbridge.store.holders import this_process
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = this_process().split(":")[0]
+    Inbox(store).add("crm", _events(3), received_ms=0)
+    killed = Inbox(store, holder=f"{host}:{dead.pid}:0")
+    assert len(killed.claim(10, lease_ms=600_000, now=10)) == 3
+    survivor = Inbox(store)
+    assert survivor.backlog(now=20).due == 3  # long before the lease runs out
+    assert [e.attempts for e in survivor.claim(10, lease_ms=600_000, now=20)] == [2, 2, 2]

@@ -89,9 +89,19 @@ class Daemon:
     def start(self) -> None:
         if self.worker_processes:
             self._children = [_spawn_worker() for _ in range(self.worker_processes)]
+            threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
         else:
             self._worker_thread.start()
         self.scheduler.start()
+
+    def _watch_workers(self) -> None:
+        """A worker process that died is started again: otherwise webhooks would pile up unprocessed
+        while the daemon still answers healthy."""
+        while not self.stopping.wait(1.0):
+            for n, child in enumerate(self._children):
+                if child.poll() is not None and not self.stopping.is_set():
+                    log.warning("daemon.worker_restarted", exit_code=child.returncode)
+                    self._children[n] = _spawn_worker()
 
     def stop(self) -> None:
         self.receiver.accepting.clear()

@@ -27,7 +27,9 @@ class WorkerPolicy:
     batch: int = 5000  # events claimed at once
     settle_ms: int = 300  # a burst is read once no event has arrived for this long …
     max_wait_ms: int = 2000  # … or once its oldest event has waited this long
-    lease_ms: int = 300_000  # a claim outlives a worker that died by this much
+    # A claim of a worker that died on this host is taken over at once; elsewhere (another container)
+    # when this runs out. A batch takes seconds, so two minutes never cuts a live worker short.
+    lease_ms: int = 120_000
     max_attempts: int = 5
     poll_seconds: float = 0.2
     retry_max_seconds: float = 600.0

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from crmbridge.connectors import WebhookEvent
 from crmbridge.store import schema
-from crmbridge.store.holders import this_process
+from crmbridge.store.holders import holder_dead, this_process
 from crmbridge.store.store import Store, _chunks, now_ms
 
 PENDING, CLAIMED, DONE, RETRY, QUARANTINED = "pending", "claimed", "done", "retry", "quarantined"
@@ -95,12 +95,21 @@ class Inbox:
 
     # -- the workers' side ---------------------------------------------------------------------
 
+    def dead_holders(self) -> list[str]:
+        """Holders of claims that are processes of this host no longer running (killed with -9): their
+        claims are taken over at once instead of when the lease runs out."""
+        c = schema.inbox.c
+        with self.engine.connect() as conn:
+            holders = conn.execute(sa.select(c.claimed_by).where(c.status == CLAIMED).distinct()).scalars().all()
+        return [h for h in holders if h and holder_dead(h)]
+
     def backlog(self, now: int | None = None) -> Backlog:
-        """Due events (pending, retries whose time has come, claims whose lease ran out)."""
+        """Due events (pending, retries whose time has come, claims whose lease ran out or whose holder died)."""
         now = now_ms() if now is None else now
         c = schema.inbox.c
+        dead = self.dead_holders()
         due = sa.or_(sa.and_(c.status.in_((PENDING, RETRY)), c.next_ms <= now),
-                     sa.and_(c.status == CLAIMED, c.lease_until_ms < now))
+                     sa.and_(c.status == CLAIMED, sa.or_(c.lease_until_ms < now, c.claimed_by.in_(dead or [""]))))
         with self.engine.connect() as conn:
             n, oldest, newest = conn.execute(sa.select(sa.func.count(), sa.func.min(c.received_ms),
                                                        sa.func.max(c.received_ms)).where(due)).one()
@@ -110,19 +119,21 @@ class Inbox:
         """Take up to ``limit`` due events, oldest first, for ``lease_ms``."""
         now = now_ms() if now is None else now
         lock = "FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        dead = self.dead_holders() or [""]
         sql = sa.text(f"""
             UPDATE inbox SET status = :claimed, claimed_by = :holder, lease_until_ms = :lease,
                              attempts = attempts + 1
             WHERE id IN (
                 SELECT id FROM inbox
                 WHERE (status IN (:pending, :retry) AND next_ms <= :now)
-                   OR (status = :claimed AND lease_until_ms < :now)
+                   OR (status = :claimed AND (lease_until_ms < :now OR claimed_by IN :dead))
                 ORDER BY id LIMIT :limit {lock})
             RETURNING id, source, event_id, stream, object_id, action, occurred_ms, received_ms, attempts, detail
-        """)
+        """).bindparams(sa.bindparam("dead", expanding=True))
         with self.engine.begin() as conn:
             rows = conn.execute(sql, {"claimed": CLAIMED, "holder": self.holder, "lease": now + lease_ms,
-                                      "pending": PENDING, "retry": RETRY, "now": now, "limit": limit}).all()
+                                      "pending": PENDING, "retry": RETRY, "now": now, "limit": limit,
+                                      "dead": dead}).all()
         events = []
         for r in sorted(rows, key=lambda r: r.id):
             detail = orjson.loads(r.detail or "{}")
