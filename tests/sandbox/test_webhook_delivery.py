@@ -13,47 +13,19 @@ import pytest
 from aiohttp import web
 
 from crmbridge.sandbox import DeliveryPolicy, SandboxStats, WebhookDispatcher
+from crmbridge.sandbox.recorder import RecordingReceiver
 
 
-class Receiver:
-    """A loopback HTTP endpoint that records every delivery and fails the first ``fail`` of them."""
+class Receiver(RecordingReceiver):
+    """The recording endpoint, with the JSON bodies it accepted."""
 
-    def __init__(self) -> None:
-        self.bodies: list[list[Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.fail = 0
-        self.status = 500
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.port = 0
+    @property
+    def bodies(self) -> list[list[Any]]:
+        return [json.loads(body) for _, body in self.deliveries]
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.fail > 0:
-            self.fail -= 1
-            return web.Response(status=self.status)
-        self.bodies.append(json.loads(body))
-        self.headers.append(dict(request.headers))
-        return web.Response(status=200)
-
-    def start(self) -> Receiver:
-        self._thread.start()
-
-        async def _start() -> int:
-            app = web.Application()
-            app.router.add_post("/hook", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-        self.port = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return [headers for headers, _ in self.deliveries]
 
     @property
     def events(self) -> list[Any]:

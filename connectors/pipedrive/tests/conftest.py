@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -11,11 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 
 from crmbridge.connectors import SandboxOptions, plugin
 from crmbridge.mapping import SourceMapping
 from crmbridge.sandbox import SandboxServer
+from crmbridge.sandbox.recorder import RecordingReceiver
 from crmbridge.store import Store
 from crmbridge.sync import load_mapping
 
@@ -148,51 +146,11 @@ def mapping() -> Callable[[Store, Any], SourceMapping]:
     return mapping_for
 
 
-class Receiver:
-    """A loopback HTTP endpoint that keeps every delivery (headers and raw body) and answers ``fail``
-    of them, first, with ``status``."""
+class Receiver(RecordingReceiver):
+    """A loopback webhook endpoint at ``/webhooks/pipedrive`` (what the sandbox delivers to)."""
 
     def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        self.fail = 0
-        self.status = 500
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhooks/pipedrive"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.fail > 0:
-            self.fail -= 1
-            return web.Response(status=self.status)
-        self.deliveries.append((dict(request.headers), body))
-        return web.json_response({"status": "ok"})
-
-    def start(self) -> Receiver:
-        self._thread.start()
-
-        async def _start() -> int:
-            app = web.Application()
-            app.router.add_post("/webhooks/pipedrive", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-        self.port = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        super().__init__("/webhooks/pipedrive")
 
 
 @pytest.fixture
