@@ -10,7 +10,7 @@ import pytest
 # The suite imports test files by path (--import-mode=importlib); this makes dashboard_helpers importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dashboard_helpers import MutableSource, snapshot  # noqa: E402
+from dashboard_helpers import MutableSource, snapshot
 
 
 @pytest.fixture
