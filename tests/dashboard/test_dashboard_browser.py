@@ -96,3 +96,20 @@ def test_dashboard_link_clicked_on_another_site_ends_on_the_board(browser):
             page.wait_for_url(f"{base}/dashboard")
             page.locator('tr[data-key="h-1"]').wait_for(timeout=10_000)
             assert page.title().startswith("Hand-off SLA board")
+
+
+def test_board_signed_out_by_a_new_token_says_so_and_stops_asking(browser):
+    from playwright.sync_api import expect
+
+    source = MutableSource(snapshot())
+    with serve(board_app(source, refresh_seconds=0.3)) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/dashboard?token={TOKEN}")
+        expect(page.locator('tr[data-key="h-1"] td.status')).to_have_text("on track")
+        page.context.clear_cookies()  # as when the token is rotated and the session no longer matches
+        expect(page.locator("#connection")).to_have_text(re.compile("Signed out"), timeout=10_000)
+        fragments: list[str] = []
+        page.on("request", lambda r: fragments.append(r.url) if r.url.endswith("/fragment") else None)
+        page.wait_for_timeout(1_500)  # five polling periods
+        assert fragments == []
+        expect(page.locator('tr[data-key="h-1"] td.status')).to_have_text("on track")  # last figures kept

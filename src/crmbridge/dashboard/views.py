@@ -76,7 +76,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("crmbridge.dashboard", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
-        utc=_utc_text, iso=model.iso_utc, duration=model.duration_text, pct=_pct, minutes=_minutes,
+        utc=_utc_text, iso=model.iso_utc, duration=model.duration_text, pct=_pct, used=_used, minutes=_minutes,
         colour=model.colour, status_text=model.status_text, time_left=_time_left, link=_safe_link,
     )
     return env
@@ -88,6 +88,11 @@ def _utc_text(moment: datetime) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f} %"
+
+
+def _used(value: float) -> str:
+    # Rounded down, so that 74.9 % (green) never reads as 75 % (where amber starts).
+    return f"{math.floor(value)} %"
 
 
 def _minutes(value: float | None) -> str:

@@ -12,9 +12,14 @@
 
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail && event.detail.xhr ? event.detail.xhr.status : 0;
-    banner(status === 401
-      ? "Signed out: open the dashboard link again. The figures below are no longer updated."
-      : "Live updates paused: the figures below are the last ones received.");
+    if (status === 401) {
+      // Asking again every few seconds cannot sign the board back in: stop polling, keep the last figures.
+      var board = document.getElementById("board");
+      if (board) { board.replaceWith(board.cloneNode(true)); }
+      banner("Signed out: open the dashboard link again. The figures below are no longer updated.");
+      return;
+    }
+    banner("Live updates paused: the figures below are the last ones received.");
   });
   document.addEventListener("htmx:sendError", function () {
     banner("Connection lost: the figures below are the last ones received.");
