@@ -50,6 +50,15 @@ class Backlog:
     newest_ms: int | None = None
 
 
+_ARRAY_COLUMNS = (("source", "text"), ("event_id", "text"), ("stream", "text"), ("object_id", "text"),
+                  ("action", "text"), ("occurred_ms", "bigint"), ("received_ms", "bigint"), ("detail", "text"),
+                  ("status", "text"), ("attempts", "integer"), ("next_ms", "bigint"))
+_INSERT_ARRAYS = sa.text(
+    f"INSERT INTO inbox ({', '.join(name for name, _ in _ARRAY_COLUMNS)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _ARRAY_COLUMNS)}) "
+    "ON CONFLICT (source, event_id) DO NOTHING RETURNING id")
+
+
 def _detail(event: WebhookEvent) -> str:
     detail: dict[str, Any] = {}
     if event.merged_into is not None:
@@ -89,8 +98,13 @@ class Inbox:
                              "detail": _detail(e), "status": PENDING, "attempts": 0, "next_ms": at})
         if not rows:
             return 0
-        stmt = self.store._insert(schema.inbox).on_conflict_do_nothing(index_elements=["source", "event_id"])
         with self.engine.begin() as conn:
+            if self._postgres:
+                # One statement over arrays: an executemany of the same rows takes 3-4 times as long on
+                # PostgreSQL, and the receiver's acknowledgements wait for this commit.
+                params = {name: [r[name] for r in rows] for name, _ in _ARRAY_COLUMNS}
+                return len(conn.execute(_INSERT_ARRAYS, params).all())
+            stmt = self.store._insert(schema.inbox).on_conflict_do_nothing(index_elements=["source", "event_id"])
             return len(conn.execute(stmt.returning(schema.inbox.c.id), rows).all())
 
     # -- the workers' side ---------------------------------------------------------------------
