@@ -227,6 +227,10 @@ handoffs = sa.Table(
     sa.Column("lease_until_ms", sa.BigInteger),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("done_ms", sa.BigInteger),
+    # Recycling: a lead handed off again after nurture is a new generation (a new key and deal); the row
+    # of the earlier generation keeps its history with ``recycled_ms`` set.
+    sa.Column("generation", sa.Integer, nullable=False, default=1, server_default="1"),
+    sa.Column("recycled_ms", sa.BigInteger),
     sa.Index(None, "person_id"),
     sa.Index(None, "status"),
     sa.Index(None, "owner_id", "done_ms"),
@@ -272,4 +276,97 @@ inbox = sa.Table(
     sa.Column("done_ms", sa.BigInteger),
     sa.UniqueConstraint("source", "event_id"),
     sa.Index(None, "status", "next_ms"),
+)
+
+# Response-time SLA. One clock per (hand-off, generation, policy, reassignment): it starts when the deal
+# is handed to its owner and settles at the first qualifying touch (or acceptance, or a meeting). The
+# tick claims clocks whose next ladder step is due (``next_ms``), so it costs the due clocks only.
+# ``status``: open → met | missed (settled before / after the due instant) | reassigned | closed.
+sla_clocks = sa.Table(
+    "sla_clocks",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("handoff_key", sa.String(64), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False, default=1),
+    sa.Column("policy", sa.String(64), nullable=False),
+    sa.Column("measure", sa.String(32), nullable=False),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("company_id", sa.BigInteger),
+    sa.Column("target", sa.String(32), nullable=False),
+    sa.Column("deal_id", sa.String(128)),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("owner_label", sa.Text),
+    sa.Column("owner_email", sa.String(320)),
+    sa.Column("team", sa.String(64)),
+    sa.Column("source", sa.String(64)),
+    sa.Column("calendar", sa.String(64)),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("due_ms", sa.BigInteger, nullable=False),
+    sa.Column("budget_minutes", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("breached", sa.Boolean, nullable=False, default=False),
+    sa.Column("settled_ms", sa.BigInteger),
+    sa.Column("settled_by", sa.String(32)),
+    sa.Column("business_minutes", sa.Float),
+    sa.Column("wall_minutes", sa.Float),
+    sa.Column("reassignments", sa.Integer, nullable=False, default=0),
+    sa.Column("next_step", sa.Integer, nullable=False, default=0),
+    sa.Column("next_ms", sa.BigInteger),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until_ms", sa.BigInteger),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("handoff_key", "generation", "policy", "reassignments"),
+    sa.Index(None, "status", "next_ms"),
+    sa.Index(None, "person_id"),
+    sa.Index(None, "started_ms"),
+)
+
+# Every ladder step taken (reminder, escalation, reassignment, surge notice), unique per clock and step:
+# inserting the row is what entitles a process to send it, so a step goes out once across restarts
+# and replicas; ``status`` says whether it was delivered.
+sla_steps = sa.Table(
+    "sla_steps",
+    metadata,
+    sa.Column("clock_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("due_ms", sa.BigInteger, nullable=False),
+    sa.Column("taken_ms", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(320)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("channels", sa.Text, nullable=False, default="[]"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_ms", sa.BigInteger),
+    sa.Column("error", sa.Text),
+    sa.Index(None, "status", "next_ms"),
+)
+
+# What became of a hand-off in the sales CRM (contacted, meeting booked, won, lost, rejected), with the
+# seller's reason: stored once per kind and generation, then written back to the marketing CRM.
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("handoff_key", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("person_id", sa.BigInteger, nullable=False),
+    sa.Column("deal_id", sa.String(128)),
+    sa.Column("reason", sa.Text),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "person_id"),
+)
+
+# Account intent surges noticed by the ABM roll-up, one row per company and surge; the owner is told once.
+surges = sa.Table(
+    "surges",
+    metadata,
+    sa.Column("company_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at_ms", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("score_before", sa.Float, nullable=False),
+    sa.Column("score_now", sa.Float, nullable=False),
+    sa.Column("owner_id", sa.String(128)),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Column("notified_ms", sa.BigInteger),
 )
