@@ -35,11 +35,22 @@ PERSON_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("scored_at", "crmbridge scored at", "datetime", "When the written score last changed"),
     FieldSpec("handoff_at", "crmbridge hand-off time", "datetime", "When the person was handed to sales"),
     FieldSpec("handoff_owner", "crmbridge hand-off owner", "text", "Who the person was handed to, and why"),
+    # The closed loop: what sales made of the hand-off, written back to the person in every CRM.
+    FieldSpec("sales_outcome", "crmbridge sales outcome", "text",
+              "What sales made of the hand-off: contacted, meeting booked, won, lost or rejected"),
+    FieldSpec("sales_outcome_reason", "crmbridge sales outcome reason", "text", "The seller's reason (lost, rejected)"),
+    FieldSpec("sales_outcome_at", "crmbridge sales outcome time", "datetime", "When sales recorded the outcome"),
 )
 # Deal fields: the hand-off's idempotency key (unique where the CRM can enforce it) and its summary.
 DEAL_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("handoff_key", "crmbridge hand-off key", "text", "Idempotency key of the hand-off that made it"),
     FieldSpec("score_summary", "crmbridge score summary", "text", "Score, stage and the top reasons"),
+    # The response-time SLA, where sellers work: written by the SLA engine when a value changes.
+    FieldSpec("sla_due_at", "crmbridge SLA due at", "datetime", "When the first touch is due (business time)"),
+    FieldSpec("sla_status", "crmbridge SLA status", "text", "on track, at risk, breached, met or missed"),
+    FieldSpec("sla_first_touch_at", "crmbridge first touch at", "datetime", "The first sales touch after hand-off"),
+    FieldSpec("sla_business_minutes", "crmbridge minutes to first touch", "number",
+              "Business minutes from hand-off to the first sales touch"),
 )
 
 
@@ -86,6 +97,15 @@ class PersonUpdate:
     """New values for one CRM person (canonical field -> value; ``CLEAR`` empties a field)."""
 
     source_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DealUpdate:
+    """New values for one CRM deal: canonical deal fields (``sla_status``...), and ``owner_id`` to hand the
+    deal to another seller (an SLA reassignment)."""
+
+    deal_id: str
     values: Mapping[str, Any]
 
 
@@ -173,6 +193,11 @@ class Writer(Protocol):
 
     def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:
         """CRM ids (person, company) for people by e-mail, creating those the CRM does not know."""
+        ...
+
+    def write_deals(self, updates: Sequence[DealUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        """Apply deal updates (fields, owner) in as few calls as the vendor allows; a rejected deal never
+        fails the rest. ``written``/``failed`` are keyed by deal id."""
         ...
 
     def deal_url(self, deal_id: str) -> str | None: ...
