@@ -15,6 +15,7 @@ from aiohttp import web
 
 from crmbridge.connectors import SandboxOptions
 from crmbridge.sandbox.faults import FaultInjector
+from crmbridge.sandbox.sellers import SellerRequest, SurgeRequest
 from crmbridge.sandbox.stats import SandboxStats
 from crmbridge.sandbox.webhooks import WebhookDispatcher
 from crmbridge.sandbox.world import World, generate_world, parse_anchor
@@ -30,6 +31,7 @@ from crmbridge_hubspot.sandbox.routes_metadata import MetadataRoutes
 from crmbridge_hubspot.sandbox.routes_objects import ObjectRoutes
 from crmbridge_hubspot.sandbox.routes_webhooks import WebhookRoutes
 from crmbridge_hubspot.sandbox.schema import ObjectType, object_type
+from crmbridge_hubspot.sandbox.sellers import HubSpotSalesDesk
 from crmbridge_hubspot.sandbox.simulator import Simulator
 from crmbridge_hubspot.sandbox.webhooks import WebhookApp, delivery_policy
 
@@ -78,6 +80,7 @@ class HubSpotSandbox:
         self.webhooks = self._webhook_app(options)
         self.portal.listener = self.webhooks
         self.simulator = Simulator(self.portal)
+        self.sellers = HubSpotSalesDesk(self.portal)
         token = extra.get("hubspot_token")
         self.gateway = Gateway(self.limits, self.faults, self._stats, token=str(token) if token else None,
                                time_scale=self.time_scale, developer_key=self.webhooks.developer_key)
@@ -120,19 +123,31 @@ class HubSpotSandbox:
         snapshot["limits"] = {"tier": self.limits.tier, "burst": self.limits.burst,
                               "interval_ms": int(self.limits.interval_ms), "daily": self.limits.daily.limit,
                               "daily_used": self.limits.daily.used, "search_per_second": self.limits.search_limit}
+        snapshot["sellers"] = self.sellers.ledger.snapshot()
         return snapshot
 
     def reset(self) -> None:
         self.webhooks.reset()
         self.portal.load()
         self.simulator.reset()
+        self.sellers.reset()
         self._stats.reset()
         self.limits.reset()
 
-    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None) -> dict[str, Any]:
+    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None,
+                 sellers: Any = None, surge: Any = None) -> dict[str, Any]:
         """``sales_ready`` ICP-fit people submit "Contact us" now, ``activities`` visitors browse or open an
-        e-mail; both through the portal, so webhooks go out. Answers who and how many."""
-        return self.simulator.run(sales_ready=sales_ready, activities=activities, seed=seed)
+        e-mail; ``sellers`` (``{"until", "seed", "profiles"}``) answer hand-offs up to a simulated instant;
+        ``surge`` (``{"accounts", "days", "until", "seed"}``) heats target accounts up. All through the
+        portal, so webhooks go out. Answers who and how many."""
+        work = SellerRequest.parse(sellers, self.options.seed) if sellers is not None else None
+        heat = SurgeRequest.parse(surge, self.options.seed) if surge is not None else None
+        done = self.simulator.run(sales_ready=sales_ready, activities=activities, seed=seed)
+        if heat is not None:
+            done["surge"] = self.sellers.surge(heat)
+        if work is not None:
+            done["sellers"] = self.sellers.work(work)
+        return done
 
     def banner(self) -> list[str]:
         """What a user configures crmbridge with to receive this sandbox's webhooks."""

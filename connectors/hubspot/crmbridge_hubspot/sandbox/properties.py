@@ -220,6 +220,7 @@ def _contacts() -> list[PropertyDef]:
         _p("hs_email_domain", "Email Domain", group=g, read_only=True),
         *_bant(),
         *_activity_signals(),
+        _last_contacted("sales_properties"),
     ]
 
 
@@ -272,7 +273,15 @@ def _deals() -> list[PropertyDef]:
         _owner(g),
         _bool("hs_is_closed_won", "Is Closed Won", g, read_only=True),
         _bool("hs_is_closed", "Is Deal Closed?", g, read_only=True),
+        _p("closed_lost_reason", "Closed Lost Reason", "string", "textarea", g),
+        _p("closed_won_reason", "Closed Won Reason", "string", "textarea", g),
+        _last_contacted("deal_activity"),
     ]
+
+
+def _last_contacted(group: str) -> PropertyDef:
+    """Kept up to date by HubSpot when a seller logs a call, sales e-mail or meeting on the record."""
+    return _dt("notes_last_contacted", "Last Contacted", group, read_only=True)
 
 
 def _engagement(type_name: str, group: str, own: list[PropertyDef]) -> list[PropertyDef]:
