@@ -25,11 +25,13 @@ from aiohttp import web
 
 from crmbridge.connectors import SandboxOptions
 from crmbridge.sandbox.faults import Decision, Fault, FaultInjector
+from crmbridge.sandbox.sellers import SellerRequest, SurgeRequest
 from crmbridge.sandbox.stats import SandboxStats
 from crmbridge.sandbox.world import generate_world, parse_anchor
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.sandbox.limits import TokenLimits
 from crmbridge_pipedrive.sandbox.render import FIELD_ENDPOINTS, iso, render
+from crmbridge_pipedrive.sandbox.sellers import SURGE_NOTE, PipedriveSalesDesk
 from crmbridge_pipedrive.sandbox.simulator import SellerSimulator, count
 from crmbridge_pipedrive.sandbox.state import BadCursor, PipedriveState, decode_cursor, encode_cursor
 from crmbridge_pipedrive.sandbox.webhooks import WebhookSender, subscription_errors, v1_time
@@ -170,6 +172,7 @@ class PipedriveSandbox:
         self._stats = SandboxStats()
         self.webhooks = WebhookSender(self._stats, options)
         self.state = self._seeded()
+        self.sellers = PipedriveSalesDesk(self.state)
         self.limits = self._limits()
         self.faults = FaultInjector(options.faults, seed=options.seed,
                                     stall_seconds=float(extra.get("pipedrive_stall_seconds", 30.0)))
@@ -198,7 +201,8 @@ class PipedriveSandbox:
 
     def stats(self) -> dict[str, Any]:
         snapshot = self._stats.snapshot()
-        snapshot.update(cdn_refused=self.cdn_refused, limits=self.limits.snapshot(), counts=self.state.counts())
+        snapshot.update(cdn_refused=self.cdn_refused, limits=self.limits.snapshot(), counts=self.state.counts(),
+                        sellers=self.sellers.ledger.snapshot())
         return snapshot
 
     def reset(self) -> None:
@@ -206,6 +210,7 @@ class PipedriveSandbox:
         bans and counters."""
         self.webhooks.forget()
         self.state = self._seeded()
+        self.sellers.reset(self.state)
         self.limits = self._limits()
         self._stats.reset()
         self.cdn_refused = 0
@@ -234,15 +239,26 @@ class PipedriveSandbox:
         return ["any API token is accepted" if not self.token else "API token: as configured",
                 'webhooks v2: POST /pipedrive/v1/webhooks {"version": "2.0", ...} (deliveries to loopback only)']
 
-    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None) -> dict[str, Any]:
+    def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None,
+                 sellers: Any = None, surge: Any = None) -> dict[str, Any]:
         """Sellers log ``activities`` calls and e-mails (done, on persons and open deals), then move some
-        of the deals they worked one stage on and win or lose a few; ``sales_ready`` is ignored (say so)."""
+        of the deals they worked one stage on and win or lose a few; ``sellers`` (``{"until", "seed",
+        "profiles"}``) answer hand-off deals up to a simulated instant. ``sales_ready`` and ``surge``
+        are marketing behaviour, which this CRM does not hold: ignored (the answer says so)."""
         count(sales_ready, "sales_ready")
         n = count(activities, "activities")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
+        work = SellerRequest.parse(sellers, self.options.seed) if sellers is not None else None
+        if surge is not None:
+            SurgeRequest.parse(surge, self.options.seed)  # a bad request is refused here as in HubSpot
         chosen = seed if seed is not None else self.options.seed * 1_000 + next(self._simulations)
-        return SellerSimulator(self.state, chosen).run(n)
+        done = SellerSimulator(self.state, chosen).run(n)
+        if surge is not None:
+            done["surge"] = {"accounts": [], "events": {}, "note": SURGE_NOTE}
+        if work is not None:
+            done["sellers"] = self.sellers.work(work)
+        return done
 
     # -- the gate every request passes ---------------------------------------------------------
 
