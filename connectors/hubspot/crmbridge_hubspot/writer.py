@@ -1,23 +1,27 @@
-"""Write-back into HubSpot: provisioning, batch updates of contacts, and hand-off deals.
+"""Write-back into HubSpot: provisioning, batch updates of contacts and deals, and hand-off deals.
 
 Every write goes through ``HubSpotClient.call`` (pacing, timeout, typed errors, retries). Contacts
-are updated 100 per batch call; a rejected contact (HubSpot answers 207 with per-record errors) never
-fails the rest. Deals carry the hand-off key in a property created with ``hasUniqueValue``, so
-HubSpot itself refuses a second deal with the same key: a retried or concurrent create ends in a 409,
-and the existing deal is read back by that key.
+and deals are updated 100 per batch call; a rejected record never fails the rest: HubSpot answers 207
+with per-record errors for ids it does not hold, and a batch it refuses as a whole (a value or an
+owner it will not take) is sent again one record at a time. Hand-off deals carry their key in a
+property created with ``hasUniqueValue``, so HubSpot itself refuses a second deal with the same key: a
+retried or concurrent create ends in a 409, and the existing deal is read back by that key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import NotFoundError, PermanentError
 from crmbridge.logs import get_logger
 from crmbridge.writeback.contract import (
     CLEAR,
+    DEAL_FIELDS,
     DealDraft,
     DealRef,
+    DealUpdate,
     FieldSpec,
     PersonDraft,
     PersonUpdate,
@@ -42,6 +46,8 @@ LIFECYCLE = {"subscriber": "subscriber", "lead": "lead", "mql": "marketingqualif
 # HubSpot-defined association types (deal -> contact, deal -> company).
 DEAL_TO_CONTACT, DEAL_TO_COMPANY = 3, 5
 _TYPES = {"number": ("number", "number"), "text": ("string", "textarea"), "datetime": ("datetime", "date")}
+_DEAL_TYPES = {f.key: f.type for f in DEAL_FIELDS}
+OWNER = "owner_id"  # the canonical key that hands a deal to another seller
 
 
 def property_name(key: str) -> str:
@@ -143,16 +149,48 @@ class HubSpotWriter:
         for chunk in _chunks(list(updates), BATCH):
             inputs = [{"id": u.source_id, "properties": {field_keys.get(k, property_name(k)): _value(k, v)
                                                           for k, v in u.values.items()}} for u in chunk]
-            body = self.client.call("POST /crm/v3/objects/contacts/batch/update",
-                                    self.client.batch.update_with_http_info, "contacts", {"inputs": inputs})
-            result.calls += 1
-            failed = _failed_ids(body)
-            for u in chunk:
-                if u.source_id in failed:
-                    result.failed[u.source_id] = failed[u.source_id]
-                else:
-                    result.written.append(u.source_id)
+            self._update_batch("contacts", inputs, result)
         return result
+
+    def _update_batch(self, object_type: str, inputs: Sequence[Mapping[str, Any]], result: WriteResult) -> None:
+        """Up to 100 records in one batch update, sorted into ``result``. A batch HubSpot refuses as a whole
+        (400: a value or an owner it will not take; 409: a unique value taken) is sent again one record at a
+        time, so a bad record fails only itself."""
+        result.calls += 1
+        try:
+            body = self.client.call(f"POST /crm/v3/objects/{object_type}/batch/update",
+                                    self.client.batch.update_with_http_info, object_type, {"inputs": list(inputs)})
+        except PermanentError as exc:
+            if exc.status not in (400, 409):
+                raise
+            if len(inputs) == 1:  # alone already: the answer is this record's own
+                result.failed[str(inputs[0]["id"])] = str(exc)[:300]
+                return
+            log.info("hubspot.batch_refused", object_type=object_type, records=len(inputs), status=exc.status)
+            for item in inputs:
+                self._update_one(object_type, item, result)
+            return
+        failed = _failed_ids(body)
+        for item in inputs:
+            rid = str(item["id"])
+            if rid in failed:
+                result.failed[rid] = failed[rid]
+            else:
+                result.written.append(rid)
+
+    def _update_one(self, object_type: str, item: Mapping[str, Any], result: WriteResult) -> None:
+        rid = str(item["id"])
+        result.calls += 1
+        try:
+            self.client.call(f"PATCH /crm/v3/objects/{object_type}/{{objectId}}",
+                             self.client.objects.update_with_http_info, object_type, rid,
+                             {"properties": item["properties"]})
+        except PermanentError as exc:
+            if exc.status in (401, 403):
+                raise
+            result.failed[rid] = str(exc)[:300]
+        else:
+            result.written.append(rid)
 
     def ensure_people(self, drafts: Sequence[PersonDraft]) -> dict[str, tuple[str, str | None]]:
         """Contacts by e-mail, upserted (HubSpot's e-mail is unique, so a repeat changes nothing)."""
@@ -252,6 +290,22 @@ class HubSpotWriter:
             log.info("hubspot.deal_exists", key=draft.key, deal=found[0].id)
             return found[0]
         return _made(record, draft)
+
+    def write_deals(self, updates: Sequence[DealUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        """Deal fields and owners, 100 deals per batch call; datetimes go as HubSpot's ISO instants."""
+        result = WriteResult()
+        inputs: dict[str, dict[str, Any]] = {}
+        for u in updates:  # a deal named twice is one input (HubSpot refuses a batch with an id twice)
+            try:
+                properties = _deal_properties(u.values, field_keys)
+            except ValueError as exc:
+                result.failed[u.deal_id] = str(exc)
+                continue
+            if properties:
+                inputs.setdefault(u.deal_id, {"id": u.deal_id, "properties": {}})["properties"].update(properties)
+        for chunk in _chunks([i for i in inputs.values() if i["id"] not in result.failed], BATCH):
+            self._update_batch("deals", chunk, result)
+        return result
 
     def deal_url(self, deal_id: str) -> str | None:
         if self.settings.portal_id:
@@ -369,6 +423,32 @@ def _value(key: str, value: Any) -> Any:
     if key == "lifecycle_stage":
         return LIFECYCLE.get(str(value), str(value))
     return value
+
+
+def _deal_properties(values: Mapping[str, Any], field_keys: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == OWNER:
+            out["hubspot_owner_id"] = "" if value is None or value == CLEAR else str(value)
+        elif _DEAL_TYPES.get(key) == "datetime" and value is not None and value != CLEAR:
+            out[field_keys.get(key, property_name(key))] = _instant(value, key)
+        else:
+            out[field_keys.get(key, property_name(key))] = _value(key, value)
+    return out
+
+
+def _instant(value: Any, key: str) -> str:
+    """An aware datetime or an ISO-8601 UTC text as HubSpot writes instants: ``2026-03-02T09:30:00.000Z``."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{key}: {value!r} is not an ISO-8601 instant") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # the contract's texts are UTC
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{key}: {value!r} is not an aware datetime or an ISO-8601 UTC instant")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _failed_ids(body: Mapping[str, Any]) -> dict[str, str]:
