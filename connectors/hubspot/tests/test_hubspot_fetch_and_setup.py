@@ -77,6 +77,37 @@ def _webhook_steps(result: Any) -> list[Any]:
     return [s for s in result.steps if s.what.startswith("webhook")]
 
 
+CONTACT_PROPERTIES = {
+    "crmbridge_score": "number", "crmbridge_fit_score": "number", "crmbridge_engagement_score": "number",
+    "crmbridge_score_reasons": "string", "crmbridge_scored_at": "datetime", "crmbridge_handoff_at": "datetime",
+    "crmbridge_handoff_owner": "string", "crmbridge_sales_outcome": "string",
+    "crmbridge_sales_outcome_reason": "string", "crmbridge_sales_outcome_at": "datetime",
+}
+DEAL_PROPERTIES = {
+    "crmbridge_handoff_key": "string", "crmbridge_score_summary": "string", "crmbridge_sla_due_at": "datetime",
+    "crmbridge_sla_status": "string", "crmbridge_sla_first_touch_at": "datetime",
+    "crmbridge_sla_business_minutes": "number",
+}
+
+
+def test_setup_creates_the_write_back_properties_in_their_group_once(hs_server: Any, client: Any) -> None:
+    writer = connector(hs_server).writer()
+    first, second = writer.provision(ProvisionSpec()), writer.provision(ProvisionSpec())
+    made = {(s.what, s.name) for s in first.steps if s.status == "created"}
+    assert made == {("contacts property group", "crmbridge"), ("deals property group", "crmbridge"),
+                    ("deal stage", "Sales Pipeline / Sales-ready leads")} | {
+        ("contacts property", name) for name in CONTACT_PROPERTIES} | {
+        ("deals property", name) for name in DEAL_PROPERTIES}
+    assert not second.changed and {s.status for s in second.steps} == {"present"}
+    assert len(second.steps) == len(CONTACT_PROPERTIES) + len(DEAL_PROPERTIES) + 1
+    for object_type, wanted in (("contacts", CONTACT_PROPERTIES), ("deals", DEAL_PROPERTIES)):
+        found = {p.name: p for p in client.crm.properties.core_api.get_all(object_type).results
+                 if p.group_name == "crmbridge"}
+        assert {name: p.type for name, p in found.items()} == wanted
+    assert first.field_keys == {**{n.removeprefix("crmbridge_"): n for n in {**CONTACT_PROPERTIES, **DEAL_PROPERTIES}},
+                                "lifecycle_stage": "lifecyclestage"}
+
+
 def test_setup_points_the_app_at_the_receiver_and_subscribes_once(hs_server: Any, hs: Any) -> None:
     writer = connector(hs_server).writer()
     first = _webhook_steps(writer.provision(ProvisionSpec(webhook_url=TARGET)))
