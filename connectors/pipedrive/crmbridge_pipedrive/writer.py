@@ -4,24 +4,27 @@ Webhooks are subscribed in version 2.0 (actions ``create``/``change``/``delete``
 subscription per object; one that already exists for the same object and URL but in v1 or with other
 credentials (which the receiver would refuse) is replaced.
 
-Pipedrive has no batch update: each person costs one ``PATCH /api/v2/persons/{id}`` (5 tokens), paced
-by the connector's shared pacer, so write-back stays inside the burst window and the planner keeps the
-count down by writing only what changed. Pipedrive enforces no unique field, so a deal's hand-off key
-is checked against the person's open deals before creating, and a create that timed out is looked for
-before it is tried again.
+Pipedrive has no batch update: each person costs one ``PATCH /api/v2/persons/{id}`` and each deal one
+``PATCH /api/v2/deals/{id}`` (5 tokens each), paced by the connector's shared pacer, so write-back stays
+inside the burst window and the planner keeps the count down by writing only what changed. Pipedrive
+enforces no unique field, so a deal's hand-off key is checked against the person's open deals before
+creating, and a create that timed out is looked for before it is tried again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import PermanentError, RetryableError
 from crmbridge.logs import get_logger
 from crmbridge.writeback.contract import (
     CLEAR,
+    DEAL_FIELDS,
     DealDraft,
     DealRef,
+    DealUpdate,
     FieldSpec,
     PersonDraft,
     PersonUpdate,
@@ -39,7 +42,10 @@ log = get_logger("crmbridge.pipedrive")
 
 # Pipedrive persons have no lifecycle stage: write-back keeps it in a field of its own.
 LIFECYCLE_FIELD = FieldSpec("lifecycle_stage", "crmbridge lifecycle stage", "text", "Lead, MQL or SQL")
+# Pipedrive's custom fields hold a date or a time, never an instant: instants are ISO-8601 UTC text.
 _TYPES = {"number": "double", "text": "varchar", "datetime": "varchar"}
+_DEAL_TYPES = {f.key: f.type for f in DEAL_FIELDS}
+OWNER = "owner_id"  # the canonical key that hands a deal to another seller
 PER_ID_LIMIT = 20  # above this many people and companies, one list of every open deal is cheaper
 CREATE_ATTEMPTS = 3
 
@@ -242,6 +248,35 @@ class PipedriveWriter:
                 log.info("pipedrive.deal_create_retry", key=draft.key, attempt=attempt)
         raise AssertionError("unreachable")
 
+    def write_deals(self, updates: Sequence[DealUpdate], field_keys: Mapping[str, str]) -> WriteResult:
+        """One ``PATCH /api/v2/deals/{id}`` per deal (custom fields and owner together); a deal Pipedrive
+        refuses or no longer has fails alone."""
+        result = WriteResult()
+        bodies: dict[str, dict[str, Any]] = {}
+        for u in updates:  # a deal named twice is written once, with every value
+            try:
+                body = _deal_body(u.values, field_keys)
+            except ValueError as exc:
+                result.failed[u.deal_id] = str(exc)
+                continue
+            merged = bodies.setdefault(u.deal_id, {})
+            merged.update({k: v for k, v in body.items() if k != "custom_fields"})
+            if body.get("custom_fields"):
+                merged.setdefault("custom_fields", {}).update(body["custom_fields"])
+        for deal_id, body in bodies.items():
+            if deal_id in result.failed or not body:
+                continue
+            result.calls += 1
+            try:
+                self.client.v2_update("deals", deal_id, body)
+            except PermanentError as exc:
+                if exc.status in (401, 403):
+                    raise
+                result.failed[deal_id] = str(exc)[:300]
+            else:
+                result.written.append(deal_id)
+        return result
+
     def deal_url(self, deal_id: str) -> str | None:
         if self.settings.app_url:
             return f"{self.settings.app_url.rstrip('/')}/deal/{deal_id}"
@@ -275,6 +310,42 @@ def _why_stale(hook: Mapping[str, Any], user: str | None) -> str:
 
 def _value(value: Any) -> Any:
     return None if value == CLEAR else value
+
+
+def _deal_body(values: Mapping[str, Any], field_keys: Mapping[str, str]) -> dict[str, Any]:
+    """A v2 deal update: ``owner_id`` at the top, crmbridge's fields under ``custom_fields`` by hash key."""
+    body: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == OWNER:
+            if value is None or value == CLEAR or not str(value).isdigit():
+                raise ValueError(f"owner_id: {value!r} is not a Pipedrive user id")
+            body["owner_id"] = int(value)
+        elif key not in field_keys:
+            raise ValueError(f"{key}: no Pipedrive deal field holds it (run crmbridge setup)")
+        elif _DEAL_TYPES.get(key) == "datetime" and value is not None and value != CLEAR:
+            custom[field_keys[key]] = _instant(value, key)
+        else:
+            custom[field_keys[key]] = _value(value)
+    if custom:
+        body["custom_fields"] = custom
+    return body
+
+
+def _instant(value: Any, key: str) -> str:
+    """An aware datetime or an ISO-8601 UTC text as the text field holds it: ``2026-06-01T09:30:00Z``."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{key}: {value!r} is not an ISO-8601 instant") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # the contract's texts are UTC
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{key}: {value!r} is not an aware datetime or an ISO-8601 UTC instant")
+    value = value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _search_hits(items: Sequence[Any]) -> tuple[str, str | None] | None:
