@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from crmbridge.writeback.contract import ProvisionSpec
+from crmbridge_pipedrive.fields import is_custom_key
 
 H = {"x-api-token": "any-token"}
 URL = "https://crmbridge.example.com/webhooks/pipedrive"
@@ -27,6 +28,47 @@ def add_hook(server, **body) -> None:
     answer = requests.post(server.base_url("pipedrive") + "/v1/webhooks", headers=H, timeout=10,
                            json={"subscription_url": URL, "event_action": "*", **body})
     assert answer.status_code == 201, answer.text
+
+
+# canonical key -> (label, Pipedrive field type); instants are text, as Pipedrive has no datetime field.
+PERSON_FIELDS = {
+    "score": ("crmbridge score", "double"), "fit_score": ("crmbridge fit score", "double"),
+    "engagement_score": ("crmbridge engagement score", "double"),
+    "score_reasons": ("crmbridge score reasons", "varchar"), "scored_at": ("crmbridge scored at", "varchar"),
+    "handoff_at": ("crmbridge hand-off time", "varchar"), "handoff_owner": ("crmbridge hand-off owner", "varchar"),
+    "sales_outcome": ("crmbridge sales outcome", "varchar"),
+    "sales_outcome_reason": ("crmbridge sales outcome reason", "varchar"),
+    "sales_outcome_at": ("crmbridge sales outcome time", "varchar"),
+    "lifecycle_stage": ("crmbridge lifecycle stage", "varchar"),
+}
+DEAL_FIELDS = {
+    "handoff_key": ("crmbridge hand-off key", "varchar"), "score_summary": ("crmbridge score summary", "varchar"),
+    "sla_due_at": ("crmbridge SLA due at", "varchar"), "sla_status": ("crmbridge SLA status", "varchar"),
+    "sla_first_touch_at": ("crmbridge first touch at", "varchar"),
+    "sla_business_minutes": ("crmbridge minutes to first touch", "double"),
+}
+
+
+def fields(server, kind: str) -> dict[str, dict]:
+    answer = requests.get(f"{server.base_url('pipedrive')}/v1/{kind}", headers=H, params={"limit": 500}, timeout=10)
+    return {f["key"]: f for f in answer.json()["data"]}
+
+
+def test_setup_makes_every_write_back_field_once_and_records_its_hashed_key(sandbox_factory, connect) -> None:
+    server = sandbox_factory()
+    writer = connect(server).writer()
+    first, again = writer.provision(ProvisionSpec()), writer.provision(ProvisionSpec())
+    made = {(s.what, s.name) for s in first.steps if s.status == "created"}
+    assert made == {("person field", label) for label, _ in PERSON_FIELDS.values()} | {
+        ("deal field", label) for label, _ in DEAL_FIELDS.values()} | {
+        ("deal stage", "Sales Pipeline / Sales-ready leads")}
+    assert not again.changed and len(again.steps) == len(made) and again.field_keys == first.field_keys
+    assert set(first.field_keys) == set(PERSON_FIELDS) | set(DEAL_FIELDS)
+    assert all(is_custom_key(k) for k in first.field_keys.values())
+    for kind, wanted in (("personFields", PERSON_FIELDS), ("dealFields", DEAL_FIELDS)):
+        found = fields(server, kind)
+        assert {key: (found[first.field_keys[key]]["name"], found[first.field_keys[key]]["field_type"])
+                for key in wanted} == wanted
 
 
 def test_setup_subscribes_every_object_in_webhooks_v2_once(sandbox_factory, connect) -> None:
