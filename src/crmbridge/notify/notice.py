@@ -28,6 +28,13 @@ class HandoffNotice:
     owner_name: str | None = None
     owner_email: str | None = None
     claim: bool = False
+    # What the notice is about: the hand-off itself, or a later step of its response-time SLA
+    # (``reminder``, ``escalation``, ``reassignment``) or an account's intent ``surge``; ``note`` says
+    # why, in a line (what is due when, who breached); ``recipient`` overrides whom e-mail goes to (a
+    # manager for an escalation).
+    kind: str = "handoff"
+    note: str | None = None
+    recipient: str | None = None
 
     def __post_init__(self) -> None:
         # A list passed by mistake would make the notice unhashable and mutable.

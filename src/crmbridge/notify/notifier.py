@@ -142,6 +142,8 @@ class Notifier:
         return tuple(c.name for c in self._channels) + ((self._mailer.name,) if self._mailer else ())
 
     def email_recipient(self, notice: HandoffNotice) -> str | None:
+        if notice.recipient:
+            return notice.recipient
         if not notice.claim and notice.owner_email:
             return notice.owner_email
         return self.team_email

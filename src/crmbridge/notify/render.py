@@ -22,8 +22,18 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
 # -- the words, shared by every channel ----------------------------------------------------------
 
+_SLA_HEADLINES = {
+    "reminder": "Reminder: first touch due soon for {lead}",
+    "escalation": "SLA breached: nobody has reached {lead} yet",
+    "reassignment": "Lead reassigned to {owner}: {lead}",
+    "surge": "Buying interest is rising at {lead}",
+}
+
+
 def headline(notice: HandoffNotice) -> str:
     lead = f"{notice.person_name} ({notice.company_name})" if notice.company_name else notice.person_name
+    if notice.kind in _SLA_HEADLINES:
+        return _SLA_HEADLINES[notice.kind].format(lead=lead, owner=notice.owner_name or "a new owner")
     if notice.claim:
         return f"New sales-ready lead to claim: {lead}"
     if notice.owner_name:
@@ -65,6 +75,8 @@ def open_deal_label(notice: HandoffNotice) -> str:
 
 
 def intro(notice: HandoffNotice) -> str:
+    if notice.kind != "handoff" and notice.note:
+        return notice.note
     if notice.claim:
         return "A lead is sales-ready and nobody owns it yet: the first seller to claim it takes it."
     if notice.owner_name:

@@ -1,0 +1,221 @@
+"""The SLA's rows in the store: clocks, the ladder steps taken on them, and the outcomes sales recorded.
+
+Claims make the ladder safe on several replicas: a tick takes the clocks whose next step is due with
+one conditional UPDATE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and a lease; a step is taken by
+inserting its row, unique per clock and step, so it is sent once across restarts and replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from crmbridge.store import schema
+from crmbridge.store.holders import holder_dead, this_process
+from crmbridge.store.store import Store, _chunks
+
+OPEN, MET, MISSED, REASSIGNED, CLOSED = "open", "met", "missed", "reassigned", "closed"
+SENT, RECORDED, RETRY, FAILED, SKIPPED = "sent", "recorded", "retry", "failed", "skipped"
+
+CLOCK_COLUMNS = tuple(c.name for c in schema.sla_clocks.columns)
+
+
+class SlaLedger:
+    def __init__(self, store: Store, holder: str | None = None) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.holder = holder or this_process()
+        self._postgres = store.dialect == "postgresql"
+
+    # -- clocks --------------------------------------------------------------------------------------
+
+    def unclocked_handoffs(self, limit: int = 5000) -> list[dict[str, Any]]:
+        """Hand-offs done (a deal with an owner exists) whose clocks have not been started yet."""
+        h, c = schema.handoffs.c, schema.sla_clocks.c
+        started = sa.select(c.id).where(c.handoff_key == h.key, c.generation == h.generation).exists()
+        q = (sa.select(h.key, h.person_id, h.company_id, h.target, h.deal_id, h.owner_id, h.mode, h.summary,
+                       h.done_ms, h.generation)
+             .where(h.status == "done", h.recycled_ms.is_(None), h.done_ms.is_not(None), ~started)
+             .order_by(h.done_ms).limit(limit))
+        with self.engine.connect() as conn:
+            rows = [r._asdict() for r in conn.execute(q)]
+        for r in rows:
+            r["summary"] = orjson.loads(r["summary"]) if r["summary"] else {}
+        return rows
+
+    def first_sources(self, person_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The CRMs each canonical person is known in, oldest link first (where the lead came from)."""
+        i = schema.identities.c
+        out: dict[int, list[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(person_ids)):
+                q = (sa.select(i.canonical_id, i.source).where(i.entity == "person", i.canonical_id.in_(chunk))
+                     .order_by(i.linked_ms))
+                for cid, source in conn.execute(q):
+                    out.setdefault(int(cid), []).append(source)
+        return out
+
+    def insert_clocks(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        stmt = self.store._insert(schema.sla_clocks).on_conflict_do_nothing(
+            index_elements=["handoff_key", "generation", "policy", "reassignments"])
+        with self.engine.begin() as conn:
+            return len(conn.execute(stmt.returning(schema.sla_clocks.c.id), list(rows)).all())
+
+    def clocks(self, *, status: str | Sequence[str] | None = None, ids: Sequence[int] | None = None,
+               keys: Sequence[str] | None = None, limit: int | None = None,
+               order: str = "due_ms") -> list[dict[str, Any]]:
+        c = schema.sla_clocks.c
+        q = sa.select(schema.sla_clocks)
+        if status is not None:
+            q = q.where(c.status.in_([status] if isinstance(status, str) else list(status)))
+        if ids is not None:
+            q = q.where(c.id.in_(list(ids)))
+        if keys is not None:
+            q = q.where(c.handoff_key.in_(list(keys)))
+        q = q.order_by(c[order], c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(q)]
+
+    def open_clocks_of(self, *, person_ids: Iterable[int] = (), company_ids: Iterable[int] = (),
+                       deals: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+        """Clocks still running (or settled, to move an earlier touch in) on these people, companies or deals."""
+        c = schema.sla_clocks.c
+        live = c.status.in_((OPEN, MET, MISSED))
+        found: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(person_ids))):
+                for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.person_id.in_(chunk))):
+                    found[r.id] = r._asdict()
+            for chunk in _chunks(sorted(set(company_ids))):
+                for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.company_id.in_(chunk))):
+                    found[r.id] = r._asdict()
+            by_target: dict[str, set[str]] = {}
+            for target, deal_id in deals:
+                by_target.setdefault(target, set()).add(deal_id)
+            for target, ids in by_target.items():
+                for chunk in _chunks(sorted(ids)):
+                    for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.target == target,
+                                                                             c.deal_id.in_(chunk))):
+                        found[r.id] = r._asdict()
+        return list(found.values())
+
+    def update_clock(self, clock_id: int, conn: sa.Connection | None = None, **values: Any) -> None:
+        stmt = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == clock_id).values(**values)
+        if conn is not None:
+            conn.execute(stmt)
+            return
+        with self.engine.begin() as own:
+            own.execute(stmt)
+
+    def mark_breached(self, now_ms: int, updated_ms: int) -> int:
+        """Open clocks past their due instant become breached: one UPDATE, however many are open."""
+        c = schema.sla_clocks.c
+        with self.engine.begin() as conn:
+            return int(conn.execute(sa.update(schema.sla_clocks).where(
+                c.status == OPEN, c.breached.is_(False), c.due_ms <= now_ms).values(
+                breached=True, updated_ms=updated_ms)).rowcount or 0)
+
+    def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[dict[str, Any]]:
+        """Open clocks whose next ladder step is due, oldest first, for ``lease_ms``."""
+        lock = "FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        dead = [h for h in self._holders() if holder_dead(h)] or [""]
+        sql = sa.text(f"""
+            UPDATE sla_clocks SET claimed_by = :holder, lease_until_ms = :lease
+            WHERE id IN (
+                SELECT id FROM sla_clocks
+                WHERE status = :open AND next_ms IS NOT NULL AND next_ms <= :now
+                  AND (claimed_by IS NULL OR lease_until_ms < :now OR claimed_by IN :dead
+                       OR claimed_by = :holder)
+                ORDER BY next_ms, id LIMIT :limit {lock})
+            RETURNING {", ".join(CLOCK_COLUMNS)}
+        """).bindparams(sa.bindparam("dead", expanding=True))
+        with self.engine.begin() as conn:
+            rows = conn.execute(sql, {"holder": self.holder, "lease": now_ms + lease_ms, "open": OPEN,
+                                      "now": now_ms, "limit": limit, "dead": dead}).all()
+        return sorted((r._asdict() for r in rows), key=lambda r: (r["next_ms"], r["id"]))
+
+    def _holders(self) -> list[str]:
+        c = schema.sla_clocks.c
+        with self.engine.connect() as conn:
+            return [h for h in conn.execute(sa.select(c.claimed_by).where(
+                c.status == OPEN, c.claimed_by.is_not(None)).distinct()).scalars() if h]
+
+    # -- steps ---------------------------------------------------------------------------------------
+
+    def take_step(self, clock_id: int, kind: str, seq: int, *, due_ms: int, taken_ms: int, reason: str,
+                  recipient: str | None, conn: sa.Connection) -> bool:
+        """Record a step as taken; False when it already was (by this process before a restart, or another)."""
+        stmt = self.store._insert(schema.sla_steps).on_conflict_do_nothing(index_elements=["clock_id", "kind", "seq"])
+        row = {"clock_id": clock_id, "kind": kind, "seq": seq, "due_ms": due_ms, "taken_ms": taken_ms,
+               "status": "pending", "recipient": recipient, "reason": reason, "channels": "[]", "attempts": 0,
+               "next_ms": taken_ms}
+        return bool(conn.execute(stmt.returning(schema.sla_steps.c.clock_id), [row]).all())
+
+    def step_outcome(self, clock_id: int, kind: str, seq: int, *, status: str, channels: Sequence[str],
+                     attempts: int, next_ms: int | None = None, error: str | None = None) -> None:
+        s = schema.sla_steps.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.sla_steps).where(s.clock_id == clock_id, s.kind == kind, s.seq == seq)
+                         .values(status=status, channels=orjson.dumps(sorted(channels)).decode(),
+                                 attempts=attempts, next_ms=next_ms, error=error))
+
+    def unsent_steps(self, now_ms: int, stale_ms: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Steps to deliver (again): retries whose time has come, and steps recorded by a process that
+        died before it could send them (pending for longer than ``stale_ms``)."""
+        s = schema.sla_steps.c
+        due = sa.or_(sa.and_(s.status == RETRY, s.next_ms <= now_ms),
+                     sa.and_(s.status == "pending", s.taken_ms <= now_ms - stale_ms))
+        with self.engine.connect() as conn:
+            return [r._asdict() for r in conn.execute(sa.select(schema.sla_steps).where(due)
+                                                      .order_by(s.taken_ms).limit(limit))]
+
+    def steps(self, clock_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        s = schema.sla_steps.c
+        q = sa.select(schema.sla_steps).order_by(s.clock_id, s.taken_ms)
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            if clock_ids is None:
+                return [r._asdict() for r in conn.execute(q)]
+            for chunk in _chunks(list(clock_ids)):
+                out += [r._asdict() for r in conn.execute(q.where(s.clock_id.in_(chunk)))]
+        return out
+
+    def step_counts(self, clock_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        s = schema.sla_steps.c
+        q = sa.select(s.clock_id, s.kind, sa.func.count()).where(s.status != SKIPPED).group_by(s.clock_id, s.kind)
+        out: dict[int, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            chunks = [None] if clock_ids is None else list(_chunks(list(clock_ids)))
+            for chunk in chunks:
+                query = q if chunk is None else q.where(s.clock_id.in_(chunk))
+                for cid, kind, n in conn.execute(query):
+                    out.setdefault(int(cid), {})[kind] = int(n)
+        return out
+
+    # -- outcomes ------------------------------------------------------------------------------------
+
+    def record_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        stmt = self.store._insert(schema.outcomes).on_conflict_do_nothing(
+            index_elements=["handoff_key", "generation", "kind"])
+        with self.engine.begin() as conn:
+            return len(conn.execute(stmt.returning(schema.outcomes.c.kind), list(rows)).all())
+
+    def outcomes(self, person_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        o = schema.outcomes.c
+        q = sa.select(schema.outcomes).order_by(o.at_ms)
+        with self.engine.connect() as conn:
+            if person_ids is None:
+                return [r._asdict() for r in conn.execute(q)]
+            out: list[dict[str, Any]] = []
+            for chunk in _chunks(list(person_ids)):
+                out += [r._asdict() for r in conn.execute(q.where(o.person_id.in_(chunk)))]
+            return out
