@@ -1,0 +1,246 @@
+"""A re-score of the store writes exactly what scoring each profile on its own would write.
+
+The oracle is the plain path: ``ProfileReader`` builds each profile, ``Scorer`` scores it, and the
+row is made as the score table defines it; the account roll-up is recomputed from the stored
+scores. The data set is both sandboxes (HubSpot and Pipedrive, so identities span two CRMs),
+backfilled into each backend, plus archives and merges made on top.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from crmbridge.connectors import SandboxOptions, plugin
+from crmbridge.identity import MergePolicy, load_policy, merge
+from crmbridge.model import Company, EntityType
+from crmbridge.profiles import ProfileReader
+from crmbridge.rescore import Rescorer, RescoreReport
+from crmbridge.sandbox import SandboxServer
+from crmbridge.scoring import AccountScorer, Scorer, ScoreSnapshot, ScoringModel, apply_lifecycle_policy
+from crmbridge.store import Store, schema
+from crmbridge.sync import Syncer, load_mapping
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "examples" / "scoring" / "default.yaml"
+TIME_SCALE = 100.0
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+WINDOW = timedelta(days=90)
+
+pytestmark = pytest.mark.xdist_group("rescore-store")
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[SandboxServer]:
+    options = SandboxOptions(seed=11, contacts=400, time_scale=TIME_SCALE, extra={"anchor": "2026-11-01T00:00:00Z"})
+    with SandboxServer(options, ["hubspot", "pipedrive"]) as server:
+        yield server
+
+
+def _backfill(server: SandboxServer, store: Store) -> None:
+    for source in ("hubspot", "pipedrive"):
+        connector = plugin(source).sandbox_connector(server.base_url(source), time_scale=TIME_SCALE)
+        Syncer(store, connector, load_mapping(store, connector, ROOT / "mappings" / f"{source}.yaml")).backfill()
+
+
+def _disturb(store: Store) -> None:
+    """Archives and merges on top of the backfill: what a re-score must leave out or follow."""
+    merged = [(cid, ms) for cid, ms in store.identities(EntityType.PERSON) if len(ms) > 1]
+    assert merged, "the sandboxes share people"
+    _, members = merged[0]
+    gone = members[-1]
+    store.commit_page(gone.source, "archived", EntityType.PERSON, [], archived_ids=[gone.source_id])
+    t = schema.activities.c
+    with store.engine.connect() as conn:
+        some = conn.execute(sa.select(t.source, t.source_id).where(t.archived.is_(False))
+                            .order_by(t.source, t.source_id).limit(40)).all()
+    for source, sid in some[::4]:
+        store.commit_page(source, "archived", EntityType.ACTIVITY, [], archived_ids=[sid])
+    hubspot = [m for _, ms in store.identities(EntityType.PERSON) for m in ms if m.source == "hubspot"]
+    loser, winner = hubspot[3], hubspot[4]
+    store.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={loser.source_id: winner.source_id})
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def seeded(request: pytest.FixtureRequest, world: SandboxServer, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('rescore') / 'store.db'}"
+        with Store(url) as store:
+            _backfill(world, store)
+            _disturb(store)
+            yield store
+        return
+    yield from _postgres_store(world)
+
+
+def _postgres_store(world: SandboxServer) -> Iterator[Store]:
+    import os
+    import uuid
+
+    base = os.environ.get("CRMBRIDGE_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("CRMBRIDGE_TEST_POSTGRES_URL is not set")
+    from crmbridge.store.engine import create_engine_for
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_for(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    try:
+        with Store(f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}") as store:
+            _backfill(world, store)
+            _disturb(store)
+            yield store
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def model() -> ScoringModel:
+    return ScoringModel.load(MODEL)
+
+
+@pytest.fixture(scope="module")
+def policy() -> MergePolicy:
+    return load_policy(ROOT / "mappings" / "merge.yaml")
+
+
+# -- the oracle -----------------------------------------------------------------------------------
+
+def expected_people(store: Store, model: ScoringModel, policy: MergePolicy, as_of: datetime
+                    ) -> dict[int, dict[str, Any]]:
+    """Every live person's score row, profile by profile (``scored_ms`` left out: it is a clock reading)."""
+    scorer = Scorer(model)
+    out = {}
+    for batch in ProfileReader(store, policy).all():
+        for p in batch:
+            score = scorer.score(p.profile, as_of)
+            stage = apply_lifecycle_policy(p.profile.person.lifecycle_stage, score.stage, model.lifecycle_policy,
+                                           disqualified=score.disqualified is not None,
+                                           last_engaged_at=score.last_engaged_at)
+            out[p.person_id] = {
+                "person_id": p.person_id, "email": p.profile.person.email, "total": round(score.total, 4),
+                "fit": round(score.fit, 4), "engagement": round(score.engagement, 4), "stage": stage.value,
+                "proposed": score.stage.value, "disqualified": score.disqualified, "hand_raise": score.hand_raise,
+                "company_id": p.company_id, "fingerprint": f"{score.fingerprint}:{stage.value}",
+                "as_of_ms": int(as_of.timestamp() * 1000),
+                "data": orjson.dumps({**score.to_dict(), "persona": score.persona, "responded": score.responded,
+                                      "source_ids": p.profile.person.source_ids}, default=str).decode(),
+            }
+    return out
+
+
+def stored_people(store: Store) -> dict[int, dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.scores)).mappings().all()
+    return {int(r["person_id"]): {k: v for k, v in r.items() if k != "scored_ms"} for r in rows}
+
+
+def expected_accounts(store: Store, model: ScoringModel, policy: MergePolicy, as_of: datetime,
+                      scored: dict[int, dict[str, Any]], stored: dict[int, dict[str, Any]]
+                      ) -> dict[int, dict[str, Any]]:
+    """The roll-up of the companies of the people just scored and of every stored score, read before
+    the run: ``stored`` is what the score table will hold once the people are written."""
+    from crmbridge.rescore import _account_dict, _view
+
+    accounts = AccountScorer(model)
+    ids = sorted({r["company_id"] for r in (*scored.values(), *stored.values()) if r["company_id"] is not None})
+    golden = {cid: merge(cid, ms, policy) for cid, ms in store.members(EntityType.COMPANY, ids).items()}
+    history = store.account_history(ids, since_ms=int((as_of - WINDOW).timestamp() * 1000))
+    views: dict[int, list[Any]] = {}
+    for pid in sorted(stored):
+        row = stored[pid]
+        if row["company_id"] is not None:
+            views.setdefault(row["company_id"], []).append(_view({**row, "data": orjson.loads(row["data"])}))
+    out = {}
+    for cid in ids:
+        company = golden.get(cid)
+        account = accounts.score(company if isinstance(company, Company) else None, views.get(cid, []), as_of,
+                                 [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s)
+                                  for at, s in history.get(cid, ())])
+        out[cid] = {"company_id": cid, "score": round(account.score, 4), "stage": account.stage.value,
+                    "surge": account.surge.detected, "fingerprint": account.fingerprint,
+                    "data": orjson.dumps(_account_dict(account), default=str).decode()}
+    return out
+
+
+def stored_accounts(store: Store) -> dict[int, dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.account_scores)).mappings().all()
+    return {int(r["company_id"]): {k: v for k, v in r.items() if k != "scored_ms"} for r in rows}
+
+
+def _after(before: dict[int, dict[str, Any]], now: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """What the table holds after a re-score that writes a row only when its fingerprint changed."""
+    return {k: (v if before.get(k, {}).get("fingerprint") != v["fingerprint"] else before[k])
+            for k, v in {**before, **now}.items()}
+
+
+def _changed(before: dict[int, dict[str, Any]], now: dict[int, dict[str, Any]]) -> int:
+    return sum(1 for k, v in now.items() if before.get(k, {}).get("fingerprint") != v["fingerprint"])
+
+
+def _check_report(report: RescoreReport, people: dict[int, dict[str, Any]], written: int,
+                  accounts: dict[int, dict[str, Any]], accounts_written: int) -> None:
+    assert report.scored == len(people)
+    assert report.written == written
+    assert report.stages == Counter(r["stage"] for r in people.values())
+    assert report.accounts == len(accounts)
+    assert report.accounts_written == accounts_written
+    assert sorted(report.surges) == sorted(c for c, r in accounts.items() if r["surge"])
+
+
+# -- the behaviours -------------------------------------------------------------------------------
+
+def test_a_full_rescore_then_later_ones_write_what_profile_by_profile_scoring_gives(
+        seeded: Store, model: ScoringModel, policy: MergePolicy) -> None:
+    store = seeded
+    with store.engine.begin() as conn:
+        for table in ("scores", "account_scores", "account_history"):
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+    written = []
+    for days in (0, 40, 40, 75):  # the first score, decay, nothing changed, decay again
+        as_of = NOW + timedelta(days=days)
+        people_before, accounts_before = stored_people(store), stored_accounts(store)
+        people = expected_people(store, model, policy, as_of)
+        assert len(people) > 300 and any(len(orjson.loads(r["data"])["source_ids"]) > 1 for r in people.values())
+        accounts = expected_accounts(store, model, policy, as_of, people, _after(people_before, people))
+
+        report = Rescorer(store, model, policy, clock=lambda as_of=as_of: as_of).run()
+
+        assert stored_people(store) == _after(people_before, people)
+        assert stored_accounts(store) == _after(accounts_before, accounts)
+        _check_report(report, people, _changed(people_before, people), accounts,
+                      _changed(accounts_before, accounts))
+        written.append(report.written)
+    assert written[0] > 0 and written[1] > 0 and written[2] == 0 and written[3] > 0
+
+
+def test_rescoring_some_people_writes_theirs_and_their_accounts_only(
+        seeded: Store, model: ScoringModel, policy: MergePolicy) -> None:
+    store = seeded
+    as_of = NOW + timedelta(days=150)
+    before, accounts_before = stored_people(store), stored_accounts(store)
+    everyone = expected_people(store, model, policy, as_of)
+    some = sorted(everyone)[::7]
+    chosen = {k: everyone[k] for k in some}
+    accounts = expected_accounts(store, model, policy, as_of, chosen, {})
+    accounts = {c: a for c, a in expected_accounts(store, model, policy, as_of, chosen, _after(before, chosen)).items()
+                if c in accounts}
+
+    report = Rescorer(store, model, policy, clock=lambda: as_of).run(some)
+
+    assert stored_people(store) == _after(before, chosen)
+    assert stored_accounts(store) == _after(accounts_before, accounts)
+    assert report.scored == len(some) and report.written == _changed(before, chosen)
+    assert report.accounts == len(accounts) and report.accounts_written == _changed(accounts_before, accounts)
