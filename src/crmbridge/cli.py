@@ -22,6 +22,7 @@ from crmbridge.mapping import SourceMapping
 from crmbridge.progress import stream_progress
 from crmbridge.scoring.cli import score_app
 from crmbridge.settings import Settings, load_settings
+from crmbridge.sla.cli import sla_app
 from crmbridge.store import Store
 from crmbridge.sync import RunReport
 
@@ -30,6 +31,7 @@ app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, 
 config_app = typer.Typer(help="Check configuration, mappings and the scoring model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(score_app, name="score")
+app.add_typer(sla_app, name="sla")
 
 
 @app.callback()
@@ -336,11 +338,14 @@ def handoffs(fmt: FormatOpt = Format.table) -> None:
 def status_data(settings: Settings) -> dict[str, Any]:
     store = open_store(settings)
     try:
+        from crmbridge.sla.report import open_clock_counts
         from crmbridge.store.inbox import Inbox
+        from crmbridge.store.store import now_ms
 
         return {"database": _safe_url(settings.database_url), "counts": store.counts(),
                 "cursors": store.cursors(), "last_runs": store.last_runs(10),
-                "quarantined": len(store.quarantined()), "inbox": Inbox(store).counts()}
+                "quarantined": len(store.quarantined()), "inbox": Inbox(store).counts(),
+                "sla": open_clock_counts(store, now_ms())}
     finally:
         store.close()
 
@@ -380,6 +385,10 @@ def status(fmt: FormatOpt = Format.table) -> None:
         if inbox["quarantined"]:
             out.print(f"[yellow]{inbox['quarantined']} webhook events quarantined[/] "
                       "(`crmbridge inbox list`, `crmbridge inbox replay`)")
+    sla = data["sla"]
+    if sla["open"]:
+        out.print(f"open SLA clocks: {sla['open']:,} ({sla['on_track']:,} on track, {sla['at_risk']:,} at risk, "
+                  f"{sla['breached']:,} breached; `crmbridge sla report`)")
 
 
 inbox_app = typer.Typer(help="The webhook inbox: quarantined events, and replaying them.", no_args_is_help=True)

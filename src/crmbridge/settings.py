@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     webhook_user: str | None = None
     webhook_password: SecretStr | None = None
+    # The response-time SLA: the calendars and policies file, how often the daemon's leader ticks the
+    # clocks (reminders, escalations, reassignments), and the token that opens the dashboard.
+    sla_config: Path | None = None
+    sla_tick_seconds: float = Field(default=30.0, gt=0)
+    dashboard_token: SecretStr | None = None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -77,13 +82,21 @@ class Settings(BaseSettings):
         local = Path("scoring.yaml")
         return local if local.is_file() else _DEFAULT_MODEL
 
-
     @cached_property
     def handoff_config_path(self) -> Path | None:
         """The hand-off configuration: the setting, else ./handoff.yaml, else built-in defaults (None)."""
         if self.handoff_config is not None:
             return self.handoff_config
         local = Path("handoff.yaml")
+        return local if local.is_file() else None
+
+
+    @cached_property
+    def sla_config_path(self) -> Path | None:
+        """The SLA file: the setting, else ./sla.yaml, else the built-in default (None)."""
+        if self.sla_config is not None:
+            return self.sla_config
+        local = Path("sla.yaml")
         return local if local.is_file() else None
 
 

@@ -80,7 +80,8 @@ def hand_off(store: Store, n: int, at: datetime, owner: str = "u1") -> str:
     ledger.complete(key, deal_id=f"d{n}", person_ref=f"p{n}", owner_id=owner, mode="assigned", rule="test",
                     reason="test", title=f"Lead{n} deal",
                     summary={"person": f"Lead{n}", "email": f"lead{n}@acme.example", "owner_email": email,
-                             "owner_label": owner, "score": 60, "reasons": ["Contact request form (+50)"]})
+                             "owner_label": {"u1": "Ann", "u2": "Bob"}[owner], "score": 60,
+                             "reasons": ["Contact request form (+50)"]})
     return key
 
 
