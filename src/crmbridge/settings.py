@@ -6,6 +6,7 @@ Vendor settings (tokens, base URLs) belong to each connector plugin, which reads
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     sla_config: Path | None = None
     sla_tick_seconds: float = Field(default=30.0, gt=0)
     dashboard_token: SecretStr | None = None
+    # Trying a policy on the sandbox: the SLA's clock runs this many times faster than the wall clock from
+    # the epoch on (60: an hour of business time per real minute). The epoch keeps one timeline across
+    # restarts. 1 (the default) is the wall clock.
+    sla_clock_speed: float = Field(default=1.0, gt=0, le=100_000)
+    sla_clock_epoch: datetime | None = None
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -39,7 +39,7 @@ def _state(store: Store, scheduler: Scheduler, inbox: Inbox | None, usage: Usage
 
 def build_app(store: Store, scheduler: Scheduler, *, receiver: Receiver | None = None, inbox: Inbox | None = None,
               metrics: DaemonMetrics | None = None, usage: UsageFn | None = None,
-              max_body: int = 1024 * 1024) -> web.Application:
+              max_body: int = 1024 * 1024, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
     metrics = metrics or DaemonMetrics()
     metrics.registry.register(StateCollector(lambda: _state(store, scheduler, inbox, usage)))
     routes = web.RouteTableDef()
@@ -70,6 +70,8 @@ def build_app(store: Store, scheduler: Scheduler, *, receiver: Receiver | None =
     # The receiver reads bodies itself, to answer 413 past its own limit rather than aiohttp's.
     app = web.Application(client_max_size=max_body + 1)
     app.add_routes(routes)
+    if extra_routes:
+        app.add_routes(extra_routes)
     if receiver is not None:
         app.add_routes(receiver.routes())
 

@@ -17,12 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from crmbridge.connectors import WebhookVerifier
+from crmbridge.dashboard import dashboard_routes
 from crmbridge.logs import get_logger
 from crmbridge.runtime.app import build_app
 from crmbridge.runtime.leader import LeaderLock
@@ -32,6 +33,9 @@ from crmbridge.runtime.receiver import InboxWriter, Receiver
 from crmbridge.runtime.scheduler import DAY, Scheduler, SchedulerState
 from crmbridge.runtime.workers import InboxWorker, WorkerPolicy
 from crmbridge.settings import Settings
+from crmbridge.sla.board import StoreSnapshot
+from crmbridge.sla.build import sla_config, sla_engine, timeline
+from crmbridge.sla.engine import SlaEngine
 from crmbridge.store import Store
 from crmbridge.store.inbox import Inbox
 
@@ -48,8 +52,12 @@ WORKER_NICENESS = 10
 class Daemon:
     def __init__(self, settings: Settings, store: Store, pipeline: Pipeline,
                  verifiers: Mapping[str, WebhookVerifier], *, policy: WorkerPolicy | None = None,
-                 first_pass_delay: float = 0.0, worker_processes: int = 0) -> None:
+                 first_pass_delay: float = 0.0, worker_processes: int = 0,
+                 sla_clock: Callable[[], int] | None = None) -> None:
         self.settings, self.store, self.pipeline = settings, store, pipeline
+        self.sla_clock = sla_clock or timeline(settings).now  # the SLA's time: the wall clock unless sped up
+        self.sla_config = sla_config(settings)  # a bad SLA file stops the daemon at start, naming file and line
+        self._sla: SlaEngine | None = None
         self.stopping = threading.Event()
         pipeline.should_stop = self.stopping.is_set
         self.wake = threading.Event()
@@ -64,7 +72,8 @@ class Daemon:
         self._last_full_writeback = 0.0
         self.scheduler = Scheduler(list(settings.sources), settings.sync_interval_seconds, self._pass,
                                    daily=self._daily, after=self._write_back, leader=LeaderLock(store),
-                                   first_delay=first_pass_delay)
+                                   first_delay=first_pass_delay,
+                                   periodic=[(settings.sla_tick_seconds, self.sla_tick)])
         self._worker_thread = threading.Thread(target=self.worker.run, args=(self.stopping, self.wake),
                                                name="inbox-worker", daemon=True)
         self.worker_processes = worker_processes
@@ -83,6 +92,17 @@ class Daemon:
         full = time.time() - self._last_full_writeback >= DAY  # once a day everyone: retries what was rejected
         if self.pipeline.write_back(full=full) is not None and full:
             self._last_full_writeback = time.time()
+
+    @property
+    def sla(self) -> SlaEngine:
+        if self._sla is None:
+            self._sla = sla_engine(self.settings, self.pipeline.writeback(), clock=self.sla_clock,
+                                   config=self.sla_config)
+        return self._sla
+
+    def sla_tick(self) -> None:
+        """Start, stop and climb the SLA clocks (the leader only: the scheduler runs it)."""
+        self.sla.tick()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -124,8 +144,10 @@ class Daemon:
         def usage() -> dict[str, Any]:
             return {s: c.usage() for s, c in self.pipeline._connectors.items()}
 
+        token = self.settings.dashboard_token.get_secret_value() if self.settings.dashboard_token else None
+        board = dashboard_routes(StoreSnapshot(self.store, self.sla_config, self.sla_clock), token)
         app = build_app(self.store, self.scheduler, receiver=self.receiver, inbox=self.inbox, metrics=self.metrics,
-                        usage=usage, max_body=self.settings.webhook_max_body_bytes)
+                        usage=usage, max_body=self.settings.webhook_max_body_bytes, extra_routes=board)
 
         async def on_startup(_: web.Application) -> None:
             self.start()

@@ -59,7 +59,8 @@ class Scheduler:
     def __init__(self, sources: list[str], interval: float, sync: SyncFn,
                  daily: Callable[[], object] | None = None, full_every: float = DAY,
                  clock: Callable[[], float] = time.time, after: Callable[[], object] | None = None,
-                 leader: Leadership | None = None, first_delay: float = 0.0) -> None:
+                 leader: Leadership | None = None, first_delay: float = 0.0,
+                 periodic: list[tuple[float, Callable[[], object]]] | None = None) -> None:
         if not interval > 0:
             raise ValueError(f"the sync interval must be positive, not {interval}")
         self.sources, self.interval, self._sync = sources, interval, sync
@@ -67,6 +68,9 @@ class Scheduler:
         self._daily, self.full_every, self._clock = daily, full_every, clock
         self.leader: Leadership = leader or AlwaysLeader()
         self.first_delay = first_delay  # seconds before the first pass (the demo has just backfilled)
+        # Jobs the leader runs more often than passes (the SLA tick): (every seconds, job), between passes.
+        self.periodic = list(periodic or [])
+        self._periodic_due = [0.0] * len(self.periodic)
         self._last_full: dict[str, float] = {}
         self._last_daily = 0.0
         self.state = SchedulerState()
@@ -101,6 +105,17 @@ class Scheduler:
                 log.error("scheduler.writeback_failed", error=type(exc).__name__, message=str(exc)[:300])
         self.state.rounds += 1
 
+    def run_periodic(self) -> None:
+        for n, (every, job) in enumerate(self.periodic):
+            if self.stop_event.is_set() or time.monotonic() < self._periodic_due[n]:
+                continue
+            try:
+                job()
+            except Exception as exc:  # a failing job is logged and tried again at its next turn
+                log.error("scheduler.job_failed", job=getattr(job, "__name__", "job"), error=type(exc).__name__,
+                          message=str(exc)[:300])
+            self._periodic_due[n] = time.monotonic() + every
+
     def _pass(self, source: str) -> None:
         full = self._clock() - self._last_full.get(source, 0.0) >= self.full_every
         try:
@@ -132,5 +147,8 @@ class Scheduler:
             if self.state.leading and time.monotonic() >= next_due:
                 self.tick()
                 next_due = time.monotonic() + self.interval
-            wait = LEADER_POLL if not self.state.leading else max(0.05, min(LEADER_POLL, next_due - time.monotonic()))
+            if self.state.leading:
+                self.run_periodic()
+            soonest = min([next_due, *self._periodic_due])
+            wait = LEADER_POLL if not self.state.leading else max(0.05, min(LEADER_POLL, soonest - time.monotonic()))
             self.stop_event.wait(wait)

@@ -108,8 +108,12 @@ class SlaEngine:
     def __init__(self, store: Store, config: SlaConfig, *, notifier: Notifier | None = None,
                  writers: Mapping[str, Writer] | None = None, reassigner: Reassigner | None = None,
                  clock: Callable[[], int] = now_ms, lease_ms: int = 120_000, batch: int = 1000,
-                 holder: str | None = None) -> None:
+                 holder: str | None = None, at: Callable[[int], int] | None = None) -> None:
         self.store, self.config, self.notifier = store, config, notifier
+        # ``at`` maps an instant the store recorded (hand-off, activity, deal change) onto the SLA's timeline;
+        # the identity unless the SLA clock runs faster than the wall clock (trying a policy on the sandbox).
+        self.at = at or (lambda ms: ms)
+        self._real_time = at is None
         self.writers = dict(writers or {})
         self.reassigner = reassigner
         self.clock = clock
@@ -163,7 +167,7 @@ class SlaEngine:
         source = next((s for s in sources if s != h["target"]), sources[0] if sources else h["target"])
         rows = []
         for policy in self.config.policies_for(team, owner_id, source, owner_email=email):
-            rows.append(self.new_clock(policy, h, start_ms=int(h["done_ms"]), owner_id=owner_id, email=email,
+            rows.append(self.new_clock(policy, h, start_ms=self.at(int(h["done_ms"])), owner_id=owner_id, email=email,
                                        label=summary.get("owner_label"), team=team, source=source, now=now))
         return rows or [self._marker(h, now)]
 
@@ -191,7 +195,8 @@ class SlaEngine:
         return {"handoff_key": h["key"], "generation": int(h.get("generation") or 1), "policy": "",
                 "measure": "none", "person_id": int(h["person_id"]), "company_id": h.get("company_id"),
                 "target": h["target"], "deal_id": h.get("deal_id"), "owner_id": h.get("owner_id"),
-                "started_ms": int(h["done_ms"]), "risk_ms": int(h["done_ms"]), "due_ms": int(h["done_ms"]),
+                "started_ms": self.at(int(h["done_ms"])), "risk_ms": self.at(int(h["done_ms"])),
+                "due_ms": self.at(int(h["done_ms"])),
                 "budget_minutes": 0.0, "status": CLOSED, "breached": False, "reassignments": 0, "next_step": 0,
                 "next_ms": None, "updated_ms": now}
 
@@ -226,7 +231,8 @@ class SlaEngine:
         a = schema.activities.c
         kinds = sorted(set(self.config.touches.kinds) | MEETING_KINDS)
         q = (sa.select(a.source, a.kind, a.occurred_ms, a.data, a.stored_ms)
-             .where(a.stored_ms >= since, a.archived.is_(False), a.kind.in_(kinds), a.occurred_ms >= earliest))
+             .where(a.stored_ms >= since, a.archived.is_(False), a.kind.in_(kinds),
+                    a.occurred_ms >= (earliest if self._real_time else 0)))
         newest = 0
         touches: list[tuple[str, str, int, list[str], list[str], bool]] = []
         with self.store.engine.connect() as conn:
@@ -237,7 +243,8 @@ class SlaEngine:
                 automated = bool(attributes.get("automated")) or record.get("actor") not in (None, "owner")
                 touch = self.config.is_touch(kind, record.get("owner_id"), automated)
                 if touch or kind in MEETING_KINDS:
-                    touches.append((source, kind, int(occurred), [str(p) for p in record.get("person_ids") or ()],
+                    touches.append((source, kind, self.at(int(occurred)),
+                                    [str(p) for p in record.get("person_ids") or ()],
                                     [str(d) for d in record.get("deal_ids") or ()], touch))
         if not touches:
             return newest
@@ -284,7 +291,8 @@ class SlaEngine:
             stage = str(deal.get("stage_id") or "")
             handoff_stage = self._handoff_stage(clock["target"])
             moved_on = bool(handoff_stage) and stage != handoff_stage
-            at = _ms(deal.get("closed_at")) or _ms(deal.get("updated_at")) or now
+            changed = _ms(deal.get("closed_at")) or _ms(deal.get("updated_at"))
+            at = self.at(changed) if changed is not None else now
             if status in ("won", "lost"):
                 reason = (deal.get("extra") or {}).get("lost_reason") or (deal.get("custom") or {}).get(
                     "lost_reason") or deal.get("lost_reason")
@@ -538,6 +546,8 @@ class SlaEngine:
         for target in sorted({r["target"] for r in rows}):
             mine = [r for r in rows if r["target"] == target]
             keys = self._field_keys(target)
+            if not keys:  # write-back is not set up in this CRM: there are no fields to write yet
+                continue
             for chunk in _chunks(mine, 500):
                 updates = [DealUpdate(str(r["deal_id"]), _deal_values(r, now)) for r in chunk]
                 try:
