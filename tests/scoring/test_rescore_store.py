@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from crmbridge.connectors import SandboxOptions, plugin
 from crmbridge.identity import MergePolicy, load_policy, merge
-from crmbridge.model import Company, EntityType
+from crmbridge.model import Activity, ActivityKind, Company, EntityType
 from crmbridge.profiles import ProfileReader
 from crmbridge.rescore import Rescorer, RescoreReport
 from crmbridge.sandbox import SandboxServer
@@ -53,7 +53,18 @@ def _backfill(server: SandboxServer, store: Store) -> None:
 def _disturb(store: Store) -> None:
     """Archives and merges on top of the backfill: what a re-score must leave out or follow."""
     merged = [(cid, ms) for cid, ms in store.identities(EntityType.PERSON) if len(ms) > 1]
-    assert merged, "the sandboxes share people"
+    assert len(merged) > 20, "the sandboxes share people"
+    # What a person does as seen by the second CRM counts too (the sandbox's are sellers' activities).
+    seen_there = []
+    for i, (_, members) in enumerate(merged[1:21]):
+        there = members[-1]
+        for j, (kind, attributes) in enumerate([
+                (ActivityKind.FORM_SUBMISSION, {"form_name": "Contact us", "answers": {"project_status": "current"}}),
+                (ActivityKind.PAGE_VIEW, {"url": "https://www.example.com/pricing"}),
+                (ActivityKind.CONTENT_DOWNLOAD, {"content_type": "buyers_guide"})][: 1 + i % 3]):
+            seen_there.append(Activity(source=there.source, source_id=f"x{i}-{j}", kind=kind, attributes=attributes,
+                                       occurred_at=NOW - timedelta(days=3 * i + j), person_ids=[there.source_id]))
+    store.commit_page(merged[1][1][-1].source, "activities", EntityType.ACTIVITY, seen_there)
     _, members = merged[0]
     gone = members[-1]
     store.commit_page(gone.source, "archived", EntityType.PERSON, [], archived_ids=[gone.source_id])
