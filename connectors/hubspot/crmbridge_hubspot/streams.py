@@ -85,7 +85,11 @@ WEBHOOK_PROPERTIES: dict[str, tuple[str, ...]] = {
         "tech_stack", "hs_ideal_customer_profile", "hs_is_target_account", "renewal_date", "hubspot_owner_id",
         "lifecyclestage",
     ),
-    "deal": ("dealname", "amount", "deal_currency_code", "pipeline", "dealstage", "hubspot_owner_id", "closedate"),
+    # notes_last_contacted moves when a seller logs a call, e-mail or meeting on the deal: the only webhook
+    # that announces a first touch (engagements have no subscriptions of their own).
+    "deal": ("dealname", "amount", "deal_currency_code", "pipeline", "dealstage", "hubspot_owner_id", "closedate",
+             "closed_lost_reason", "notes_last_contacted"),
 }
-# A change on these streams implies news elsewhere that no webhook announces.
-FOLLOWUPS: dict[str, tuple[str, ...]] = {"contacts": ("web_events",)}
+# A change on these streams implies news elsewhere that no webhook announces: a form submission changes
+# the contact, not its web events; a seller's touch changes the deal, not the engagements it was logged as.
+FOLLOWUPS: dict[str, tuple[str, ...]] = {"contacts": ("web_events",), "deals": ("calls", "emails", "meetings")}

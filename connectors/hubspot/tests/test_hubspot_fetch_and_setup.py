@@ -64,10 +64,11 @@ def test_streams_without_webhooks_fetch_nothing_and_call_nothing(hs_server: Any,
     assert c.usage().total == 0
 
 
-def test_contact_events_are_followed_by_a_pass_over_web_events_and_nothing_else_is(hs_server: Any) -> None:
+def test_contact_events_are_followed_by_web_events_and_deal_events_by_engagements(hs_server: Any) -> None:
     c = connector(hs_server)
     assert c.followups("contacts") == ("web_events",)
-    assert all(c.followups(s) == () for s in ("companies", "deals", "owners", "calls"))
+    assert c.followups("deals") == ("calls", "emails", "meetings")  # a seller's touch moves the deal only
+    assert all(c.followups(s) == () for s in ("companies", "owners", "calls"))
 
 
 # -- setup -------------------------------------------------------------------------------------------------
