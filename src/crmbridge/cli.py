@@ -498,11 +498,14 @@ def config_check(mappings: Annotated[Path | None, typer.Option(help="folder of <
 def demo(contacts: Annotated[int, typer.Option(min=10, help="people in the sandbox world")] = 2000,
          seed: Annotated[int, typer.Option(help="seed of the generated data")] = 42,
          database: Annotated[Path, typer.Option(help="SQLite file the demo writes (recreated)")] = Path(
-             ".crmbridge/demo.db")) -> None:
+             ".crmbridge/demo.db"),
+         keep_running: Annotated[bool, typer.Option("--keep-running", help="leave the daemon (and its dashboard) "
+                                                    "and the sandboxes up after the summary")] = False) -> None:
     """Run the whole loop on the built-in sandbox CRMs: no credentials, no network."""
     from crmbridge.demo import DemoOptions, run_demo
 
-    run_demo(_settings(), DemoOptions(contacts=contacts, seed=seed, database=database), out, err)
+    run_demo(_settings(), DemoOptions(contacts=contacts, seed=seed, database=database, keep_running=keep_running),
+             out, err)
 
 
 @score_app.command("explain")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from crmbridge.sandbox import SandboxServer
 from crmbridge.settings import Settings
 from crmbridge.store import Store
 from crmbridge.store.handoffs import WritebackLedger
+from crmbridge.store.store import now_ms
 from crmbridge.sync import RunReport
 
 
@@ -42,6 +44,23 @@ class DemoOptions:
     database: Path = Path(".crmbridge/demo.db")
     sales_ready: int = 5  # people the simulator makes sales-ready once the daemon listens
     realtime_timeout: float = 60.0
+    sla_days: float = 4.0  # simulated days the sandbox sellers answer hand-offs, and the SLA clocks run
+    keep_running: bool = False  # leave the daemon and the sandboxes up after the summary (the dashboard)
+
+
+class DemoClock:
+    """The SLA's time in the demo: set to simulated instants while sellers answer, then running on at the
+    wall clock's pace from the last one (so the dashboard left open keeps counting)."""
+
+    def __init__(self) -> None:
+        self._sim: int | None = None
+        self._anchor = 0
+
+    def set(self, sim_ms: int) -> None:
+        self._sim, self._anchor = sim_ms, now_ms()
+
+    def now(self) -> int:
+        return now_ms() if self._sim is None else self._sim + (now_ms() - self._anchor)
 
 
 def _fresh_database(path: Path) -> str:
@@ -72,12 +91,20 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console, progres
         _summary(console, store, reports, server)
         scoring = pipeline.rescorer().run()
         _funnel(console, store, scoring)
-        daemon = Daemon(settings, store, pipeline, _verifiers(settings, server, sources), first_pass_delay=3600)
+        clock = DemoClock()
+        token = secrets.token_urlsafe(18)
+        settings = settings.model_copy(update={"dashboard_token": SecretStr(token)})
+        daemon = Daemon(settings, store, pipeline, _verifiers(settings, server, sources), first_pass_delay=3600,
+                        sla_clock=clock.now)
         with DaemonThread(daemon) as running:
             daemon.receiver.public_url = running.url
             pipeline.settings = settings.model_copy(update={"public_url": running.url})
             _handoff(console, store, pipeline, server)
             _realtime(console, store, server, options)
+            _sla(console, store, server, daemon, clock, options)
+            console.print(f"\n[bold]Dashboard[/]: {running.url}/dashboard?token={token}", highlight=False)
+            if options.keep_running:
+                _keep_running(console, running.url, server)
         pipeline.close()
     return reports
 
@@ -125,6 +152,72 @@ def _realtime(console: Console, store: Store, server: SandboxServer, options: De
         f" ({missing} not within {options.realtime_timeout:.0f} s: the scheduled sync is the safety net)"
         if missing else "") + "; webhooks " + ", ".join(
         f"{s}: {w.get('emitted', 0)} emitted, {w.get('delivered', 0)} delivered" for s, w in stats.items()))
+
+
+def _sla(console: Console, store: Store, server: SandboxServer, daemon: Daemon, clock: DemoClock,
+         options: DemoOptions) -> None:
+    """Sandbox sellers answer the hand-offs over simulated days, some fast, some slow, some never; the SLA
+    clocks run in business time and the ladder reminds, escalates and reassigns; then the summary."""
+    engine = daemon.sla
+    start = now_ms()
+    end = start + int(options.sla_days * 86_400_000)
+    console.print(f"\n[bold]Response-time SLA[/]: sandbox sellers answer the hand-offs over {options.sla_days:g} "
+                  "simulated days; the SLA clocks run in business time")
+    t, steps = start, 0
+    while steps < 2_000:  # bounded: every turn moves time to the next seller action or ladder step
+        steps += 1
+        acted = 0
+        upcoming: list[int] = []
+        for source in server.vendors:
+            vendor = server.vendor(source)
+            if not hasattr(vendor, "simulate"):
+                continue
+            answer = vendor.simulate(sellers={"until": _iso(t), "seed": options.seed}).get("sellers") or {}
+            acted += sum(len(d.get("actions") or ()) for d in answer.get("deals") or ())
+            upcoming += [_ms(d["next"]["at"]) for d in answer.get("deals") or () if d.get("next")]
+        if acted:
+            _settle(server, store)
+        clock.set(t)
+        engine.tick(t)
+        ladder = engine.ledger.next_step_ms()
+        nxt = min([v for v in [*upcoming, ladder] if v is not None and v > t], default=None)
+        if nxt is None or nxt > end:
+            break
+        t = max(nxt, t + 60_000)
+    clock.set(end)
+    engine.tick(end)
+    from crmbridge.sla.report import sla_report
+
+    r = sla_report(store, now_ms=end)
+    console.print(f"{r['handoffs']} hand-offs: first touch P50 {_minutes(r['p50_minutes'])}, P95 "
+                  f"{_minutes(r['p95_minutes'])} business time (speed to lead P50 "
+                  f"{_minutes(r['speed_to_lead_p50_minutes'])} wall clock); "
+                  f"{'-' if r['within_sla_pct'] is None else format(r['within_sla_pct'], '.0f')} % within the SLA; "
+                  f"{r['breaches']} breaches, {r['open']} still open; {r['reminders']} reminders, "
+                  f"{r['escalations']} escalations, {r['reassignments']} reassignments", highlight=False)
+    console.print("  `crmbridge sla report --by owner --database "
+                  f"{options.database}` shows it per seller", style="dim", highlight=False)
+
+
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} min"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _keep_running(console: Console, url: str, server: SandboxServer) -> None:
+    console.print(f"the daemon ({url}) and the sandboxes ({server.url}) keep running; Ctrl-C stops them")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
 
 
 def _handoff(console: Console, store: Store, pipeline: Pipeline, server: SandboxServer) -> None:

@@ -106,6 +106,12 @@ class SlaLedger:
                         found[r.id] = r._asdict()
         return list(found.values())
 
+    def next_step_ms(self) -> int | None:
+        """When the next ladder step of any open clock comes due."""
+        c = schema.sla_clocks.c
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.min(c.next_ms)).where(c.status == OPEN)).scalar()
+
     def update_clock(self, clock_id: int, conn: sa.Connection | None = None, **values: Any) -> None:
         stmt = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == clock_id).values(**values)
         if conn is not None:
