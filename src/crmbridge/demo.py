@@ -160,6 +160,11 @@ def _sla(console: Console, store: Store, server: SandboxServer, daemon: Daemon, 
     clocks run in business time and the ladder reminds, escalates and reassigns; then the summary."""
     engine = daemon.sla
     start = now_ms()
+    for source in server.vendors:  # a few target accounts heat up over the days before now
+        vendor = server.vendor(source)
+        if hasattr(vendor, "simulate"):
+            vendor.simulate(surge={"accounts": 3, "days": 5, "until": _iso(start), "seed": options.seed})
+    _settle(server, store)
     end = start + int(options.sla_days * 86_400_000)
     console.print(f"\n[bold]Response-time SLA[/]: sandbox sellers answer the hand-offs over {options.sla_days:g} "
                   "simulated days; the SLA clocks run in business time")
@@ -195,6 +200,9 @@ def _sla(console: Console, store: Store, server: SandboxServer, daemon: Daemon, 
                   f"{'-' if r['within_sla_pct'] is None else format(r['within_sla_pct'], '.0f')} % within the SLA; "
                   f"{r['breaches']} breaches, {r['open']} still open; {r['reminders']} reminders, "
                   f"{r['escalations']} escalations, {r['reassignments']} reassignments", highlight=False)
+    for row in daemon.sla.ledger.surges():
+        console.print(f"intent surge at {row['company']}: account score {row['score_before']:.0f} → "
+                      f"{row['score_now']:.0f}; {row['owner'] or 'its owner'} told once", highlight=False)
     console.print("  `crmbridge sla report --by owner --database "
                   f"{options.database}` shows it per seller", style="dim", highlight=False)
 

@@ -45,6 +45,7 @@ from crmbridge.sla.ledger import (
     SKIPPED,
     SlaLedger,
 )
+from crmbridge.sla.surges import SurgeWatch
 from crmbridge.store import schema
 from crmbridge.store.store import Store, _chunks, now_ms
 from crmbridge.writeback.contract import DealUpdate, Writer
@@ -80,13 +81,14 @@ class TickReport:
     steps: Counter[str] = field(default_factory=Counter)
     notices: Counter[str] = field(default_factory=Counter)
     outcomes: int = 0
+    surges: int = 0
     deals_written: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"started": self.started, "settled": self.settled, "breached": self.breached,
                 "steps": dict(self.steps), "notices": dict(self.notices), "outcomes": self.outcomes,
-                "deals_written": self.deals_written, "errors": list(self.errors)}
+                "surges": self.surges, "deals_written": self.deals_written, "errors": list(self.errors)}
 
 
 def status_text(clock: Mapping[str, Any], now: int) -> str:
@@ -120,6 +122,7 @@ class SlaEngine:
         self.lease_ms, self.batch = lease_ms, batch
         self.ledger = SlaLedger(store, holder)
         self._policies = {p.name: p for p in config.policies}
+        self.surges = SurgeWatch(store, notifier)
 
     # -- the tick ------------------------------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class SlaEngine:
         self.climb(now, report)
         self.resend(now, report)
         report.deals_written = self.write_deals(now)
+        report.surges = self.surges.check(now)
         if report.started or report.settled or report.breached or report.steps:
             log.info("sla.tick", **{k: v for k, v in report.as_dict().items() if v})
         return report

@@ -225,3 +225,19 @@ class SlaLedger:
             for chunk in _chunks(list(person_ids)):
                 out += [r._asdict() for r in conn.execute(q.where(o.person_id.in_(chunk)))]
             return out
+
+    # -- surges ----------------------------------------------------------------------------------------
+
+    def surges(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Account surges noticed, newest first: company, scores before and now, owner, whether told."""
+        s = schema.surges.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(schema.surges).order_by(s.at_ms.desc()).limit(limit)).all()
+        out = []
+        for r in rows:
+            detail = orjson.loads(r.detail or "{}")
+            out.append({"company_id": r.company_id, "company": detail.get("company"), "at_ms": r.at_ms,
+                        "score_before": r.score_before, "score_now": r.score_now,
+                        "owner": detail.get("owner_label"), "people": detail.get("people") or [],
+                        "notified_ms": r.notified_ms, "ended_ms": detail.get("ended_ms")})
+        return out
