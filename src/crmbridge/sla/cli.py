@@ -56,8 +56,10 @@ def parse_instant(value: str | None, option: str) -> int | None:
 
 
 def existing_database(url: str) -> str:
-    """A read-only command never creates a database: a SQLite file that is not there is an error."""
-    parsed = sa.make_url(url if "://" in url else f"sqlite:///{url}")
+    """A read-only command never creates a database: a SQLite file that is not there is an error. A plain
+    path is taken as a SQLite file."""
+    url = url if "://" in url else f"sqlite:///{url}"
+    parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database).expanduser()
         if not path.is_file():
@@ -67,19 +69,35 @@ def existing_database(url: str) -> str:
 
 
 def render_table(report: dict[str, Any]) -> Table:
+    """All hand-offs as one figure per line; with ``--by``, one line per group and the main figures."""
     groups = report.get("groups") or {}
     title = f"SLA: {report['handoffs']:,} hand-offs" + (f" by {report['by']}" if report.get("by") else "")
     table = Table(title=title, title_justify="left")
-    table.add_column("" if not groups else str(report["by"]))
-    for column in ("hand-offs", "within SLA", "P50", "P90", "P95", "wall P50", "0-5", "5-15", "15-60", "60+",
-                   "breaches", "open", "at risk", "reminders", "reassigned"):
+    if not groups:
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        bands = " / ".join(f"{n:,}" for n in report["bands"].values())
+        for label, value in (
+                ("hand-offs (touched)", f"{report['handoffs']:,} ({report['touched']:,})"),
+                ("within SLA", _pct(report["within_sla_pct"])),
+                ("first touch P50 / P90 / P95 (business)",
+                 " / ".join(_min(report[k]) for k in ("p50_minutes", "p90_minutes", "p95_minutes"))),
+                ("speed to lead P50 / P95 (wall clock)",
+                 " / ".join(_min(report[k]) for k in ("speed_to_lead_p50_minutes", "speed_to_lead_p95_minutes"))),
+                (f"touched within {' / '.join(report['bands'])} min", bands),
+                ("breaches", f"{report['breaches']:,}"), ("open (at risk)", f"{report['open']:,} "
+                                                                            f"({report['at_risk']:,})"),
+                ("reminders / escalations / reassignments",
+                 f"{report['reminders']:,} / {report['escalations']:,} / {report['reassignments']:,}")):
+            table.add_row(label, value)
+        return table
+    table.add_column(str(report["by"]))
+    for column in ("hand-offs", "within", "P50", "P95", "wall P50", "breaches", "open", "reminders", "reassigned"):
         table.add_column(column, justify="right")
     for name, figures in [*groups.items(), ("all", report)]:
         table.add_row(name, f"{figures['handoffs']:,}", _pct(figures["within_sla_pct"]),
-                      *(_min(figures[k]) for k in ("p50_minutes", "p90_minutes", "p95_minutes",
-                                                   "speed_to_lead_p50_minutes")),
-                      *(f"{n:,}" for n in figures["bands"].values()), f"{figures['breaches']:,}",
-                      f"{figures['open']:,}", f"{figures['at_risk']:,}", f"{figures['reminders']:,}",
+                      *(_min(figures[k]) for k in ("p50_minutes", "p95_minutes", "speed_to_lead_p50_minutes")),
+                      f"{figures['breaches']:,}", f"{figures['open']:,}", f"{figures['reminders']:,}",
                       f"{figures['reassignments']:,}")
     return table
 
@@ -100,7 +118,7 @@ def _pct(value: float | None) -> str:
 
 
 def _min(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f} min"
+    return "-" if value is None else f"{value:,.0f} min"
 
 
 @sla_app.command("report")
