@@ -85,6 +85,7 @@ class WritebackLedger:
         sc, h, ident, persons = schema.scores.c, schema.handoffs.c, schema.identities.c, schema.persons.c
         queries = [
             sa.select(sc.person_id).where(sc.scored_ms >= since_ms),
+            sa.select(schema.outcomes.c.person_id).where(schema.outcomes.c.recorded_ms >= since_ms),
             sa.select(h.person_id).where(h.done_ms >= since_ms),
             sa.select(ident.canonical_id).where(ident.entity == "person", ident.linked_ms >= since_ms),
             sa.select(ident.canonical_id).join(schema.persons, sa.and_(
@@ -93,6 +94,16 @@ class WritebackLedger:
         ]
         with self.engine.connect() as conn:
             return {int(p) for q in queries for p in conn.execute(q).scalars()}
+
+    def outcomes_of(self, person_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """What sales recorded about each person's hand-offs (the closed loop), by canonical person."""
+        o = schema.outcomes.c
+        out: dict[int, list[dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(person_ids)):
+                for row in conn.execute(sa.select(schema.outcomes).where(o.person_id.in_(chunk))):
+                    out.setdefault(int(row.person_id), []).append(row._asdict())
+        return out
 
     def written_count(self, source: str | None = None) -> int:
         t = schema.writeback_state.c

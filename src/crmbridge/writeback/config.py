@@ -15,7 +15,7 @@ from crmbridge.errors import ConfigError
 from crmbridge.yamlconf import load_yaml, validate
 
 WRITABLE = ("score", "fit_score", "engagement_score", "score_reasons", "scored_at", "lifecycle_stage",
-            "handoff_at", "handoff_owner")
+            "handoff_at", "handoff_owner", "sales_outcome", "sales_outcome_reason", "sales_outcome_at")
 
 
 class SegmentWhen(BaseModel):

@@ -40,9 +40,24 @@ def reasons_text(reasons: Iterable[Mapping[str, Any]], limit: int = 3) -> str:
     return "; ".join(parts)
 
 
+OUTCOME_TEXT = {"contacted": "contacted", "accepted": "accepted", "meeting": "meeting booked", "won": "won",
+                "lost": "lost", "rejected": "rejected"}
+# Which outcome a person's record shows when sales recorded several: the furthest along, then the latest.
+OUTCOME_RANK = {"contacted": 1, "accepted": 2, "meeting": 3, "rejected": 4, "lost": 4, "won": 4}
+
+
+def latest_outcome(outcomes: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The outcome a person's record should show: the furthest along of the newest hand-off generation."""
+    if not outcomes:
+        return None
+    return max(outcomes, key=lambda o: (int(o.get("generation") or 1), OUTCOME_RANK.get(o["kind"], 0),
+                                        int(o["at_ms"])))
+
+
 def desired_values(score: Mapping[str, Any], handoff: Mapping[str, Any] | None, fields: Sequence[str],
-                   reasons: int = 3) -> dict[str, Any]:
-    """What one person's CRM record should hold, from their stored score row and hand-off."""
+                   reasons: int = 3, outcome: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What one person's CRM record should hold, from their stored score row, hand-off and sales outcome
+    (the closed loop: marketing sees what sales made of the lead)."""
     data = score.get("data") or {}
     values: dict[str, Any] = {
         "score": int(data.get("score", math.floor(float(score["total"]) + 0.5))),
@@ -55,6 +70,10 @@ def desired_values(score: Mapping[str, Any], handoff: Mapping[str, Any] | None, 
     if handoff is not None:
         values["handoff_at"] = iso_utc(handoff.get("done_ms"))
         values["handoff_owner"] = handoff.get("owner_label")
+    if outcome is not None:
+        values["sales_outcome"] = OUTCOME_TEXT.get(outcome["kind"], outcome["kind"])
+        values["sales_outcome_reason"] = outcome.get("reason") or ""
+        values["sales_outcome_at"] = iso_utc(outcome.get("at_ms"))
     return {k: v for k, v in values.items() if k in fields and v is not None}
 
 

@@ -23,7 +23,7 @@ from crmbridge.store.store import Store
 from crmbridge.writeback.config import HandoffConfig
 from crmbridge.writeback.contract import CLEAR, PersonUpdate, Provisioned, ProvisionSpec, Writer
 from crmbridge.writeback.handoff import HandoffReport, HandoffRunner
-from crmbridge.writeback.plan import WritePlan, desired_values, plan_person
+from crmbridge.writeback.plan import WritePlan, desired_values, latest_outcome, plan_person
 
 log = get_logger("crmbridge.writeback")
 
@@ -148,6 +148,7 @@ class WriteBack:
         for rows in iter_scores(self.store, person_ids=people):
             plan.considered += len(rows)
             records = self.ledger.person_records([int(r["person_id"]) for r in rows])
+            outcomes = self.ledger.outcomes_of([int(r["person_id"]) for r in rows])
             for source in self.writers:
                 mine = [(records[int(r["person_id"])][source], r) for r in rows
                         if source in records.get(int(r["person_id"]), {})]
@@ -156,7 +157,8 @@ class WriteBack:
                 held = self.ledger.held(source, "person", [sid for (sid, _), _ in mine])
                 for (sid, crm_stage), row in mine:
                     handoff = _handoff_view(handoffs.get(int(row["person_id"])))
-                    desired = desired_values(row, handoff, self.config.write, self.config.reasons_in_summary)
+                    desired = desired_values(row, handoff, self.config.write, self.config.reasons_in_summary,
+                                             latest_outcome(outcomes.get(int(row["person_id"]), [])))
                     change = plan_person(source, sid, int(row["person_id"]), row.get("email"), desired,
                                          held.get(sid, {}), _stage(crm_stage), forward_only=source in FORWARD_ONLY)
                     if change is not None:
