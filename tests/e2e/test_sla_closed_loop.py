@@ -133,6 +133,34 @@ def test_a_second_pass_after_the_loop_writes_nothing(world) -> None:
     assert sla.tick(int(until.timestamp() * 1000)).deals_written == 0
 
 
+def test_a_rejected_lead_is_recycled_and_handed_off_again_as_a_new_generation(world, tmp_path) -> None:
+    server, store, wb = world
+    sla = SlaEngine(store, SlaConfig.from_text(ALWAYS_OPEN), writers=wb.writers)
+    until = datetime.now(UTC) + timedelta(days=40)
+    server.vendor("pipedrive").simulate(sellers={"until": until.strftime("%Y-%m-%dT%H:%M:%SZ"), "seed": 5})
+    _sync(server, store, "pipedrive")
+    sla.tick(int(until.timestamp() * 1000))
+    ledger = WritebackLedger(store)
+    recycled = {h["person_id"]: h for h in ledger.handoffs(status="done") if h["recycled_ms"] is not None}
+    kinds = {(o["person_id"], o["kind"]) for o in SlaLedger(store).outcomes()}
+    assert recycled and all((p, "lost") in kinds or (p, "rejected") in kinds for p in recycled)
+    assert wb.run().handoffs.outcomes == []  # back in nurture: not handed off again within the cool-down
+    config = tmp_path / "handoff-now.yaml"
+    config.write_text("target: pipedrive\nrecycle_after_days: 0\n")
+    again = build_writeback(load_settings(handoff_config=config), store,
+                            {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+    report = again.run()
+    second = {o.person_id: o for o in report.handoffs.outcomes}
+    still_sql = {p for p in recycled if (store.score_of(p) or {}).get("stage") == "sql"}
+    assert set(second) == still_sql and still_sql
+    old_deals = {h["deal_id"] for h in recycled.values()}
+    for outcome in second.values():
+        assert outcome.key.endswith("-g2") and outcome.action in ("created", "reused")
+        assert outcome.deal_id not in old_deals  # a new deal (colleagues share their account's), never the lost one
+    assert any(o.action == "created" for o in second.values())
+    assert again.run().handoffs.outcomes == []  # and exactly once
+
+
 def _latest(outcomes: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     from crmbridge.writeback.plan import latest_outcome
 

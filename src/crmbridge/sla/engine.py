@@ -47,6 +47,7 @@ from crmbridge.sla.ledger import (
 )
 from crmbridge.sla.surges import SurgeWatch
 from crmbridge.store import schema
+from crmbridge.store.handoffs import WritebackLedger
 from crmbridge.store.store import Store, _chunks, now_ms
 from crmbridge.writeback.contract import DealUpdate, Writer
 
@@ -302,6 +303,8 @@ class SlaEngine:
                     "lost_reason") or deal.get("lost_reason")
                 kind = "won" if status == "won" else ("lost" if moved_on or clock["status"] != OPEN else "rejected")
                 outcomes.append(self._outcome(clock, kind, at, reason if status == "lost" else None, now))
+                if kind in ("lost", "rejected"):  # back to nurture: handed off again later, as a new generation
+                    WritebackLedger(self.store).recycle(clock["handoff_key"], at)
                 if clock["status"] == OPEN and clock["measure"] in ("first_touch", "accepted"):
                     report.settled += self._settle(clock, max(at, clock["started_ms"]), kind, now, closed=True)
             elif moved_on:

@@ -180,10 +180,38 @@ class WritebackLedger:
                 out.extend(_handoff(r) for r in conn.execute(q.where(h.person_id.in_(chunk))))
         return out
 
-    def handed_off_people(self) -> set[int]:
+    def handed_off_people(self, recycle_after_ms: int | None = None) -> set[int]:
+        """People whose hand-off stands: done and not recycled, or recycled (rejected or lost, back to
+        nurture) less than ``recycle_after_ms`` ago; None: a recycled hand-off stands for ever."""
         h = schema.handoffs.c
+        now = self.clock()
+        standing: set[int] = set()
         with self.engine.connect() as conn:
-            return {int(p) for p in conn.execute(sa.select(h.person_id).where(h.status == DONE)).scalars()}
+            for person, recycled_ms in conn.execute(sa.select(h.person_id, h.recycled_ms).where(h.status == DONE)):
+                if recycled_ms is None or recycle_after_ms is None or (
+                        recycle_after_ms > 0 and now - int(recycled_ms) < recycle_after_ms):
+                    standing.add(int(person))
+        return standing
+
+    def generations(self, person_ids: Sequence[int]) -> dict[int, tuple[int, bool]]:
+        """Each person's latest hand-off generation, and whether it was recycled."""
+        h = schema.handoffs.c
+        out: dict[int, tuple[int, bool]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(person_ids)):
+                for person, generation, recycled_ms in conn.execute(sa.select(h.person_id, h.generation,
+                                                                              h.recycled_ms).where(
+                        h.person_id.in_(chunk))):
+                    if int(person) not in out or int(generation) > out[int(person)][0]:
+                        out[int(person)] = (int(generation), recycled_ms is not None)
+        return out
+
+    def recycle(self, key: str, at_ms: int) -> bool:
+        """Send a hand-off's person back to nurture (sales rejected or lost it); True when it changed."""
+        h = schema.handoffs.c
+        with self.engine.begin() as conn:
+            return bool(conn.execute(sa.update(schema.handoffs).where(
+                h.key == key, h.status == DONE, h.recycled_ms.is_(None)).values(recycled_ms=at_ms)).rowcount)
 
     def assignments(self, owner_id: str, since_ms: int | None) -> int:
         """Hand-offs given to an owner since a moment: what routing's caps and round robin count."""

@@ -63,6 +63,9 @@ class HandoffConfig(BaseModel):
     title: str = "{company}: {person} — sales-ready (score {score})"
     reasons_in_summary: int = Field(default=3, ge=1, le=10)
     lease_seconds: int = Field(default=600, ge=30)
+    # A lead sales rejected or lost goes back to nurture; once this many days have passed it may be handed
+    # off again, as a new generation with a deal of its own (never the old deal twice).
+    recycle_after_days: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _title_fields(self) -> HandoffConfig:

@@ -34,10 +34,11 @@ log = get_logger("crmbridge.handoff")
 Clock = Callable[[], datetime]
 
 
-def handoff_key(target: str, person_id: int) -> str:
-    """Deterministic: the same person handed to the same CRM always has the same key."""
+def handoff_key(target: str, person_id: int, generation: int = 1) -> str:
+    """Deterministic: the same person handed to the same CRM always has the same key; a person handed off
+    again after being recycled gets a key per generation."""
     digest = hashlib.blake2b(f"crmbridge-handoff|{target}|{person_id}".encode(), digest_size=10).hexdigest()
-    return f"cb-{digest}"
+    return f"cb-{digest}" if generation == 1 else f"cb-{digest}-g{generation}"
 
 
 @dataclass
@@ -97,6 +98,7 @@ class _Candidate:
     company_owner: str | None = None  # the account's owner in the target CRM
     target_reason: str = ""
     company_members: list[Any] = field(default_factory=list)
+    generation: int = 1
 
 
 class HandoffRunner:
@@ -111,7 +113,7 @@ class HandoffRunner:
     # -- which people ----------------------------------------------------------------------------
 
     def candidates(self) -> list[_Candidate]:
-        done = self.ledger.handed_off_people()
+        done = self.ledger.handed_off_people(self.config.recycle_after_days * 86_400_000)
         out: list[_Candidate] = []
         for rows in iter_scores(self.store, stage="sql"):
             for row in rows:
@@ -120,9 +122,12 @@ class HandoffRunner:
                 out.append(_Candidate("", int(row["person_id"]),
                                       int(row["company_id"]) if row.get("company_id") is not None else None, row))
         self._load_records(out)
+        generations = self.ledger.generations([c.person_id for c in out])
         for c in out:
             target, why = self.config.target_for(_facts(c), self.sources)
-            c.key, c.target_reason = handoff_key(target, c.person_id), why
+            latest, recycled = generations.get(c.person_id, (1, False))
+            c.generation = latest + 1 if recycled else latest
+            c.key, c.target_reason = handoff_key(target, c.person_id, c.generation), why
             c.person_ref = _member_id(c.person, target, c.score)
             c.company_ref = c.company.source_ids.get(target) if c.company else None
             c.company_owner = next((m.owner_id for m in c.company_members if m.source == target), None)
@@ -154,7 +159,7 @@ class HandoffRunner:
         writer, setup = self.writers[target], self.provisioned[target]
         if not dry_run:
             self.ledger.open([{"key": c.key, "person_id": c.person_id, "company_id": c.company_id,
-                               "target": target} for c in group])
+                               "target": target, "generation": c.generation} for c in group])
             mine = set(self.ledger.claim([c.key for c in group], self.config.lease_seconds * 1000))
             report.skipped_claimed += len(group) - len(mine)
             group = [c for c in group if c.key in mine]
