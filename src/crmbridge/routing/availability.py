@@ -4,7 +4,8 @@ and under their daily cap. Days and hours are the seller's own, in their time zo
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from collections.abc import Callable
+from datetime import date, datetime, time
 
 from crmbridge.routing.config import WEEKDAYS, Availability, clock_text
 from crmbridge.routing.ledger import CachedCounts
@@ -12,6 +13,9 @@ from crmbridge.routing.model import SkipCause
 from crmbridge.routing.roster import SellerProfile
 
 Problem = tuple[SkipCause, str]
+# Days a seller does not work that another calendar knows (public holidays, time off in the SLA file):
+# (seller id, seller e-mail, the seller's local date) -> why they are off, or None.
+DaysOff = Callable[[str, str | None, date], str | None]
 
 
 def local_day_start(profile: SellerProfile, now: datetime) -> datetime:
@@ -24,7 +28,8 @@ def assignments_today(profile: SellerProfile, now: datetime, counts: CachedCount
     return counts.count(profile.id, local_day_start(profile, now))
 
 
-def unavailable(profile: SellerProfile, level: Availability, now: datetime, counts: CachedCounts) -> Problem | None:
+def unavailable(profile: SellerProfile, level: Availability, now: datetime, counts: CachedCounts,
+                days_off: DaysOff | None = None) -> Problem | None:
     """Why the seller cannot take a lead under ``level``, or None when they can.
 
     ``active`` checks only that the user is active; ``available_today`` adds out-of-office days, working
@@ -35,15 +40,19 @@ def unavailable(profile: SellerProfile, level: Availability, now: datetime, coun
         return SkipCause.INACTIVE, f"{who} is deactivated in the CRM"
     if level == "active":
         return None
-    return calendar_problem(profile, level, now) or cap_problem(profile, now, counts)
+    return calendar_problem(profile, level, now, days_off) or cap_problem(profile, now, counts)
 
 
-def calendar_problem(profile: SellerProfile, level: Availability, now: datetime) -> Problem | None:
+def calendar_problem(profile: SellerProfile, level: Availability, now: datetime,
+                     days_off: DaysOff | None = None) -> Problem | None:
     who, settings = profile.label, profile.settings
     local = now.astimezone(profile.zone)
     for off in settings.out_of_office:
         if off.covers(local.date()):
             return SkipCause.OUT_OF_OFFICE, f"{who} is out of office {off.describe()}"
+    why = days_off(profile.id, profile.seller.email, local.date()) if days_off is not None else None
+    if why:
+        return SkipCause.OUT_OF_OFFICE, f"{who} is off today ({why})"
     hours = settings.working_hours
     if hours is None:
         return None

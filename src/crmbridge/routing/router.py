@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
-from crmbridge.routing.availability import calendar_problem, unavailable
+from crmbridge.routing.availability import DaysOff, calendar_problem, unavailable
 from crmbridge.routing.conditions import describe_match
 from crmbridge.routing.config import (
     AccountOwnerRule,
@@ -50,6 +50,7 @@ class _Decision:
     counts: CachedCounts
     now: datetime
     config: RoutingConfig
+    days_off: DaysOff | None = None
     skips: list[Skip] = field(default_factory=list)
 
     def skip(self, rule: str, cause: SkipCause, detail: str, seller_id: str | None = None) -> None:
@@ -68,7 +69,7 @@ class _Decision:
         ok: list[SellerProfile] = []
         causes: Counter[SkipCause] = Counter()
         for profile in members:
-            problem = unavailable(profile, level, self.now, self.counts)
+            problem = unavailable(profile, level, self.now, self.counts, self.days_off)
             if problem is None:
                 ok.append(profile)
                 continue
@@ -81,13 +82,15 @@ class _Decision:
 class OwnerRouter:
     """Decides who owns a sales-ready lead under a routing configuration (the built-in default if none)."""
 
-    def __init__(self, config: RoutingConfig | None = None) -> None:
+    def __init__(self, config: RoutingConfig | None = None, days_off: DaysOff | None = None) -> None:
         self.config = config or RoutingConfig.default()
+        self.days_off = days_off  # holidays and time off from the SLA calendars: a seller off today is skipped
 
     def assign(self, lead: Lead, sellers: Sequence[Seller], ledger: Ledger, now: datetime) -> Assignment:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must carry a time zone")
-        decision = _Decision(lead, Roster(self.config, sellers), CachedCounts(ledger), now, self.config)
+        decision = _Decision(lead, Roster(self.config, sellers), CachedCounts(ledger), now, self.config,
+                             self.days_off)
         for rule in self.config.rules:
             matched = describe_match(rule.when, lead, self.config.size_bands)
             if matched is None:
@@ -125,13 +128,13 @@ def _account_owner(rule: AccountOwnerRule, d: _Decision) -> Assignment | None:
         d.skip(rule.name, SkipCause.UNKNOWN_SELLER,
                f"account owner {owner_id} of {d.lead.account_label} is not a user in the CRM", owner_id)
         return None
-    problem = unavailable(profile, rule.availability, d.now, d.counts)
+    problem = unavailable(profile, rule.availability, d.now, d.counts, d.days_off)
     if problem is not None:
         d.skip(rule.name, problem[0], f"account owner {problem[1]}; {d.lead.account_label} goes to the next rule",
                profile.id)
         return None
     reason = f"account owner {profile.label} keeps {d.lead.account_label}"
-    note = calendar_problem(profile, "available_today", d.now) if rule.availability == "active" else None
+    note = calendar_problem(profile, "available_today", d.now, d.days_off) if rule.availability == "active" else None
     if note is not None:
         reason += f" (note: {note[1]})"
     return d.answer(rule.name, reason, profile, [profile])
@@ -142,7 +145,7 @@ def _fixed(rule: str, ref: str, level: Availability, d: _Decision, prefix: str, 
     if profile is None:
         d.skip(rule, SkipCause.UNKNOWN_SELLER, f"owner {ref!r} is not a user in the CRM", ref)
         return None
-    problem = unavailable(profile, level, d.now, d.counts)
+    problem = unavailable(profile, level, d.now, d.counts, d.days_off)
     if problem is not None:
         d.skip(rule, problem[0], problem[1], profile.id)
         return None

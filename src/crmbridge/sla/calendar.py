@@ -297,6 +297,11 @@ class BusinessCalendar:
                 spans.append((start, end))
         return _Day(tuple(spans), sum(end - start for start, end in spans), None)
 
+    def day_off(self, day: date) -> str | None:
+        """Why nobody on this calendar works on ``day`` (a local date) as a whole: a public holiday, a
+        closure or time off; None for a working day and for a weekday without hours."""
+        return self._day(day).reason
+
     def _day_reason(self, day: date) -> str | None:
         if self.holidays is not None and (holiday := self.holidays.name_on(day)):
             return f"public holiday: {holiday}"

@@ -440,6 +440,11 @@ class SlaConfig:
             cached = self._resolved[key] = _merge(self.calendars[base_name], owner)
         return cached
 
+    def day_off(self, owner_ref: str, owner_email: str | None, day: date) -> str | None:
+        """Why an owner does not work on ``day`` (their local date) — holiday, closure, time off — for routing,
+        which then skips them at assignment."""
+        return self.calendar_for(owner_ref, owner_email, self.team_of(owner_ref, owner_email)).day_off(day)
+
     def policies_for(self, team: str | None, owner: str | None, source: str | None,
                      segments: Iterable[str] = (), owner_email: str | None = None) -> list[Policy]:
         """The policies covering a hand-off: for each measure, the first policy in the file that applies."""

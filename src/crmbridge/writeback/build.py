@@ -29,5 +29,10 @@ def build_writeback(settings: Settings, store: Store, connectors: Mapping[str, C
     if notifier is None:
         notifier = Notifier.from_settings(load_notify_settings())
     password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
-    return WriteBack(store, writers, config, OwnerRouter(routing), notifier,
+    days_off = None
+    if settings.sla_config_path is not None:  # holidays and time off in the SLA file: a seller off today is skipped
+        from crmbridge.sla.config import load_sla
+
+        days_off = load_sla(settings.sla_config_path).day_off
+    return WriteBack(store, writers, config, OwnerRouter(routing, days_off=days_off), notifier,
                      webhook={"url": settings.public_url, "user": settings.webhook_user, "password": password})
