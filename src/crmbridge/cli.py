@@ -508,6 +508,97 @@ def demo(contacts: Annotated[int, typer.Option(min=10, help="people in the sandb
              out, err)
 
 
+@score_app.command("backtest")
+@guarded
+def score_backtest(model: Annotated[Path, typer.Option("--model", "-m", help="the model to try (YAML)")],
+                   weeks: Annotated[int, typer.Option(min=1, max=104, help="weeks of history to replay")] = 12,
+                   until: Annotated[str | None, typer.Option(help="end of the last week (default: now)")] = None,
+                   fmt: FormatOpt = Format.table) -> None:
+    """Replay stored history under a new model beside the live one: SQLs per week, owner load per week under the
+    routing rules, and precision against what sales recorded; nothing is written."""
+    from datetime import UTC, datetime
+
+    from crmbridge.identity import load_policy
+    from crmbridge.outcomes import known_outcomes
+    from crmbridge.profiles import ProfileReader
+    from crmbridge.scoring import ScoringModel
+    from crmbridge.scoring.backtest import backtest, week_ends
+    from crmbridge.sla.cli import existing_database, parse_instant
+
+    settings = _settings()
+    candidate = ScoringModel.load(model)
+    live = ScoringModel.load(settings.scoring_model_path)
+    end = parse_instant(until, "--until")
+    end_at = datetime.now(UTC) if end is None else datetime.fromtimestamp(end / 1000, UTC)
+    store = Store(existing_database(settings.database_url))
+    try:
+        people = [p for group in ProfileReader(store, load_policy(settings.merge_policy_file)).all() for p in group]
+        route = _backtest_router(settings, store)
+        result = backtest(people, {"live": live, model.name: candidate}, week_ends(end_at, weeks),
+                          known_outcomes(store), route)
+    finally:
+        store.close()
+    if fmt is Format.json:
+        out.print_json(json.dumps(result.as_dict()))
+        return
+    table = Table(title=f"backtest over {weeks} weeks to {end_at:%Y-%m-%d}: live model beside {model.name}",
+                  title_justify="left")
+    table.add_column("week ending")
+    for run in result.models:
+        table.add_column(f"{run.name} SQLs", justify="right")
+        table.add_column(f"{run.name} busiest owner", justify="right")
+    for i, week in enumerate(result.weeks):
+        cells = []
+        for run in result.models:
+            load = run.load_per_week[i]
+            busiest = max(load.items(), key=lambda kv: kv[1], default=None)
+            cells += [str(run.sqls_per_week[i]), f"{busiest[0]} ({busiest[1]})" if busiest else "-"]
+        table.add_row(f"{week:%Y-%m-%d}", *cells)
+    out.print(table)
+    for run in result.models:
+        precision = "-" if run.precision is None else f"{run.precision:.0%}"
+        won = "-" if run.won_precision is None else f"{run.won_precision:.0%}"
+        out.print(f"{run.name} (SQL at {run.threshold:g}): {run.sqls} new SQLs ({run.before} already before); of "
+                  f"the {run.with_outcome} with an outcome, {precision} accepted or won, {won} won", highlight=False)
+
+
+def _backtest_router(settings: Settings, store: Store) -> Any:
+    """Who the routing rules would give each SQL to at a moment, remembering the backtest's own assignments."""
+    from datetime import datetime
+
+    from crmbridge.model import EntityType as Entity
+    from crmbridge.model import Owner
+    from crmbridge.routing import Lead, MemoryLedger, OwnerRouter, RoutingConfig, Seller, load_routing
+    from crmbridge.writeback.config import load_handoff_config
+
+    config = load_handoff_config(settings.handoff_config_path)
+    router = OwnerRouter(load_routing(config.routing) if config.routing else RoutingConfig.default())
+    ledger = MemoryLedger()
+    sellers: dict[str, list[Seller]] = {}
+
+    def route(p: Any, at: datetime) -> str | None:
+        person, company = p.profile.person, p.profile.company
+        facts = {"country": (company.country if company else None) or person.country,
+                 "region": (company.region if company else None) or person.region,
+                 "industry": company.industry if company else None,
+                 "employees": company.employees if company else None}
+        target = config.target_for(facts, list(settings.sources))[0]
+        if target not in sellers:
+            sellers[target] = [Seller.from_owner(o) for o in store.iter_records(Entity.OWNER, target)
+                               if isinstance(o, Owner)]
+        lead = Lead(person_id=p.person_id, email=person.email, name=person.full_name, title=person.title,
+                    country=facts["country"], region=facts["region"], company_name=company.name if company else None,
+                    company_domain=company.domain if company else None, industry=facts["industry"],
+                    employees=facts["employees"], company_owner_id=company.owner_id if company else None)
+        assignment = router.assign(lead, sellers[target], ledger, at)
+        if assignment.owner_id is None:
+            return None
+        ledger.record(assignment.owner_id, at)
+        return assignment.owner_name or assignment.owner_id
+
+    return route
+
+
 @score_app.command("explain")
 @guarded
 def score_explain(email: Annotated[str, typer.Argument(help="the person's e-mail, in any case")],
