@@ -134,3 +134,34 @@ def test_score_calibrate_on_a_bad_file_exits_with_the_config_error_code(tmp_path
     result = CliRunner().invoke(app, ["score", "calibrate", "--outcomes", str(tmp_path / "missing.csv")])
     assert result.exit_code == 2
     assert "missing.csv: file not found" in result.output
+
+
+def _funnel() -> list[Sample]:
+    """Scores 10..100: above 70 mostly won, 40-70 accepted then lost, below 40 rejected."""
+    samples = []
+    for score in range(10, 101, 5):
+        outcome = Outcome.WON if score > 70 else (Outcome.LOST if score >= 40 else Outcome.REJECTED)
+        samples.append(Sample(float(score), outcome))
+    return samples
+
+
+def test_precision_against_won_deals_counts_only_won() -> None:
+    result = calibrate(_funnel(), step=10, current_threshold=50)
+    at_50 = next(c for c in result.candidates if c.threshold == 50)
+    selected = [s for s in _funnel() if s.score >= 50]
+    assert at_50.selected == len(selected)
+    assert at_50.won == sum(1 for s in selected if s.outcome is Outcome.WON)
+    assert at_50.won_precision == pytest.approx(at_50.won / at_50.selected)
+    assert result.to_dict()["current"]["won_precision"] == pytest.approx(at_50.won_precision, abs=1e-4)
+
+
+def test_a_target_volume_picks_the_threshold_that_would_have_given_it() -> None:
+    data = _funnel()
+    result = calibrate(data, step=10, target_volume=5)
+    assert result.suggested is not None and result.suggested.selected == 5
+    assert result.suggested.threshold == 80  # 80, 85, ..., 100 -> 5 SQLs
+    tie = calibrate(data, step=10, target_volume=6)  # 5 SQLs at 80 or 7 at 70: the better precision wins
+    assert tie.suggested is not None and tie.suggested.threshold == 80
+    strict = calibrate(data, step=10, target_volume=15, min_precision=0.9)
+    assert strict.suggested is not None and strict.suggested.precision >= 0.9  # volume gives way to precision
+    assert "closest to 15 SQLs" in strict.objective

@@ -72,6 +72,12 @@ class ThresholdStats:
     precision: float | None
     recall: float | None
     f_score: float
+    won: int = 0  # of the SQLs this threshold selects, the ones whose deal was won
+
+    @property
+    def won_precision(self) -> float | None:
+        """Precision against won deals only: the share of the SQLs that became customers."""
+        return self.won / self.selected if self.selected else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +99,8 @@ class Calibration:
         def stats(s: ThresholdStats | None) -> dict[str, Any] | None:
             return None if s is None else {
                 "threshold": s.threshold, "selected": s.selected, "true_positives": s.true_positives,
-                "precision": _round(s.precision), "recall": _round(s.recall), "f_score": _round(s.f_score)}
+                "precision": _round(s.precision), "recall": _round(s.recall), "f_score": _round(s.f_score),
+                "won": s.won, "won_precision": _round(s.won_precision)}
 
         return {
             "samples": self.samples, "positives": self.positives, "base_rate": _round(self.base_rate),
@@ -111,11 +118,14 @@ def _round(value: float | None) -> float | None:
 
 def calibrate(samples: Iterable[Sample], *, band_width: float = 10, step: float = 5,
               current_threshold: float | None = None, min_precision: float | None = None,
-              beta: float = 1.0) -> Calibration:
+              beta: float = 1.0, target_volume: int | None = None) -> Calibration:
     """Conversion per score band, and the threshold (a multiple of ``step``) that best separates outcomes.
 
-    With ``min_precision`` the suggestion is the lowest threshold whose SQLs are at least that good
-    (most good leads let through); otherwise it maximises the F-beta score (beta > 1 favours recall).
+    With ``target_volume`` the suggestion is the threshold whose SQLs come closest to that many (among
+    those at least ``min_precision`` good, when given): the threshold that would have given the volume
+    sales can take. Otherwise, with ``min_precision``, the lowest threshold whose SQLs are at least that
+    good (most good leads let through); otherwise the one that maximises the F-beta score (beta > 1
+    favours recall).
     """
     if band_width <= 0 or step <= 0 or beta <= 0:
         raise ValueError("band_width, step and beta must be positive")
@@ -127,8 +137,21 @@ def calibrate(samples: Iterable[Sample], *, band_width: float = 10, step: float 
     current = next((c for c in candidates if c.threshold == current_threshold), None)
     objective = f"precision >= {min_precision:g}, most recall" if min_precision is not None else f"F{beta:g}"
     suggested = _suggest(candidates, positives, min_precision)
+    if target_volume is not None:
+        objective = f"closest to {target_volume} SQLs" + (f", precision >= {min_precision:g}"
+                                                          if min_precision is not None else "")
+        suggested = _closest_volume(candidates, positives, target_volume, min_precision)
     return Calibration(len(data), positives, _bands(data, band_width), candidates, suggested, current, objective,
                        _advice(len(data), positives, suggested, current_threshold, min_precision))
+
+
+def _closest_volume(candidates: tuple[ThresholdStats, ...], positives: int, volume: int,
+                    min_precision: float | None) -> ThresholdStats | None:
+    good = [c for c in candidates if min_precision is None or (c.precision or 0.0) >= min_precision]
+    if not positives or not good:
+        return None
+    # Ties go to the better precision, then the higher threshold.
+    return min(good, key=lambda c: (abs(c.selected - volume), -(c.precision or 0.0), -c.threshold))
 
 
 def _bands(data: list[Sample], width: float) -> tuple[Band, ...]:
@@ -151,15 +174,17 @@ def _candidates(data: list[Sample], positives: int, step: float, current: float 
     scores = [s.score for s in data]
     # positives_from[i]: positives among data[i:], so each threshold costs one bisect.
     positives_from = [0] * (len(data) + 1)
+    won_from = [0] * (len(data) + 1)
     for i in range(len(data) - 1, -1, -1):
         positives_from[i] = positives_from[i + 1] + data[i].outcome.positive
+        won_from[i] = won_from[i + 1] + (data[i].outcome is Outcome.WON)
     out = []
     for t in sorted(thresholds):
         first = bisect_left(scores, t)
         chosen, tp = len(data) - first, positives_from[first]
         precision = tp / chosen if chosen else None
         recall = tp / positives if positives else None
-        out.append(ThresholdStats(t, chosen, tp, precision, recall, _f(precision, recall, beta)))
+        out.append(ThresholdStats(t, chosen, tp, precision, recall, _f(precision, recall, beta), won_from[first]))
     return tuple(out)
 
 

@@ -109,6 +109,10 @@ def calibrate_command(
     min_precision: Annotated[float | None, typer.Option("--min-precision", min=0.0, max=1.0,
                                                         help="Suggest the lowest threshold whose SQLs are "
                                                         "at least this good.")] = None,
+    target_volume: Annotated[int | None, typer.Option("--target-volume", min=1,
+                                                      help="Suggest the threshold that would have given about this "
+                                                      "many SQLs among the outcomes (with --min-precision: "
+                                                      "among thresholds at least that good).")] = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
     """Conversion by score band and a suggested SQL threshold from won/lost and accepted/rejected outcomes."""
@@ -116,7 +120,8 @@ def calibrate_command(
     if current is None and model is not None:
         current = ScoringModel.load(model).sql_threshold
     samples = load_outcomes(outcomes) if outcomes is not None else _stored_samples(ctx)
-    result = calibrate(samples, band_width=band, step=step, current_threshold=current, min_precision=min_precision)
+    result = calibrate(samples, band_width=band, step=step, current_threshold=current, min_precision=min_precision,
+                       target_volume=target_volume)
     if fmt is OutputFormat.JSON:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -49,14 +49,14 @@ def render_calibration(cal: Calibration, console: Console) -> None:
         bands.add_row(f"{b.low:g} - <{b.high:g}", str(b.count), str(b.positives), conversion)
     console.print(bands)
     table = Table(title=f"Thresholds (objective: {cal.objective})", title_justify="left")
-    for column in ("threshold", "SQLs", "good", "precision", "recall", "F"):
+    for column in ("threshold", "SQLs", "good", "precision", "recall", "F", "won", "won precision"):
         table.add_column(column, justify="right")
     for c in cal.candidates:
         marks = [m for m, hit in (("suggested", c is cal.suggested), ("current", c is cal.current)) if hit]
         style = "bold green" if c is cal.suggested else ("cyan" if c is cal.current else "")
         label = f"{c.threshold:g}" + (f" ({', '.join(marks)})" if marks else "")
         table.add_row(label, str(c.selected), str(c.true_positives), _pct(c.precision), _pct(c.recall),
-                      f"{c.f_score:.2f}", style=style)
+                      f"{c.f_score:.2f}", str(c.won), _pct(c.won_precision), style=style)
     console.print(table)
     console.print(Text(f"Suggestion: {cal.advice} The model is not changed.", style="bold"))
 
