@@ -55,6 +55,12 @@ def upgrade() -> None:
     op.create_index("ix_sla_clocks_status_next_ms", "sla_clocks", ["status", "next_ms"])
     op.create_index("ix_sla_clocks_person_id", "sla_clocks", ["person_id"])
     op.create_index("ix_sla_clocks_started_ms", "sla_clocks", ["started_ms"])
+    op.create_index("ix_sla_clocks_status_started_ms", "sla_clocks", ["status", "started_ms"])
+    op.create_index("ix_sla_clocks_status_breached_due_ms", "sla_clocks", ["status", "breached", "due_ms"])
+    op.create_index("ix_sla_clocks_status_claimed_by", "sla_clocks", ["status", "claimed_by"])
+    op.create_index("ix_sla_clocks_target_deal_id", "sla_clocks", ["target", "deal_id"])
+    op.create_index("ix_activities_stored_ms", "activities", ["stored_ms"])
+    op.create_index("ix_deals_stored_ms", "deals", ["stored_ms"])
     op.create_table(
         "sla_steps",
         sa.Column("clock_id", sa.BigInteger, autoincrement=False, nullable=False),
@@ -110,6 +116,12 @@ def downgrade() -> None:
     op.drop_table("outcomes")
     op.drop_index("ix_sla_steps_status_next_ms", table_name="sla_steps")
     op.drop_table("sla_steps")
+    op.drop_index("ix_deals_stored_ms", table_name="deals")
+    op.drop_index("ix_activities_stored_ms", table_name="activities")
+    op.drop_index("ix_sla_clocks_target_deal_id", table_name="sla_clocks")
+    op.drop_index("ix_sla_clocks_status_claimed_by", table_name="sla_clocks")
+    op.drop_index("ix_sla_clocks_status_breached_due_ms", table_name="sla_clocks")
+    op.drop_index("ix_sla_clocks_status_started_ms", table_name="sla_clocks")
     op.drop_index("ix_sla_clocks_started_ms", table_name="sla_clocks")
     op.drop_index("ix_sla_clocks_person_id", table_name="sla_clocks")
     op.drop_index("ix_sla_clocks_status_next_ms", table_name="sla_clocks")
