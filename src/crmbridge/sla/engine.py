@@ -222,9 +222,10 @@ class SlaEngine:
 
     def _earliest_live_start(self) -> int | None:
         c = schema.sla_clocks.c
-        with self.store.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.min(c.started_ms)).where(
-                c.status.in_((OPEN, MET, MISSED)))).scalar()
+        with self.store.engine.connect() as conn:  # one status at a time: each is one seek in (status, started_ms)
+            found = [conn.execute(sa.select(sa.func.min(c.started_ms)).where(c.status == s)).scalar()
+                     for s in (OPEN, MET, MISSED)]
+        return min((int(f) for f in found if f is not None), default=None)
 
     def _newest_stored(self) -> int:
         with self.store.engine.connect() as conn:
@@ -349,14 +350,16 @@ class SlaEngine:
     def climb(self, now: int, report: TickReport) -> None:
         while True:
             due = self.ledger.claim_due(now, self.batch, self.lease_ms)
-            for clock in due:
-                try:
-                    self._climb_one(clock, now, report)
-                except Exception as exc:  # one hand-off failing must not stop the others
-                    report.errors.append(f"clock {clock['id']}: {type(exc).__name__}: {exc}"[:300])
-                    log.error("sla.step_failed", clock=clock["id"], error=type(exc).__name__, message=str(exc)[:300])
-                    self.ledger.update_clock(clock["id"], claimed_by=None, lease_until_ms=None,
-                                             next_ms=now + STEP_RETRY_MS[0])
+            with self.ledger.batched():  # the clocks' updates in one transaction per batch
+                for clock in due:
+                    try:
+                        self._climb_one(clock, now, report)
+                    except Exception as exc:  # one hand-off failing must not stop the others
+                        report.errors.append(f"clock {clock['id']}: {type(exc).__name__}: {exc}"[:300])
+                        log.error("sla.step_failed", clock=clock["id"], error=type(exc).__name__,
+                                  message=str(exc)[:300])
+                        self.ledger.update_clock(clock["id"], claimed_by=None, lease_until_ms=None,
+                                                 next_ms=now + STEP_RETRY_MS[0])
             if len(due) < self.batch:
                 return
 

@@ -7,7 +7,8 @@ inserting its row, unique per clock and step, so it is sent once across restarts
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -21,6 +22,13 @@ OPEN, MET, MISSED, REASSIGNED, CLOSED = "open", "met", "missed", "reassigned", "
 SENT, RECORDED, RETRY, FAILED, SKIPPED = "sent", "recorded", "retry", "failed", "skipped"
 
 CLOCK_COLUMNS = tuple(c.name for c in schema.sla_clocks.columns)
+_UPDATE_CLOCK = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == sa.bindparam("which_clock"))
+_STEP_OUTCOME = (sa.update(schema.sla_steps)
+                 .where(schema.sla_steps.c.clock_id == sa.bindparam("which_clock"),
+                        schema.sla_steps.c.kind == sa.bindparam("which_kind"),
+                        schema.sla_steps.c.seq == sa.bindparam("which_seq"))
+                 .values({name: sa.bindparam(f"new_{name}")
+                          for name in ("status", "channels", "attempts", "next_ms", "error")}))
 
 
 class SlaLedger:
@@ -29,6 +37,11 @@ class SlaLedger:
         self.engine = store.engine
         self.holder = holder or this_process()
         self._postgres = store.dialect == "postgresql"
+        self._pending: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] | None = None
+        self._rows: dict[tuple[Any, ...], tuple[Any, tuple[str, ...]]] = {}
+        self._take_step = (store._insert(schema.sla_steps)
+                           .on_conflict_do_nothing(index_elements=["clock_id", "kind", "seq"])
+                           .returning(schema.sla_steps.c.clock_id))
 
     # -- clocks --------------------------------------------------------------------------------------
 
@@ -69,6 +82,7 @@ class SlaLedger:
     def clocks(self, *, status: str | Sequence[str] | None = None, ids: Sequence[int] | None = None,
                keys: Sequence[str] | None = None, limit: int | None = None,
                order: str = "due_ms") -> list[dict[str, Any]]:
+        self.flush()
         c = schema.sla_clocks.c
         q = sa.select(schema.sla_clocks)
         if status is not None:
@@ -86,6 +100,7 @@ class SlaLedger:
     def open_clocks_of(self, *, person_ids: Iterable[int] = (), company_ids: Iterable[int] = (),
                        deals: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
         """Clocks still running (or settled, to move an earlier touch in) on these people, companies or deals."""
+        self.flush()
         c = schema.sla_clocks.c
         live = c.status.in_((OPEN, MET, MISSED))
         found: dict[int, dict[str, Any]] = {}
@@ -112,13 +127,52 @@ class SlaLedger:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.min(c.next_ms)).where(c.status == OPEN)).scalar()
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Clock updates and recorded step outcomes written together at the end of the block (or before the
+        ledger's next read), in one transaction: what a tick does per due clock then costs one commit, the
+        step's. A crash before the end leaves the steps taken but their clocks not moved on; the next tick
+        finds those steps already taken and moves the clocks on without repeating them."""
+        self._pending = {}
+        try:
+            yield
+        finally:
+            self.flush()
+            self._pending = None
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        self._rows = {}
+        with self.engine.begin() as conn:
+            for (stmt, _), rows in pending.items():
+                conn.execute(stmt, rows)
+
+    def _defer(self, stmt: sa.Update, params: dict[str, Any]) -> bool:
+        """Queue a write in a batched block; a second write of the same row with other columns flushes first,
+        so writes of one row keep their order."""
+        if self._pending is None:
+            return False
+        shape = (stmt, tuple(params))
+        row = (stmt, params["which_clock"], params.get("which_kind"), params.get("which_seq"))
+        if self._rows.get(row, shape) != shape:
+            self.flush()
+        self._rows[row] = shape
+        self._pending.setdefault(shape, []).append(params)
+        return True
+
     def update_clock(self, clock_id: int, conn: sa.Connection | None = None, **values: Any) -> None:
-        stmt = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == clock_id).values(**values)
+        # One statement object for every call (the SET columns come from the parameters): the ladder
+        # updates a clock per step, and building and keying a new statement each time cost more than the SQL.
+        params = {"which_clock": clock_id, **values}
         if conn is not None:
-            conn.execute(stmt)
+            conn.execute(_UPDATE_CLOCK, params)
+            return
+        if self._defer(_UPDATE_CLOCK, params):
             return
         with self.engine.begin() as own:
-            own.execute(stmt)
+            own.execute(_UPDATE_CLOCK, params)
 
     def mark_breached(self, now_ms: int, updated_ms: int) -> int:
         """Open clocks past their due instant become breached: one UPDATE, however many are open."""
@@ -130,6 +184,7 @@ class SlaLedger:
 
     def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[dict[str, Any]]:
         """Open clocks whose next ladder step is due, oldest first, for ``lease_ms``."""
+        self.flush()
         lock = "FOR UPDATE SKIP LOCKED" if self._postgres else ""
         dead = [h for h in self._holders() if holder_dead(h)] or [""]
         sql = sa.text(f"""
@@ -158,23 +213,28 @@ class SlaLedger:
     def take_step(self, clock_id: int, kind: str, seq: int, *, due_ms: int, taken_ms: int, reason: str,
                   recipient: str | None, conn: sa.Connection) -> bool:
         """Record a step as taken; False when it already was (by this process before a restart, or another)."""
-        stmt = self.store._insert(schema.sla_steps).on_conflict_do_nothing(index_elements=["clock_id", "kind", "seq"])
+        stmt = self._take_step
         row = {"clock_id": clock_id, "kind": kind, "seq": seq, "due_ms": due_ms, "taken_ms": taken_ms,
                "status": "pending", "recipient": recipient, "reason": reason, "channels": "[]", "attempts": 0,
                "next_ms": taken_ms}
-        return bool(conn.execute(stmt.returning(schema.sla_steps.c.clock_id), [row]).all())
+        return bool(conn.execute(stmt, [row]).all())
 
     def step_outcome(self, clock_id: int, kind: str, seq: int, *, status: str, channels: Sequence[str],
                      attempts: int, next_ms: int | None = None, error: str | None = None) -> None:
-        s = schema.sla_steps.c
+        params = {"which_clock": clock_id, "which_kind": kind, "which_seq": seq, "new_status": status,
+                  "new_channels": orjson.dumps(sorted(channels)).decode(), "new_attempts": attempts,
+                  "new_next_ms": next_ms, "new_error": error}
+        # Only outcomes with nothing sent wait for the batch: a delivery's outcome is written at once, or a
+        # crash before the batch ends would have the notice sent again.
+        if status in (RECORDED, SKIPPED) and self._defer(_STEP_OUTCOME, params):
+            return
         with self.engine.begin() as conn:
-            conn.execute(sa.update(schema.sla_steps).where(s.clock_id == clock_id, s.kind == kind, s.seq == seq)
-                         .values(status=status, channels=orjson.dumps(sorted(channels)).decode(),
-                                 attempts=attempts, next_ms=next_ms, error=error))
+            conn.execute(_STEP_OUTCOME, params)
 
     def unsent_steps(self, now_ms: int, stale_ms: int, limit: int = 500) -> list[dict[str, Any]]:
         """Steps to deliver (again): retries whose time has come, and steps recorded by a process that
         died before it could send them (pending for longer than ``stale_ms``)."""
+        self.flush()
         s = schema.sla_steps.c
         due = sa.or_(sa.and_(s.status == RETRY, s.next_ms <= now_ms),
                      sa.and_(s.status == "pending", s.taken_ms <= now_ms - stale_ms))
@@ -183,6 +243,7 @@ class SlaLedger:
                                                       .order_by(s.taken_ms).limit(limit))]
 
     def steps(self, clock_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        self.flush()
         s = schema.sla_steps.c
         q = sa.select(schema.sla_steps).order_by(s.clock_id, s.taken_ms)
         out: list[dict[str, Any]] = []
@@ -194,6 +255,7 @@ class SlaLedger:
         return out
 
     def step_counts(self, clock_ids: Sequence[int] | None = None) -> dict[int, dict[str, int]]:
+        self.flush()
         s = schema.sla_steps.c
         q = sa.select(s.clock_id, s.kind, sa.func.count()).where(s.status != SKIPPED).group_by(s.clock_id, s.kind)
         out: dict[int, dict[str, int]] = {}
