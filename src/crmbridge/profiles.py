@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
 
 from crmbridge.identity import MergePolicy, merge
 from crmbridge.model import Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.scoring import Profile
+from crmbridge.scoring.memo import MEMO_LIMIT
 from crmbridge.store import Store
+from crmbridge.store.scores import ScoringChunk
+
+_IN_ORDER = attrgetter("occurred_at", "source", "source_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,33 @@ class ProfileReader:
             members = self.store.members(EntityType.PERSON, ids[start:start + batch])
             if members:
                 yield self._build(sorted(members.items()))
+
+    def chunks(self, person_ids: Collection[int] | None = None
+               ) -> Iterator[tuple[list[PersonProfile], dict[int, str]]]:
+        """The profiles of everyone (``person_ids`` None) or of the given people, a chunk at a time,
+        with the fingerprints of their stored scores: the same profiles as ``all`` and ``some``, read
+        in a few set-based queries per chunk. Companies are remembered from chunk to chunk (colleagues
+        share them), within a bound."""
+        companies = _Companies(self.store, self.policy)
+        for chunk in self.store.scoring_chunks(person_ids):
+            yield self._from_chunk(chunk, companies), chunk.fingerprints
+
+    def _from_chunk(self, chunk: ScoringChunk, companies: _Companies) -> list[PersonProfile]:
+        first_company = {(m.source, m.source_id): (m.source, m.company_ids[0])
+                         for _, members in chunk.people for m in members if m.company_ids}
+        companies.load(set(first_company.values()))
+        out = []
+        for cid, members in chunk.people:
+            person = merge(cid, members, self.policy)
+            company_cid = next((c for m in members if (key := first_company.get((m.source, m.source_id)))
+                                and (c := companies.ids[key]) is not None), None)
+            company = companies.golden.get(company_cid) if company_cid is not None else None
+            acts: list[Activity] = []
+            for m in members:
+                acts += chunk.activities.get((m.source, m.source_id), ())
+            acts.sort(key=_IN_ORDER)
+            out.append(PersonProfile(cid, company_cid, Profile(person, company, tuple(acts))))  # type: ignore[arg-type]
+        return out
 
     def by_email(self, email: str) -> list[PersonProfile]:
         return [p for group in self.some(self.store.people_by_email(email)) for p in group]
@@ -82,3 +115,26 @@ class ProfileReader:
             assert company is None or isinstance(company, Company)
             out.append(PersonProfile(cid, company_cid, Profile(person, company, tuple(acts))))
         return out
+
+
+class _Companies:
+    """Companies' canonical ids and golden records, read for the keys not seen yet; bounded."""
+
+    def __init__(self, store: Store, policy: MergePolicy) -> None:
+        self.store, self.policy = store, policy
+        self.ids: dict[tuple[str, str], int | None] = {}
+        self.golden: dict[int, Any] = {}
+
+    def load(self, keys: set[tuple[str, str]]) -> None:
+        if len(self.ids) > MEMO_LIMIT or len(self.golden) > MEMO_LIMIT:
+            self.ids.clear()
+            self.golden.clear()
+        new = [k for k in keys if k not in self.ids]
+        if new:
+            found = self.store.canonical_ids(EntityType.COMPANY, new)
+            self.ids.update((k, found.get(k)) for k in new)
+        wanted = {c for k in keys if (c := self.ids[k]) is not None and c not in self.golden}
+        if wanted:
+            members = self.store.members(EntityType.COMPANY, wanted)
+            for c in wanted:
+                self.golden[c] = merge(c, members[c], self.policy) if c in members else None

@@ -23,6 +23,7 @@ from crmbridge.profiles import PersonProfile, ProfileReader
 from crmbridge.scoring import (
     AccountScorer,
     Outcome,
+    PersonScore,
     Sample,
     Scorer,
     ScoreSnapshot,
@@ -80,39 +81,49 @@ class Rescorer:
 
     def run(self, person_ids: Collection[int] | None = None, on_batch: Callable[[int], None] | None = None
             ) -> RescoreReport:
-        """Score everyone (``person_ids`` None) or the given canonical people, then their accounts."""
+        """Score everyone (``person_ids`` None) or the given canonical people, then their accounts.
+
+        People are read a chunk at a time with their stored fingerprints, and only the scores whose
+        fingerprint changed are turned into rows and written, so a daily re-score that moves few
+        scores costs little more than scoring.
+        """
         started = time.monotonic()
         as_of = self.clock()
         report = RescoreReport()
         companies: set[int] = set()
-        batches = self.reader.all() if person_ids is None else self.reader.some(person_ids)
-        for batch in batches:
-            rows = [self._row(p, as_of) for p in batch]
-            report.written += self.store.save_scores(rows)
-            report.scored += len(rows)
-            report.stages.update(r["stage"] for r in rows)
-            companies.update(p.company_id for p in batch if p.company_id is not None)
+        score, policy, lifecycle = self.scorer.score, apply_lifecycle_policy, self.model.lifecycle_policy
+        for batch, fingerprints in self.reader.chunks(person_ids):
+            rows = []
+            stages = report.stages
+            for p in batch:
+                result = score(p.profile, as_of)
+                stage = policy(p.profile.person.lifecycle_stage, result.stage, lifecycle,
+                               disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
+                fingerprint = f"{result.fingerprint}:{stage.value}"
+                stages[stage.value] += 1
+                if fingerprints.get(p.person_id) != fingerprint:
+                    rows.append(self._row(p, result, stage, fingerprint, as_of))
+                if p.company_id is not None:
+                    companies.add(p.company_id)
+            report.written += self.store.write_scores(rows)
+            report.scored += len(batch)
             if on_batch:
-                on_batch(len(rows))
+                on_batch(len(batch))
         if person_ids is None:
             companies.update(self.store.scored_companies())
         self._roll_up(sorted(companies), as_of, report)
         report.seconds = time.monotonic() - started
         return report
 
-    def _row(self, p: PersonProfile, as_of: datetime) -> dict[str, Any]:
-        score = self.scorer.score(p.profile, as_of)
-        stage = apply_lifecycle_policy(p.profile.person.lifecycle_stage, score.stage, self.model.lifecycle_policy,
-                                       disqualified=score.disqualified is not None,
-                                       last_engaged_at=score.last_engaged_at)
-        data = score.to_dict()
+    def _row(self, p: PersonProfile, score: PersonScore, stage: LifecycleStage, fingerprint: str,
+             as_of: datetime) -> dict[str, Any]:
         return {
             "person_id": p.person_id, "email": p.profile.person.email, "total": round(score.total, 4),
             "fit": round(score.fit, 4), "engagement": round(score.engagement, 4), "stage": stage.value,
             "proposed": score.stage.value, "disqualified": score.disqualified, "hand_raise": score.hand_raise,
-            "company_id": p.company_id, "fingerprint": f"{score.fingerprint}:{stage.value}",
+            "company_id": p.company_id, "fingerprint": fingerprint,
             "as_of_ms": int(as_of.timestamp() * 1000), "scored_ms": now_ms(),
-            "data": orjson.dumps({**data, "persona": score.persona, "responded": score.responded,
+            "data": orjson.dumps({**score.to_dict(), "persona": score.persona, "responded": score.responded,
                                   "source_ids": p.profile.person.source_ids}, default=str).decode(),
         }
 
@@ -122,12 +133,14 @@ class Rescorer:
             chunk = company_ids[start:start + batch]
             golden = {cid: merge(cid, members, self.policy)
                       for cid, members in self.store.members(EntityType.COMPANY, chunk).items()}
-            people = self.store.scores_for_companies(chunk)
+            people = self.store.company_people(chunk)
             history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
             rows = []
             for cid in chunk:
                 company = golden.get(cid)
-                views = [_view(row) for row in people.get(cid, ())]
+                views = [_StoredPerson(email, float(engagement), disqualified, persona, bool(responded),
+                                       LifecycleStage(stage))
+                         for email, engagement, disqualified, stage, persona, responded in people.get(cid, ())]
                 snapshots = [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s) for at, s in history.get(cid, ())]
                 account = self.accounts.score(company if isinstance(company, Company) else None, views,  # type: ignore[arg-type]
                                               as_of, snapshots)

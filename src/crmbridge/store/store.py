@@ -15,8 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crmbridge.identity import company_domain_key, company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
+from crmbridge.store.decode import DECODERS
 from crmbridge.store.engine import create_engine_for, migrate
 from crmbridge.store.holders import holder_dead, this_process
+from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
 # A running run that has not shown life for this long is shown as interrupted (killed, or its host gone).
@@ -101,6 +103,16 @@ def _with_state(record: SourceRecord, archived: bool, merged_into: str | None) -
     """Archives and merges update the row's columns, not its stored JSON: the columns are the truth."""
     record.archived = bool(archived)
     record.merged_into = merged_into
+    return record
+
+
+def _live(record: SourceRecord, merged_into: str | None) -> SourceRecord:
+    """``_with_state`` for a live record (archived False), writing the model's fields directly: every
+    field of a record decoded from the store is already among those set."""
+    fields = record.__dict__
+    fields["archived"] = False
+    fields["merged_into"] = merged_into
+    record.__pydantic_fields_set__.update(("archived", "merged_into"))
     return record
 
 
@@ -651,6 +663,108 @@ class Store:
             return int(conn.execute(q).scalar() or 0)
 
     # -- scores --------------------------------------------------------------------------------
+
+    def scoring_chunks(self, person_ids: Iterable[int] | None = None, batch: int = CHUNK_PEOPLE
+                       ) -> Iterator[ScoringChunk]:
+        """Everyone (``person_ids`` None) or the given canonical people, a chunk at a time, each chunk
+        read in three set-based queries: live member records, their live activities, stored fingerprints.
+
+        Everyone is walked by canonical id ranges (keyset, never OFFSET), so each chunk costs the same
+        however far into the store it lies, and memory holds one chunk.
+        """
+        if person_ids is not None:
+            ids = sorted(set(person_ids))
+            for start in range(0, len(ids), _CHUNK):
+                chunk = self._scoring_chunk(ids=ids[start:start + _CHUNK])
+                if chunk.people:
+                    yield chunk
+            return
+        ident = schema.identities.c
+        after = 0
+        while True:
+            ahead = (sa.select(ident.canonical_id).where(ident.entity == EntityType.PERSON.value,
+                                                         ident.canonical_id > after)
+                     .order_by(ident.canonical_id).limit(batch).subquery())
+            with self.engine.connect() as conn:
+                last = conn.execute(sa.select(sa.func.max(ahead.c.canonical_id))).scalar()
+            if last is None:
+                return
+            chunk = self._scoring_chunk(after=after, last=int(last))
+            if chunk.people:
+                yield chunk
+            after = int(last)
+
+    def _scoring_chunk(self, *, after: int = 0, last: int = 0, ids: Sequence[int] = ()) -> ScoringChunk:
+        ident, people, sc = schema.identities, schema.persons, schema.scores
+        within = (ident.c.canonical_id.in_(ids) if ids else
+                  sa.and_(ident.c.canonical_id > after, ident.c.canonical_id <= last))
+        scored = sc.c.person_id.in_(ids) if ids else sa.and_(sc.c.person_id > after, sc.c.person_id <= last)
+        q_people = (sa.select(ident.c.canonical_id, people.c.data, people.c.merged_into)
+                    .join(people, sa.and_(people.c.source == ident.c.source, people.c.source_id == ident.c.source_id))
+                    .where(ident.c.entity == EntityType.PERSON.value, within, people.c.archived.is_(False))
+                    .order_by(ident.c.canonical_id, ident.c.source))
+        # Without statistics SQLite prefers the links' covering key (source, from_entity, ...), which
+        # reads every activity link of the source for each person: name the index it should seek.
+        hint = " INDEXED BY ix_links_source_to_entity_to_id_from_entity" if self.dialect == "sqlite" else ""
+        q_acts = sa.text(
+            "SELECT i.source, i.source_id, a.data, a.merged_into FROM identities i "
+            f"JOIN links l{hint} ON l.source = i.source AND l.to_entity = 'person' AND l.to_id = i.source_id "
+            "AND l.from_entity = 'activity' "
+            "JOIN activities a ON a.source = l.source AND a.source_id = l.from_id "
+            "WHERE i.entity = 'person' AND a.archived = :no AND "
+            + ("i.canonical_id IN :ids" if ids else "i.canonical_id > :after AND i.canonical_id <= :last"))
+        params: dict[str, Any] = {"no": False, "ids": list(ids)} if ids else {"no": False, "after": after, "last": last}
+        if ids:
+            q_acts = q_acts.bindparams(sa.bindparam("ids", expanding=True))
+        q_scores = sa.select(sc.c.person_id, sc.c.fingerprint).where(scored)
+        person, activity = DECODERS[Person], DECODERS[Activity]
+        chunk = ScoringChunk()
+        with self.engine.connect() as conn:
+            group: list[Person] = []
+            current = None
+            for cid, data, merged_into in conn.execute(q_people):
+                if cid != current:
+                    group = []
+                    chunk.people.append((int(cid), group))
+                    current = cid
+                group.append(_live(person(data), merged_into))  # type: ignore[arg-type]
+            live = {(m.source, m.source_id) for _, members in chunk.people for m in members}
+            found = chunk.activities
+            for source, sid, data, merged_into in conn.execute(q_acts, params):
+                key = (source, sid)
+                if key in live:  # an archived record's activities are not its identity's
+                    found.setdefault(key, []).append(_live(activity(data), merged_into))  # type: ignore[arg-type]
+            chunk.fingerprints = {int(pid): fp for pid, fp in conn.execute(q_scores)}
+        return chunk
+
+    def write_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store person scores already known to have changed (their fingerprints were compared when
+        they were read), in one statement; returns how many were written."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(UPSERT_SCORE_ARRAYS, {name: [r[name] for r in rows] for name, _ in SCORE_COLUMNS})
+            else:
+                sql, cols = self._upsert_scores_sql()
+                conn.exec_driver_sql(sql, [tuple(r.get(c) for c in cols) for r in rows])
+        return len(rows)
+
+    def company_people(self, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """For an account roll-up, each company's scored people in person id order: (email,
+        engagement, disqualified, stage, persona, responded); only those two are read from the data."""
+        sc = schema.scores.c
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        loads = orjson.loads
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(company_ids)):
+                q = sa.select(sc.company_id, sc.email, sc.engagement, sc.disqualified, sc.stage, sc.data).where(
+                    sc.company_id.in_(chunk)).order_by(sc.company_id, sc.person_id)
+                for cid, email, engagement, disqualified, stage, data in conn.execute(q):
+                    d = loads(data)
+                    out.setdefault(int(cid), []).append(
+                        (email, engagement, disqualified, stage, d.get("persona"), d.get("responded")))
+        return out
 
     def save_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store person scores whose fingerprint changed; returns how many were written."""
