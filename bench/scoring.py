@@ -5,25 +5,42 @@
    time, scored, fingerprinted and dropped, reporting wall and CPU time, the share spent scoring, and
    peak RSS from getrusage (memory must stay flat: it must not grow with N).
 
+With ``--store sqlite|postgres`` it measures the re-score of a store instead (store → score → store):
+N people (ten activities each, one in ten also known to a second CRM) are first written into the
+store through its own ``commit_page``, in a separate process so that neither the time nor the memory
+of the generation counts; then ``Rescorer.run()`` scores everyone three times: the first score (every
+score written), the next day's decay re-score (only changed scores written), and the same day again
+(nothing written). Each prints persons/s (wall and CPU) and the process's peak RSS (``VmHWM``).
+On PostgreSQL the CPU time is this process's only; the server works on another core.
+
 CPU time is reported next to wall time because a shared machine's wall clock includes other work.
 
     python bench/scoring.py [--model examples/scoring/default.yaml] [--people 1000000] [--seed 7]
+    python bench/scoring.py --store sqlite --people 100000 [--url sqlite:///scores.db --reuse]
+    python bench/scoring.py --store postgres --url postgresql://user@host/db --people 100000
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import resource
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
-from crmbridge.model import Activity, ActivityKind, Company, Person
+import sqlalchemy as sa
+
+from crmbridge.identity import load_policy
+from crmbridge.model import Activity, ActivityKind, Company, EntityType, Person
 from crmbridge.scoring import Profile, Scorer, ScoringModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,12 +189,138 @@ def full_rescore(scorer: Scorer, people: int, seed: int, batch: int = 1_000) -> 
     return {"total": total, "scoring": scoring, "stages": dict(stages)}
 
 
+# -- the store's re-score ---------------------------------------------------------------------
+
+TWIN_EVERY = 10  # one person in ten is also known to a second CRM, with two of their ten activities there
+
+
+def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch: int = 1_000) -> None:
+    """Write ``people`` persons (and their companies and activities) through ``Store.commit_page``."""
+    from crmbridge.store import Store
+
+    rng = random.Random(seed)
+    pool = [company(rng, i) for i in range(companies)]
+    templates = activity_templates(rng)
+    started = time.perf_counter()
+    with Store(url) as store:
+        for start in range(0, companies, batch):
+            store.commit_page("bench", "companies", EntityType.COMPANY, pool[start:start + batch])
+        for start in range(0, people, batch):
+            persons, twins, acts, twin_acts = [], [], [], []
+            for i in range(start, min(start + batch, people)):
+                org = pool[rng.randrange(companies)] if rng.random() < 0.9 else None
+                who = person(rng, i, org.domain if org else None).model_copy(update={
+                    "company_ids": [org.source_id] if org else [], "updated_at": AS_OF - timedelta(days=30)})
+                persons.append(who)
+                mine = [activity(rng, templates, who.source_id, j) for j in range(10)]
+                if i % TWIN_EVERY == 0:
+                    twin = who.model_copy(update={"source": "crm2", "source_id": f"q{i}", "company_ids": [],
+                                                  "title": "Head of Sales", "updated_at": AS_OF})
+                    twins.append(twin)
+                    twin_acts += [a.model_copy(update={"source": "crm2", "person_ids": [twin.source_id]})
+                                  for a in mine[8:]]
+                    mine = mine[:8]
+                acts += mine
+            store.commit_page("bench", "contacts", EntityType.PERSON, persons)
+            store.commit_page("bench", "events", EntityType.ACTIVITY, acts)
+            if twins:
+                store.commit_page("crm2", "persons", EntityType.PERSON, twins)
+                store.commit_page("crm2", "activities", EntityType.ACTIVITY, twin_acts)
+            done = start + len(persons)
+            if done % max(people // 10, batch) == 0:
+                print(f"  ... generated {done:,} people in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (``VmHWM``), as the backfill benchmark reads it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return rss_mb()
+
+
+def bench_database(kind: str, url: str | None, people: int, reuse: bool) -> tuple[str, Callable[[], None]]:
+    """The database URL to use and how to clean it up afterwards (nothing to clean when reused)."""
+    if kind == "sqlite":
+        if url:
+            return url, lambda: None
+        folder = tempfile.mkdtemp(prefix="crmbridge-bench-")
+        return f"sqlite:///{folder}/store.db", lambda: shutil.rmtree(folder, ignore_errors=True)
+    if not url:
+        raise SystemExit("--store postgres needs --url postgresql://user@host/database")
+    from crmbridge.store.engine import create_engine_for
+
+    schema = f"bench_scoring_{people}" if reuse else f"bench_scoring_{uuid.uuid4().hex[:8]}"
+    admin = create_engine_for(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+
+    def drop() -> None:
+        if not reuse:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def store_rescore(args: argparse.Namespace) -> None:
+    from crmbridge.rescore import Rescorer
+    from crmbridge.store import Store
+
+    url, cleanup = bench_database(args.store, args.url, args.people, args.reuse)
+    try:
+        with Store(url) as store:
+            held = store.identity_count(EntityType.PERSON)
+        if held != args.people:
+            if held:
+                raise SystemExit(f"the store holds {held:,} people, not {args.people:,}: use another --url")
+            started = time.perf_counter()
+            child = multiprocessing.get_context("spawn").Process(target=seed_store,
+                                                                 args=(url, args.people, args.seed + 1))
+            child.start()
+            child.join()
+            if child.exitcode:
+                raise SystemExit(f"generating the store failed (exit code {child.exitcode})")
+            print(f"generated {args.people:,} people into {args.store} in {time.perf_counter() - started:.0f} s "
+                  f"(not part of the figures)")
+        model, policy = ScoringModel.load(args.model), load_policy(ROOT / "mappings" / "merge.yaml")
+        print(f"model {args.model}, python {sys.version.split()[0]}, store {args.store}; "
+              f"peak RSS before scoring {peak_rss_mb():.0f} MB")
+        with Store(url) as store:
+            with store.engine.begin() as conn:  # a reused store starts unscored too
+                for table in ("scores", "account_scores", "account_history"):
+                    conn.execute(sa.text(f"DELETE FROM {table}"))
+            runs = [("first score", AS_OF), ("next day", AS_OF + timedelta(days=1)),
+                    ("same day again", AS_OF + timedelta(days=1))]
+            for label, moment in runs:
+                rescorer = Rescorer(store, model, policy, clock=lambda moment=moment: moment)
+                with Clock() as clock:
+                    report = rescorer.run()
+                print(f"{label:>15}: {report.scored:,} people in {clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU = "
+                      f"{report.scored / clock.wall:,.0f} persons/s wall, {report.scored / clock.cpu:,.0f} per "
+                      f"CPU-second; {report.written:,} scores written, {report.accounts:,} accounts "
+                      f"({report.accounts_written:,} written); peak RSS {peak_rss_mb():.0f} MB", flush=True)
+            print(f"stages: {dict(report.stages)}")
+    finally:
+        cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "examples" / "scoring" / "default.yaml"))
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--store", choices=["sqlite", "postgres"],
+                        help="re-score a store of this kind instead of profiles in memory")
+    parser.add_argument("--url", help="the database (PostgreSQL: a server; a schema is made in it)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the generated store and reuse it when it already holds --people people")
     args = parser.parse_args()
+    if args.store:
+        store_rescore(args)
+        return
     scorer = Scorer(ScoringModel.load(args.model))
     print(f"model {args.model}, python {sys.version.split()[0]}")
     start = rss_mb()
