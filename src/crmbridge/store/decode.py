@@ -70,44 +70,40 @@ def _time(value: Any) -> datetime:
     return parsed
 
 
-def _check(d: dict[str, Any], shape: _Shape) -> None:
-    """Raise ``_Slow`` unless every value already has its field's type; convert times and enums."""
+def _check_types(d: dict[str, Any], shape: _Shape) -> None:
+    """Raise ``_Slow`` unless every top-level value has its field's JSON type."""
     kinds = shape.by_kind
-    for n in kinds.get("str", ()):
-        if d[n].__class__ is not str:
-            raise _Slow
-    for n in kinds.get("str?", ()):
-        v = d[n]
-        if v is not None and v.__class__ is not str:
-            raise _Slow
-    for n in kinds.get("bool", ()):
-        if d[n].__class__ is not bool:
-            raise _Slow
+    for kind, allowed in _JSON_TYPES.items():
+        for n in kinds.get(kind, ()):
+            if d[n].__class__ not in allowed:
+                raise _Slow
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,), "str?": (str, type(None)), "bool": (bool,), "strs": (list,), "str_map": (dict,), "map": (dict,),
+    "int?": (int, type(None)), "float?": (float, type(None)), "time": (str,), "time?": (str, type(None)),
+    "stage?": (str, type(None)), "activity_kind": (str,), "actor?": (str, type(None)),
+}
+
+
+def _check_items(d: dict[str, Any], shape: _Shape) -> None:
+    """Raise ``_Slow`` unless the items of lists and maps of strings are strings (most are empty)."""
+    kinds = shape.by_kind
     for n in kinds.get("strs", ()):
-        v = d[n]
-        if v.__class__ is not list:
-            raise _Slow
-        for x in v:  # a loop, not any(): most lists are empty, and a generator costs more than it saves
+        for x in d[n]:
             if x.__class__ is not str:
                 raise _Slow
     for n in kinds.get("str_map", ()):
         v = d[n]
-        if v.__class__ is not dict:
-            raise _Slow
-        for x in v.values():
-            if x.__class__ is not str:
-                raise _Slow
-    for n in kinds.get("map", ()):
-        if d[n].__class__ is not dict:
-            raise _Slow
-    for n in kinds.get("int?", ()):
-        v = d[n]
-        if v is not None and v.__class__ is not int:
-            raise _Slow
-    for n in kinds.get("float?", ()):
-        v = d[n]
-        if v is not None and v.__class__ is not float:
-            raise _Slow
+        if v:
+            for x in v.values():
+                if x.__class__ is not str:
+                    raise _Slow
+
+
+def _convert(d: dict[str, Any], shape: _Shape) -> None:
+    """Times and enums, the values JSON cannot hold as such."""
+    kinds = shape.by_kind
     for n in kinds.get("time", ()):
         d[n] = _time(d[n])
     for n in kinds.get("time?", ()):
@@ -120,7 +116,7 @@ def _check(d: dict[str, Any], shape: _Shape) -> None:
             continue
         try:
             d[n] = members[v]
-        except (KeyError, TypeError):
+        except KeyError:
             raise _Slow from None
 
 
@@ -135,13 +131,23 @@ def decoder(cls: type[SourceRecord]) -> Callable[[str | bytes], SourceRecord]:
     if shape is None:
         return validate
     names, post_init = shape.names, shape.post_init
+    # The top-level value types seen to be right, checked once each: records repeat a few patterns
+    # (which optional fields are null), so most records cost one tuple and one set look-up here.
+    typed: set[tuple[type, ...]] = set()
 
     def decode(data: str | bytes) -> SourceRecord:
         try:
             d = orjson.loads(data)
             if d.__class__ is not dict or tuple(d) != names:
                 raise _Slow
-            _check(d, shape)
+            pattern = tuple(map(type, d.values()))
+            if pattern not in typed:
+                _check_types(d, shape)
+                if len(typed) > 4096:
+                    typed.clear()
+                typed.add(pattern)
+            _check_items(d, shape)
+            _convert(d, shape)
         except (_Slow, orjson.JSONDecodeError, ValueError):
             return validate(data)
         # What pydantic's own construction sets: the fields, which of them were given, no extras.

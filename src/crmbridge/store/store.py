@@ -112,7 +112,9 @@ def _live(record: SourceRecord, merged_into: str | None) -> SourceRecord:
     fields = record.__dict__
     fields["archived"] = False
     fields["merged_into"] = merged_into
-    record.__pydantic_fields_set__.update(("archived", "merged_into"))
+    given = record.__pydantic_fields_set__
+    if "archived" not in given or "merged_into" not in given:
+        given.update(("archived", "merged_into"))
     return record
 
 
