@@ -30,6 +30,31 @@ _RESERVED = {"source", "source_id", "extra", "custom", "attributes"}
 _FIELD_KEYS = {"from", "label", "value", "association", "first", "transform", "values", "match", "default",
                "separator", "lower", "passthrough"}
 _STREAM_KEYS = {"entity", "id", "id_prefix", "fields", "custom", "keep_unmapped", "ignore"}
+# Mapping file format versions this engine reads; a file without ``version`` is read as the first.
+KNOWN_VERSIONS = (1,)
+
+
+def _flag(spec: Mapping[str, Any], key: str, default: bool, path: PathKey, locator: Locator) -> bool:
+    """A true/false setting; anything else (``maybe``, ``yes please``, 1) is an error, never read as true."""
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise locator.error(f"expected true or false, got {value!r}", (*path, key))
+    return value
+
+
+def _text_value(spec: Mapping[str, Any], key: str, default: str, path: PathKey, locator: Locator) -> str:
+    """A name or prefix: text (a bare number such as an id prefix 42 is taken as its text), never a table."""
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise locator.error(f"expected text, got {value!r}", (*path, key))
+    return str(value)
+
+
+def _check_version(data: Mapping[str, Any], locator: Locator) -> None:
+    version = data.get("version", KNOWN_VERSIONS[0])
+    if type(version) is not int or version not in KNOWN_VERSIONS:
+        known = ", ".join(map(str, KNOWN_VERSIONS))
+        raise locator.error(f"unknown mapping version {version!r} (known: {known})", ("version",))
 
 
 class MappingError(ValueError):
@@ -92,13 +117,14 @@ def _named_transform(name: Any, spec: Mapping[str, Any], path: PathKey, ctx: _Co
         match = spec.get("match", "exact")
         if match not in ("exact", "regex"):
             raise ctx.locator.error("match must be 'exact' or 'regex'", (*path, "match"))
+        passthrough = _flag(spec, "passthrough", False, path, ctx.locator)
         try:
-            return tf.enum(values, match=match, default=spec.get("default"),
-                           passthrough=bool(spec.get("passthrough", False)))
+            return tf.enum(values, match=match, default=spec.get("default"), passthrough=passthrough)
         except Exception as exc:  # a bad regular expression
             raise ctx.locator.error(f"bad pattern: {exc}", (*path, "values")) from None
     if name == "list":
-        return tf.list_of(str(spec.get("separator", ";")), lower=bool(spec.get("lower", False)))
+        return tf.list_of(_text_value(spec, "separator", ";", path, ctx.locator),
+                          lower=_flag(spec, "lower", False, path, ctx.locator))
     if name in tf.SIMPLE:
         return tf.SIMPLE[name]
     known = ", ".join(sorted([*tf.SIMPLE, "enum", "list"]))
@@ -244,10 +270,14 @@ class StreamMapper:
             raise locator.error(f"entity must be one of: {choices}", (*path, "entity")) from None
         self.source, self.stream = source, stream
         self.cls = ENTITY_CLASSES[self.entity]
-        self.id_key = str(spec.get("id", "id"))
-        self.id_prefix = str(spec.get("id_prefix", ""))
-        self.keep_unmapped = bool(spec.get("keep_unmapped", True))
-        self.consumed: set[str] = {self.id_key, *map(str, spec.get("ignore") or ())}
+        self.id_key = _text_value(spec, "id", "id", path, locator)
+        self.id_prefix = _text_value(spec, "id_prefix", "", path, locator)
+        self.keep_unmapped = _flag(spec, "keep_unmapped", True, path, locator)
+        ignore = spec.get("ignore") or []
+        if not isinstance(ignore, list) or not all(isinstance(p, str | int) and not isinstance(p, bool)
+                                                   for p in ignore):
+            raise locator.error("'ignore' is a list of property names", (*path, "ignore"))
+        self.consumed: set[str] = {self.id_key, *map(str, ignore)}
         ctx = _Context(locator, catalog, self.cls)
         rules: list[tuple[str, Getter]] = []
         for section, prefix in (("fields", ""), ("custom", "custom.")):
@@ -324,6 +354,7 @@ class SourceMapping:
             raise locator.error("a mapping file is a table with 'source' and 'streams'", ())
         for key in set(data) - {"source", "version", "streams"}:
             raise locator.error(f"unknown key {key!r}", (key,))
+        _check_version(data, locator)
         source = data.get("source")
         if not isinstance(source, str) or not source:
             raise locator.error("'source' names the connector (e.g. hubspot)", ("source",))
