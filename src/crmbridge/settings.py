@@ -96,7 +96,6 @@ class Settings(BaseSettings):
         local = Path("handoff.yaml")
         return local if local.is_file() else None
 
-
     @cached_property
     def sla_config_path(self) -> Path | None:
         """The SLA file: the setting, else ./sla.yaml, else the built-in default (None)."""
@@ -107,9 +106,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
+    """The settings, or a ``ConfigError`` naming the variable, what is wrong and (unless secret) the value."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
         key = "CRMBRIDGE_" + "_".join(str(p) for p in first["loc"]).upper()
-        raise ConfigError(first["msg"], file=".env / environment", key=key) from None
+        message = first["msg"]
+        field = Settings.model_fields.get(name)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        if "input" in first and not secret and isinstance(first["input"], str | int | float):
+            message += f" (got {first['input']!r})"
+        raise ConfigError(message, file=".env / environment", key=key) from None
