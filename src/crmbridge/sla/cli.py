@@ -10,15 +10,14 @@ import io
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from crmbridge.errors import ConfigError
+from crmbridge.store.engine import existing_database
 
 sla_app = typer.Typer(name="sla", help="The response-time SLA: report, and tick the clocks by hand.",
                       no_args_is_help=True)
@@ -53,19 +52,6 @@ def parse_instant(value: str | None, option: str) -> int | None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return int(at.timestamp() * 1000)
-
-
-def existing_database(url: str) -> str:
-    """A read-only command never creates a database: a SQLite file that is not there is an error. A plain
-    path is taken as a SQLite file."""
-    url = url if "://" in url else f"sqlite:///{url}"
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"the database {path} does not exist (run a backfill or the demo first, or point "
-                              "--database / CRMBRIDGE_DATABASE_URL at an existing one)", key="CRMBRIDGE_DATABASE_URL")
-    return url
 
 
 def render_table(report: dict[str, Any]) -> Table:

@@ -29,6 +29,19 @@ def normalise_url(url: str) -> str:
     )
 
 
+def existing_database(url: str) -> str:
+    """A read-only command never creates a database: a SQLite file that is not there is an error. A plain
+    path is taken as a SQLite file."""
+    url = url if "://" in url else f"sqlite:///{url}"
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"the database {path} does not exist (run a backfill or the demo first, or point "
+                              "--database / CRMBRIDGE_DATABASE_URL at an existing one)", key="CRMBRIDGE_DATABASE_URL")
+    return url
+
+
 def _sqlite_pragmas(dbapi_conn: object, _: object) -> None:
     cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
     # WAL keeps readers (status, dashboard) unblocked while a sync writes; NORMAL is durable
