@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from crmbridge.cli import app
+from crmbridge.store import Store
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_config_check_accepts_the_shipped_mappings(monkeypatch) -> None:
     monkeypatch.setenv("CRMBRIDGE_SOURCES", "hubspot")
+    monkeypatch.setenv("CRMBRIDGE_HUBSPOT_ACCESS_TOKEN", "pat-test")  # without it the check fails, naming it
     result = runner.invoke(app, ["config", "check", "--mappings", str(ROOT / "mappings")])
     assert result.exit_code == 0, result.output
     assert "hubspot.yaml" in result.output
@@ -54,7 +56,9 @@ def test_backfill_without_a_token_says_which_variable_to_set(monkeypatch, tmp_pa
 
 
 def test_status_as_json_reports_counts_cursors_and_runs(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    Store(url).close()  # status reads a store; it never creates one
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", url)
     result = runner.invoke(app, ["status", "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

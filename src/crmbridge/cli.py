@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from crmbridge import __version__
@@ -41,7 +42,7 @@ def _context(ctx: typer.Context) -> None:
     def stored_outcomes() -> list[Any]:
         from crmbridge.rescore import outcome_samples
 
-        store = open_store(_settings())
+        store = open_existing_store(_settings())
         try:
             return outcome_samples(store)
         finally:
@@ -98,6 +99,13 @@ def _sources(source: str | None, settings: Settings) -> list[str]:
 
 def open_store(settings: Settings) -> Store:
     return Store(settings.database_url)
+
+
+def open_existing_store(settings: Settings) -> Store:
+    """The store for a read-only command: a database that is not there is an error, never created."""
+    from crmbridge.store.engine import existing_database
+
+    return Store(existing_database(settings.database_url))
 
 
 def pipeline_for(settings: Settings, store: Store, connectors: dict[str, Connector] | None = None) -> Any:
@@ -315,8 +323,7 @@ def handoffs(fmt: FormatOpt = Format.table) -> None:
     """Every hand-off made: who, which deal, which owner, and why that owner."""
     from crmbridge.store.handoffs import WritebackLedger
 
-    settings = _settings()
-    store = open_store(settings)
+    store = open_existing_store(_settings())
     try:
         rows = WritebackLedger(store).handoffs(status="done")
     finally:
@@ -336,7 +343,7 @@ def handoffs(fmt: FormatOpt = Format.table) -> None:
 
 
 def status_data(settings: Settings) -> dict[str, Any]:
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         from crmbridge.sla.report import open_clock_counts
         from crmbridge.store.inbox import Inbox
@@ -401,7 +408,7 @@ def inbox_list(fmt: FormatOpt = Format.table) -> None:
     """Webhook events that kept failing and were set aside, with their last error."""
     from crmbridge.store.inbox import Inbox
 
-    store = open_store(_settings())
+    store = open_existing_store(_settings())
     try:
         rows = Inbox(store).quarantined(limit=1000)
     finally:
@@ -470,27 +477,27 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
 @guarded
 def config_check(mappings: Annotated[Path | None, typer.Option(help="folder of <source>.yaml files")] = None
                  ) -> None:
-    """Validate settings and every configured mapping, naming the file, line and key of a problem."""
-    settings = load_settings(**({"mappings_dir": mappings} if mappings else {}))
-    checked = []
-    for source in settings.sources:
-        plugin(source)
-        mapping = load_mapping(settings, source)
-        checked.append(f"{mapping.file} ({len(mapping.streams)} streams)")
-    from crmbridge.notify import load_notify_settings
-    from crmbridge.routing import load_routing
-    from crmbridge.writeback.config import load_handoff_config
+    """Validate settings, each source's token and mapping, the merge policy, the scoring model, the hand-off,
+    routing and SLA files and the notification settings, naming the file, line and key of a problem."""
+    from crmbridge.checks import check_configuration
 
-    handoff_path = settings.handoff_config_path
-    handoff = load_handoff_config(handoff_path)
-    handoff.check_sources(list(settings.sources), str(handoff_path) if handoff_path else None)
-    checked.append(f"{handoff_path or 'hand-off defaults'} (stage {handoff.stage!r})")
-    if handoff.routing is not None:
-        routing = load_routing(handoff.routing)
-        checked.append(f"{handoff.routing} ({len(routing.rules)} routing rules)")
-    load_notify_settings()
-    for line in checked:
-        out.print(f"[green]ok[/] {line}")
+    settings = load_settings(**({"mappings_dir": mappings} if mappings else {}))
+    report = check_configuration(settings)
+    for line in report.checked:
+        out.print(f"[green]ok[/] {escape(line)}", highlight=False, soft_wrap=True)
+    _refuse_invalid(report)
+    out.print(f"configuration ok: {len(report.checked)} checked"
+              + (f", {len(report.warnings)} warnings" if report.warnings else ""), highlight=False)
+
+
+def _refuse_invalid(report: Any) -> None:
+    """Print a configuration check's warnings and errors (stderr); with any error, exit 2."""
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    for problem in report.errors:
+        err.print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    if report.errors:
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -523,14 +530,14 @@ def score_backtest(model: Annotated[Path, typer.Option("--model", "-m", help="th
     from crmbridge.profiles import ProfileReader
     from crmbridge.scoring import ScoringModel
     from crmbridge.scoring.backtest import backtest, week_ends
-    from crmbridge.sla.cli import existing_database, parse_instant
+    from crmbridge.sla.cli import parse_instant
 
     settings = _settings()
     candidate = ScoringModel.load(model)
     live = ScoringModel.load(settings.scoring_model_path)
     end = parse_instant(until, "--until")
     end_at = datetime.now(UTC) if end is None else datetime.fromtimestamp(end / 1000, UTC)
-    store = Store(existing_database(settings.database_url))
+    store = open_existing_store(settings)
     try:
         people = [p for group in ProfileReader(store, load_policy(settings.merge_policy_file)).all() for p in group]
         route = _backtest_router(settings, store)
@@ -610,7 +617,7 @@ def score_explain(email: Annotated[str, typer.Argument(help="the person's e-mail
     from crmbridge.scoring.explain import render_score, render_score_json
 
     settings = _settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         scorer = rescorer(store, settings)
         wanted = normalise_email(email)
@@ -663,9 +670,11 @@ def webhook_verifiers(settings: Settings, sources: Sequence[str]) -> dict[str, A
 @guarded
 def run() -> None:
     """The long-lived daemon: webhook receiver, inbox workers, scheduled syncs, health and metrics."""
+    from crmbridge.checks import check_configuration
     from crmbridge.runtime.daemon import Daemon
 
     settings = _settings()
+    _refuse_invalid(check_configuration(settings))  # the same errors as `crmbridge config check`, before start
     sources = _sources(None, settings)
     store = open_store(settings)
     pipeline = pipeline_for(settings, store, {name: plugin(name).connector() for name in sources})
