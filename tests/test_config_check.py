@@ -231,3 +231,12 @@ def test_read_only_commands_read_an_existing_database(deployment: Path) -> None:
     for command in (["status"], ["handoffs"], ["inbox", "list"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 0, result.output
+
+
+def test_without_a_routing_file_there_is_nothing_to_cross_check(deployment: Path) -> None:
+    handoff = deployment / "handoff.yaml"
+    handoff.write_text(handoff.read_text().replace("routing: routing.yaml\n", ""))
+    code, lines = check()
+    assert code == 0, lines
+    assert not any(line.startswith("warning") for line in lines)
+    assert lines[-1] == "configuration ok: 10 checked"

@@ -135,6 +135,20 @@ def test_an_unknown_entity_is_rejected() -> None:
     assert err.line == 4 and "entity must be one of" in str(err)
 
 
+def test_a_yes_or_no_setting_that_is_neither_is_rejected_not_read_as_true() -> None:
+    err = _bad("source: crm\nstreams:\n  contacts:\n    entity: person\n    fields:\n"
+               "      lifecycle_stage:\n        from: stage\n        values: {hot: sql}\n"
+               "        passthrough: sometimes\n")
+    assert (err.line, err.key) == (9, "streams.contacts.fields.lifecycle_stage.passthrough")
+    assert err.message == "expected true or false, got 'sometimes'"
+
+
+@pytest.mark.parametrize("version", ["2", "'1'", "true"])
+def test_only_known_mapping_versions_are_read(version: str) -> None:
+    err = _bad(f"source: crm\nversion: {version}\nstreams:\n  contacts:\n    entity: person\n")
+    assert (err.line, err.key) == (2, "version") and err.message.startswith("unknown mapping version")
+
+
 def test_invalid_yaml_points_at_its_line() -> None:
     err = _bad("source: crm\nstreams:\n  contacts: [\n")
     assert err.file == "mappings/bad.yaml" and err.line is not None

@@ -54,7 +54,7 @@ def check_configuration(settings: Settings) -> ConfigReport:
     report.attempt(lambda: _scoring_model(settings, report))
     routing = report.attempt(lambda: _handoff_and_routing(settings, report))
     sla_file = report.attempt(lambda: _sla(settings, report))
-    if routing is not None and sla_file is not None:
+    if routing is not None and sla_file is not None:  # both files there: their team names should agree
         report.warnings += sla_teams_missing_from_routing(sla_file, routing)
     report.attempt(lambda: _notifications(report))
     return report
@@ -123,7 +123,8 @@ def _scoring_model(settings: Settings, report: ConfigReport) -> None:
 
 
 def _handoff_and_routing(settings: Settings, report: ConfigReport) -> Any:
-    from crmbridge.routing import RoutingConfig, load_routing
+    """The hand-off file and the routing file it names (returned; None for the built-in routing)."""
+    from crmbridge.routing import load_routing
     from crmbridge.writeback.config import load_handoff_config
 
     path = settings.handoff_config_path
@@ -131,7 +132,7 @@ def _handoff_and_routing(settings: Settings, report: ConfigReport) -> Any:
     handoff.check_sources(list(settings.sources), str(path) if path else None)
     report.checked.append(f"{path or 'hand-off: built-in defaults'} (stage {handoff.stage!r})")
     if handoff.routing is None:
-        return RoutingConfig.default()
+        return None
     routing = load_routing(handoff.routing)
     report.checked.append(f"{handoff.routing} ({len(routing.rules)} routing rules, {len(routing.teams)} teams)")
     return routing
@@ -167,14 +168,13 @@ def sla_teams_missing_from_routing(sla_file: Path, routing: Any) -> list[str]:
     data, locator = load_yaml(sla_file)
     declared = {name.casefold() for name in routing.teams}
     listed = ", ".join(sorted(routing.teams)) or "none"
-    where = routing.source if routing.source != "<built-in default>" else "the built-in routing (no routing file)"
     warnings = []
     for name, path in _sla_team_names(data if isinstance(data, dict) else {}):
         if name.casefold() not in declared:
             line = locator.line(path)
             key = ".".join(str(p) for p in path)
             warnings.append(f"{sla_file}{f':{line}' if line else ''}: {key}: team {name!r} is not a team of "
-                            f"{where} (its teams: {listed})")
+                            f"{routing.source} (its teams: {listed})")
     return warnings
 
 
