@@ -76,14 +76,20 @@ class Scheduler:
         self.state = SchedulerState()
         self.stop_event = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        # The periodic jobs have a thread of their own: a pass (a full one after a restart can take minutes)
+        # must not hold up the SLA's reminders and escalations, which are due by the minute.
+        self._periodic_thread = threading.Thread(target=self._periodic_loop, name="scheduler-periodic", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        if self.periodic:
+            self._periodic_thread.start()
 
     def stop(self, timeout: float = 60) -> None:
         self.stop_event.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=timeout)
+        for thread in (self._thread, self._periodic_thread):
+            if thread.is_alive():
+                thread.join(timeout=timeout)
         self.leader.release()
 
     def tick(self) -> None:
@@ -147,8 +153,14 @@ class Scheduler:
             if self.state.leading and time.monotonic() >= next_due:
                 self.tick()
                 next_due = time.monotonic() + self.interval
+            wait = LEADER_POLL if not self.state.leading else max(0.05, min(LEADER_POLL, next_due - time.monotonic()))
+            self.stop_event.wait(wait)
+
+    def _periodic_loop(self) -> None:
+        """The periodic jobs, while this replica leads (the pass loop keeps ``state.leading`` current)."""
+        while not self.stop_event.is_set():
             if self.state.leading:
                 self.run_periodic()
-            soonest = min([next_due, *self._periodic_due])
+            soonest = min(self._periodic_due)
             wait = LEADER_POLL if not self.state.leading else max(0.05, min(LEADER_POLL, soonest - time.monotonic()))
             self.stop_event.wait(wait)
