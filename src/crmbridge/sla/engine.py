@@ -41,6 +41,8 @@ from crmbridge.sla.ledger import (
     REASSIGNED,
     RECORDED,
     RETRY,
+    SENDING,
+    SENDING_BY,
     SENT,
     SKIPPED,
     SlaLedger,
@@ -56,6 +58,9 @@ log = get_logger("crmbridge.sla")
 CURSOR = ("_sla", "observe", "stored")
 OVERLAP_MS = 5_000  # rows committed late carry an earlier stored_ms; settling twice is harmless
 STEP_RETRY_MS = (60_000, 300_000, 1_800_000)  # a failed notice is tried again after these waits
+# Real time a delivery may take before another process may treat it as cut off: more than the notifier's
+# bounded retries (45 s) and a timeout, so a slow delivery by a live process is never taken over.
+DELIVERY_LEASE_MS = 120_000
 MEETING_KINDS = frozenset({"meeting", "meeting_booked"})
 STATUS_TEXT = {MET: "met", MISSED: "missed", CLOSED: "closed", REASSIGNED: "reassigned"}
 
@@ -412,16 +417,26 @@ class SlaEngine:
 
     def _deliver(self, clock: Mapping[str, Any], step_kind: str, seq: int, kind: str, reason: str,
                  recipient: str | None, owner_label: str | None, now: int, report: TickReport,
-                 done: Iterable[str] = (), attempts: int = 0) -> None:
+                 done: Iterable[str] = (), attempts: int = 0,
+                 expect: tuple[str, str | None] = ("pending", None), note: str | None = None) -> None:
+        """Each channel at most once, even across a kill: the channel is recorded as under way before it is
+        tried (``begin_delivery``, which also keeps two processes from delivering one step), and a channel so
+        recorded is never tried again: a receiver may already hold the message (the notice key lets it
+        drop a copy, but a person reads a Slack channel)."""
         if self.notifier is None or not self.notifier.channels:
             self.ledger.step_outcome(clock["id"], step_kind, seq, status=RECORDED, channels=[], attempts=0)
             report.notices["recorded"] += 1
             return
         notice = self._notice(clock, kind, reason, recipient, owner_label, f"{step_kind}-{seq}")
         sent, failed, retryable = set(done), [], True
+        lease = now + (self.at(DELIVERY_LEASE_MS) - self.at(0))  # real time, on the SLA's timeline
         for channel in self.notifier.channels_for(notice):
             if channel in sent:
                 continue
+            if not self.ledger.begin_delivery(clock["id"], step_kind, seq, expect=expect,
+                                              channels=sorted(sent | {channel}), lease_until_ms=lease):
+                return  # another process holds this step's delivery
+            expect = (SENDING, SENDING_BY + self.ledger.holder)
             delivery = self.notifier.deliver_to(notice, channel)
             if delivery.ok:
                 sent.add(channel)
@@ -431,7 +446,7 @@ class SlaEngine:
         attempts += 1
         if not failed:
             self.ledger.step_outcome(clock["id"], step_kind, seq, status=SENT, channels=sorted(sent),
-                                     attempts=attempts)
+                                     attempts=attempts, error=note)
             report.notices["sent"] += 1
             return
         retry = retryable and attempts <= len(STEP_RETRY_MS)
@@ -464,15 +479,27 @@ class SlaEngine:
         return out
 
     def resend(self, now: int, report: TickReport) -> None:
-        """Notices that failed and may be retried now, and steps a killed process recorded but never sent."""
+        """Notices that failed and may be retried now, steps a killed process recorded but never began to send,
+        and deliveries a killed process cut off: their channels not yet begun get the notice, the channel that
+        was under way does not (it may have the notice already)."""
         for step in self.ledger.unsent_steps(now, stale_ms=self.lease_ms):
             clocks = self.ledger.clocks(ids=[step["clock_id"]])
             if not clocks:
                 continue
+            if step["kind"] == "reassign" and step["status"] == "pending" and clocks[0]["status"] != REASSIGNED:
+                if clocks[0]["status"] != OPEN:  # settled before the reassignment was carried out: it never will be
+                    self.ledger.step_outcome(step["clock_id"], "reassign", step["seq"], status=SKIPPED, channels=[],
+                                             attempts=0, error="the clock settled before the reassignment was made")
+                continue  # an open clock's reassignment is carried out again by the ladder (``_reassign``)
             kind = {"remind": "reminder", "escalate": "escalation", "reassign": "reassignment"}.get(step["kind"],
                                                                                                   step["kind"])
+            done = orjson.loads(step["channels"] or "[]")
+            cut = step["status"] == SENDING
+            note = (f"delivery cut off by the end of its process; not repeated on {', '.join(done)}, which may "
+                    f"have missed it" if cut else None)
             self._deliver(clocks[0], step["kind"], step["seq"], kind, step["reason"], step["recipient"], None, now,
-                          report, done=orjson.loads(step["channels"] or "[]"), attempts=int(step["attempts"]))
+                          report, done=done, attempts=int(step["attempts"]),
+                          expect=(step["status"], step["error"] if cut else None), note=note)
 
     def _reassign(self, clock: dict[str, Any], step: Step, due: int, now: int, report: TickReport,
                   policy: Policy) -> bool:
@@ -487,6 +514,11 @@ class SlaEngine:
                                       "no other seller can take it, so it stays."))
             taken = self.ledger.take_step(clock["id"], "reassign", step.seq, due_ms=due, taken_ms=now, reason=reason,
                                           recipient=chosen.email if chosen else None, conn=conn)
+        if not taken:
+            # Still pending on a clock still open and now claimed by this process: the process that took it died
+            # before the hand-off moved (perhaps after the CRM took the owner), so the reassignment is made again.
+            taken = self.ledger.retake_step(clock["id"], "reassign", step.seq, taken_ms=now, reason=reason,
+                                            recipient=chosen.email if chosen else None)
         if not taken:
             return False
         if chosen is None:
@@ -508,13 +540,15 @@ class SlaEngine:
         return True
 
     def _move_handoff(self, clock: dict[str, Any], chosen: NewOwner, now: int, policy: Policy) -> None:
-        """The old clock closes as reassigned; every open clock of the hand-off moves to the new owner."""
+        """The old clock closes as reassigned; every open clock of the hand-off moves to the new owner. In one
+        transaction: a process killed half-way would leave the old clock open beside the new owner's, and the
+        reassignment, made again, would move both."""
         h = schema.handoffs.c
         row = self._handoff(clock["handoff_key"])
         summary = dict(row.get("summary") or {})
         summary.update(owner_label=chosen.label, owner_email=chosen.email)
         team = self.config.team_of(chosen.owner_id, chosen.email)
-        fresh = []
+        fresh, moved = [], []
         for c in self.ledger.clocks(keys=[clock["handoff_key"]], status=OPEN):
             if c["generation"] != clock["generation"]:
                 continue
@@ -524,13 +558,15 @@ class SlaEngine:
             fresh.append(self.new_clock(p, {**row, "key": clock["handoff_key"]}, start_ms=now,
                                         owner_id=chosen.owner_id, email=chosen.email, label=chosen.label, team=team,
                                         source=c["source"], now=now, reassignments=int(c["reassignments"]) + 1))
-            self.ledger.update_clock(c["id"], status=REASSIGNED, settled_ms=now, settled_by="reassigned",
-                                     next_ms=None, claimed_by=None, lease_until_ms=None, updated_ms=now)
+            moved.append(c["id"])
         with self.store.engine.begin() as conn:
+            for clock_id in moved:
+                self.ledger.update_clock(clock_id, conn, status=REASSIGNED, settled_ms=now, settled_by="reassigned",
+                                         next_ms=None, claimed_by=None, lease_until_ms=None, updated_ms=now)
             conn.execute(sa.update(schema.handoffs).where(h.key == clock["handoff_key"]).values(
                 owner_id=chosen.owner_id, summary=orjson.dumps(summary).decode(),
                 reason=f"{row.get('reason') or ''} → reassigned: {chosen.reason}"[:2000]))
-        self.ledger.insert_clocks(fresh)
+            self.ledger.insert_clocks(fresh, conn)
 
     # -- 5. the deal shows it ------------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ from crmbridge.store.store import Store, _chunks
 
 OPEN, MET, MISSED, REASSIGNED, CLOSED = "open", "met", "missed", "reassigned", "closed"
 SENT, RECORDED, RETRY, FAILED, SKIPPED = "sent", "recorded", "retry", "failed", "skipped"
+# A step whose notice is being delivered: ``channels`` lists those delivered or under way, ``error`` names
+# the process delivering (SENDING_BY + holder) and ``next_ms`` the end of its lease.
+SENDING, SENDING_BY = "sending", "sending by "
 
 CLOCK_COLUMNS = tuple(c.name for c in schema.sla_clocks.columns)
 _UPDATE_CLOCK = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == sa.bindparam("which_clock"))
@@ -71,13 +74,15 @@ class SlaLedger:
                     out.setdefault(int(cid), []).append(source)
         return out
 
-    def insert_clocks(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def insert_clocks(self, rows: Sequence[Mapping[str, Any]], conn: sa.Connection | None = None) -> int:
         if not rows:
             return 0
         stmt = self.store._insert(schema.sla_clocks).on_conflict_do_nothing(
             index_elements=["handoff_key", "generation", "policy", "reassignments"])
-        with self.engine.begin() as conn:
+        if conn is not None:
             return len(conn.execute(stmt.returning(schema.sla_clocks.c.id), list(rows)).all())
+        with self.engine.begin() as own:
+            return len(own.execute(stmt.returning(schema.sla_clocks.c.id), list(rows)).all())
 
     def clocks(self, *, status: str | Sequence[str] | None = None, ids: Sequence[int] | None = None,
                keys: Sequence[str] | None = None, limit: int | None = None,
@@ -231,16 +236,48 @@ class SlaLedger:
         with self.engine.begin() as conn:
             conn.execute(_STEP_OUTCOME, params)
 
+    def begin_delivery(self, clock_id: int, kind: str, seq: int, *, expect: tuple[str, str | None],
+                       channels: Sequence[str], lease_until_ms: int) -> bool:
+        """Claim the step's delivery to ``channels`` (those delivered and the one about to be), if the step is
+        still as ``expect`` says (status, and for a delivery under way who holds it): False when another
+        process got there first. Written before the attempt, so a process that dies during it leaves the
+        channel listed, and the channel is not tried again."""
+        self.flush()
+        s = schema.sla_steps.c
+        status, holder = expect
+        where = [s.clock_id == clock_id, s.kind == kind, s.seq == seq, s.status == status]
+        if holder is not None:
+            where.append(s.error == holder)
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(schema.sla_steps).where(*where).values(
+                status=SENDING, channels=orjson.dumps(sorted(channels)).decode(), next_ms=lease_until_ms,
+                error=SENDING_BY + self.holder))
+            return done.rowcount == 1
+
+    def retake_step(self, clock_id: int, kind: str, seq: int, *, taken_ms: int, reason: str,
+                    recipient: str | None) -> bool:
+        """A step a dead process took but never carried out (still pending), taken again by this one."""
+        self.flush()
+        s = schema.sla_steps.c
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(schema.sla_steps).where(
+                s.clock_id == clock_id, s.kind == kind, s.seq == seq, s.status == "pending").values(
+                taken_ms=taken_ms, reason=reason, recipient=recipient)).rowcount == 1
+
     def unsent_steps(self, now_ms: int, stale_ms: int, limit: int = 500) -> list[dict[str, Any]]:
-        """Steps to deliver (again): retries whose time has come, and steps recorded by a process that
-        died before it could send them (pending for longer than ``stale_ms``)."""
+        """Steps to deliver (again): retries whose time has come, steps recorded by a process that died
+        before it began to send them (pending for longer than ``stale_ms``), and deliveries cut off by the
+        end of their process or of their lease."""
         self.flush()
         s = schema.sla_steps.c
         due = sa.or_(sa.and_(s.status == RETRY, s.next_ms <= now_ms),
-                     sa.and_(s.status == "pending", s.taken_ms <= now_ms - stale_ms))
+                     sa.and_(s.status == "pending", s.taken_ms <= now_ms - stale_ms),
+                     s.status == SENDING)
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(sa.select(schema.sla_steps).where(due)
+            rows = [r._asdict() for r in conn.execute(sa.select(schema.sla_steps).where(due)
                                                       .order_by(s.taken_ms).limit(limit))]
+        return [r for r in rows if r["status"] != SENDING or r["next_ms"] is None or r["next_ms"] <= now_ms
+                or holder_dead(str(r["error"] or "").removeprefix(SENDING_BY))]
 
     def steps(self, clock_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         self.flush()
