@@ -204,8 +204,12 @@ def outcome_samples(store: Store) -> list[Sample]:
     """People with a known outcome, scored: deals won or lost, or a sales verdict on the lead.
 
     A person on a won deal is ``won``, on a lost one ``lost``; otherwise a lead status saying sales
-    turned them down is ``rejected``, and an opportunity or customer stage is ``accepted``.
+    turned them down is ``rejected``, and an opportunity or customer stage is ``accepted``. What sales
+    recorded on crmbridge's own hand-offs (accepted, a meeting, won, lost, rejected) counts too, and a
+    verdict further along wins.
     """
+    from crmbridge.outcomes import RANK, known_outcomes
+
     verdicts: dict[tuple[str, str], Outcome] = {}
     for deal in store.iter_records(EntityType.DEAL):
         if isinstance(deal, Deal) and deal.status in (DealStatus.WON, DealStatus.LOST):
@@ -226,6 +230,9 @@ def outcome_samples(store: Store) -> list[Sample]:
     for key, outcome in verdicts.items():
         cid = canonical.get(key)
         if cid is not None and by_person.get(cid) not in (Outcome.WON,):
+            by_person[cid] = outcome
+    for cid, outcome in known_outcomes(store).items():
+        if cid not in by_person or RANK[outcome] > RANK[by_person[cid]]:
             by_person[cid] = outcome
     samples = []
     for cid, outcome in sorted(by_person.items()):

@@ -109,6 +109,16 @@ def test_what_sales_did_reaches_marketing_and_the_deal_shows_its_sla(world) -> N
     updates = Counter(server.vendor("hubspot").stats()["calls"]) - before
     assert updates["POST /crm/v3/objects/contacts/batch/update"] <= math.ceil(report.applied.written["hubspot"] / 100)
 
+    # Calibration reads the same verdicts: every person with a recorded won, lost or rejected is a sample.
+    from crmbridge.rescore import outcome_samples
+
+    samples = {sm.ref: sm.outcome.value for sm in outcome_samples(store)}
+    final = [o for o in outcomes if o["kind"] in ("won", "lost", "rejected")]
+    assert final
+    for o in final:
+        email = (store.score_of(int(o["person_id"])) or {}).get("email") or str(o["person_id"])
+        assert samples.get(email) in ("won", "lost", "rejected"), (o, samples.get(email))
+
     # The hand-off deals in Pipedrive show their SLA where sellers work.
     deal_keys = wb.provisioned()["pipedrive"].field_keys
     deals = server.vendor("pipedrive").state.table("deals").rows
