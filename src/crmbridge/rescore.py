@@ -8,9 +8,11 @@ the lifecycle policy allows (customers are never downgraded by scoring).
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,6 +89,10 @@ class Rescorer:
         fingerprint changed are turned into rows and written, so a daily re-score that moves few
         scores costs little more than scoring.
         """
+        with _fewer_collections():
+            return self._run(person_ids, on_batch)
+
+    def _run(self, person_ids: Collection[int] | None, on_batch: Callable[[int], None] | None) -> RescoreReport:
         started = time.monotonic()
         as_of = self.clock()
         report = RescoreReport()
@@ -151,6 +157,22 @@ class Rescorer:
                     report.surges.append(cid)
             report.accounts += len(rows)
             report.accounts_written += self.store.save_account_scores(rows, at_ms=int(as_of.timestamp() * 1000))
+
+
+@contextmanager
+def _fewer_collections(young: int = 50_000) -> Iterator[None]:
+    """Run the cycle collector every ``young`` allocations instead of every 700 meanwhile.
+
+    A re-score allocates millions of short-lived objects (decoded records, scores) and hardly any
+    cycles; at the default threshold the collector walks each chunk's records over and over, which
+    measured more than half the CPU time of a re-score. Cycles are still collected, so memory stays flat.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(young, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _view(row: dict[str, Any]) -> _StoredPerson:
