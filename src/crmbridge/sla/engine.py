@@ -128,6 +128,7 @@ class SlaEngine:
         self.lease_ms, self.batch = lease_ms, batch
         self.ledger = SlaLedger(store, holder)
         self._policies = {p.name: p for p in config.policies}
+        self._pretaken: dict[tuple[int, str, int], bool] = {}
         self.surges = SurgeWatch(store, notifier)
 
     # -- the tick ------------------------------------------------------------------------------------
@@ -355,6 +356,7 @@ class SlaEngine:
     def climb(self, now: int, report: TickReport) -> None:
         while True:
             due = self.ledger.claim_due(now, self.batch, self.lease_ms)
+            self._pretaken = self._pretake(due, now)
             with self.ledger.batched():  # the clocks' updates in one transaction per batch
                 for clock in due:
                     try:
@@ -392,24 +394,57 @@ class SlaEngine:
         self.ledger.update_clock(clock["id"], next_step=i, next_ms=next_ms, claimed_by=None, lease_until_ms=None,
                                  updated_ms=now)
 
-    def _notify_step(self, clock: Mapping[str, Any], step: Step, due: int, now: int, report: TickReport,
-                     policy: Policy, sla_clock: SlaClock) -> None:
+    def _pretake(self, clocks: Sequence[Mapping[str, Any]], now: int) -> dict[tuple[int, str, int], bool]:
+        """Take the batch's due reminders and escalations (up to any reassignment) in one transaction before
+        any is sent: a commit per step made a tick of 1,500 steps wait seconds on the database. Maps each
+        planned step to whether this process took it (False: it was taken before, by a restart or a replica)."""
+        rows, planned = [], []
+        for clock in clocks:
+            policy = self._policies.get(clock["policy"])
+            if policy is None:
+                continue
+            steps = ladder_steps(policy)
+            sla_clock = SlaClock(self.calendar_of(clock["owner_id"], clock["owner_email"], clock["team"], policy))
+            budget, start = float(clock["budget_minutes"]), int(clock["started_ms"])
+            i = int(clock["next_step"])
+            while i < len(steps):
+                step = steps[i]
+                due = step.due_ms(sla_clock, start, budget)
+                if due > now or step.kind == "reassign":
+                    break
+                _, reason, recipient = self._step_text(clock, step, policy, sla_clock, now)
+                rows.append({"clock_id": clock["id"], "kind": step.kind, "seq": step.seq, "due_ms": due,
+                             "taken_ms": now, "reason": reason, "recipient": recipient})
+                planned.append((int(clock["id"]), step.kind, step.seq))
+                i = _next_step(steps, i + 1, int(clock["reassignments"]), policy)
+        taken = self.ledger.take_steps(rows)
+        return {key: key in taken for key in planned}
+
+    def _step_text(self, clock: Mapping[str, Any], step: Step, policy: Policy, sla_clock: SlaClock,
+                   now: int) -> tuple[str, str, str | None]:
+        """(notice kind, reason, recipient) of a reminder or an escalation."""
         if step.kind == "remind":
             left = sla_clock.left(int(clock["started_ms"]), float(clock["budget_minutes"]), now)
-            recipient = clock["owner_email"]
             reason = (f"{_measure_text(policy)} for this lead is due {_when(clock['due_ms'])}: "
                       f"{max(0.0, left):.0f} business minutes left ({step.fraction:.0%} of the SLA used).")
-            kind = "reminder"
+            return "reminder", reason, clock["owner_email"]
+        target = policy.ladder.escalate_to or MANAGER
+        recipient = self.config.manager_of(clock["team"]) if target == MANAGER else target
+        who = clock["owner_label"] or clock["owner_id"] or "nobody (claim mode)"
+        reason = (f"{_measure_text(policy)} was due {_when(clock['due_ms'])} and has not happened: "
+                  f"the lead is with {who}. Escalated to {recipient or 'the team channel'}.")
+        return "escalation", reason, recipient
+
+    def _notify_step(self, clock: Mapping[str, Any], step: Step, due: int, now: int, report: TickReport,
+                     policy: Policy, sla_clock: SlaClock) -> None:
+        kind, reason, recipient = self._step_text(clock, step, policy, sla_clock, now)
+        key = (int(clock["id"]), step.kind, step.seq)
+        if key in self._pretaken:
+            taken = self._pretaken.pop(key)
         else:
-            target = policy.ladder.escalate_to or MANAGER
-            recipient = self.config.manager_of(clock["team"]) if target == MANAGER else target
-            who = clock["owner_label"] or clock["owner_id"] or "nobody (claim mode)"
-            reason = (f"{_measure_text(policy)} was due {_when(clock['due_ms'])} and has not happened: "
-                      f"the lead is with {who}. Escalated to {recipient or 'the team channel'}.")
-            kind = "escalation"
-        with self.store.engine.begin() as conn:
-            taken = self.ledger.take_step(clock["id"], step.kind, step.seq, due_ms=due, taken_ms=now, reason=reason,
-                                          recipient=recipient, conn=conn)
+            with self.store.engine.begin() as conn:
+                taken = self.ledger.take_step(clock["id"], step.kind, step.seq, due_ms=due, taken_ms=now,
+                                              reason=reason, recipient=recipient, conn=conn)
         if not taken:
             return
         report.steps[step.kind] += 1

@@ -24,6 +24,7 @@ SENT, RECORDED, RETRY, FAILED, SKIPPED = "sent", "recorded", "retry", "failed", 
 # the process delivering (SENDING_BY + holder) and ``next_ms`` the end of its lease.
 SENDING, SENDING_BY = "sending", "sending by "
 
+_ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
 CLOCK_COLUMNS = tuple(c.name for c in schema.sla_clocks.columns)
 _UPDATE_CLOCK = sa.update(schema.sla_clocks).where(schema.sla_clocks.c.id == sa.bindparam("which_clock"))
 _STEP_OUTCOME = (sa.update(schema.sla_steps)
@@ -217,12 +218,31 @@ class SlaLedger:
 
     def take_step(self, clock_id: int, kind: str, seq: int, *, due_ms: int, taken_ms: int, reason: str,
                   recipient: str | None, conn: sa.Connection) -> bool:
-        """Record a step as taken; False when it already was (by this process before a restart, or another)."""
+        """Record a step as taken; False when it already was (by this process before a restart, or another).
+
+        On PostgreSQL the commit does not wait for the disk: a tick takes hundreds of steps, one commit each,
+        and waiting for every flush made a tick of 1,500 steps last 8 s. What this risks is only a crash of
+        the database server itself in the fraction of a second before its flush: the step would be taken
+        again, and could be sent twice; a crash of crmbridge loses nothing."""
+        if self._postgres:
+            conn.execute(_ASYNC_COMMIT)
         stmt = self._take_step
         row = {"clock_id": clock_id, "kind": kind, "seq": seq, "due_ms": due_ms, "taken_ms": taken_ms,
                "status": "pending", "recipient": recipient, "reason": reason, "channels": "[]", "attempts": 0,
                "next_ms": taken_ms}
         return bool(conn.execute(stmt, [row]).all())
+
+    def take_steps(self, rows: Sequence[Mapping[str, Any]]) -> set[tuple[int, str, int]]:
+        """Take many steps in one transaction; returns the (clock, kind, seq) this call took."""
+        if not rows:
+            return set()
+        full = [{**r, "status": "pending", "channels": "[]", "attempts": 0, "next_ms": r["taken_ms"]} for r in rows]
+        c = schema.sla_steps.c
+        stmt = (self.store._insert(schema.sla_steps).on_conflict_do_nothing(index_elements=["clock_id", "kind", "seq"])
+                .returning(c.clock_id, c.kind, c.seq))
+        self.flush()
+        with self.engine.begin() as conn:
+            return {(int(r[0]), str(r[1]), int(r[2])) for r in conn.execute(stmt, full).all()}
 
     def step_outcome(self, clock_id: int, kind: str, seq: int, *, status: str, channels: Sequence[str],
                      attempts: int, next_ms: int | None = None, error: str | None = None) -> None:

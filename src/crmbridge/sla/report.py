@@ -88,6 +88,7 @@ def sla_report(store: Store, *, now_ms: int, since_ms: int | None = None, until_
         where.append(c.started_ms < until_ms)
     column = {"owner": c.owner_id, "team": c.team, "source": c.source}.get(by or "")
     with store.engine.connect() as conn:
+        _room_to_sort(conn)
         if column is None:
             total = _figures_by(conn, None, where, now_ms).get("", Figures())
             groups: dict[str, Figures] = {}
@@ -248,3 +249,13 @@ def open_clock_counts(store: Store, now_ms: int) -> dict[str, int]:
         found: Mapping[str, int] = dict(conn.execute(q).all())  # type: ignore[arg-type]
     return {"open": sum(found.values()), "on_track": found.get("on_track", 0), "at_risk": found.get("at_risk", 0),
             "breached": found.get("breached", 0)}
+
+
+def _room_to_sort(conn: sa.Connection) -> None:
+    """The percentiles sort every clock's minutes: give the sort memory, or it spills to disk (PostgreSQL's
+    default 4 MB of work memory, SQLite's 2 MB page cache) and a million hand-offs take twice as long."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))  # this transaction only
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+        conn.exec_driver_sql("PRAGMA cache_size = -65536")
