@@ -10,7 +10,8 @@ N people (ten activities each, one in ten also known to a second CRM) are first 
 store through its own ``commit_page`` (for PostgreSQL into SQLite, then copied over with COPY), in
 a separate process so that neither the time nor the memory of the generation counts; then
 ``Rescorer.run()`` scores everyone three times: the first score (every score written), the next
-day's decay re-score (only changed scores written), and the same day again (nothing written). Each prints persons/s (wall and CPU) and the process's peak RSS (``VmHWM``).
+day's decay re-score (only changed scores written), and the same day again (nothing written).
+Each prints persons/s (wall and CPU) and the process's peak RSS (``VmHWM``).
 On PostgreSQL the CPU time is this process's only; the server works on another core.
 
 CPU time is reported next to wall time because a shared machine's wall clock includes other work.
