@@ -56,6 +56,8 @@ from crmbridge.writeback.contract import DealUpdate, Writer
 log = get_logger("crmbridge.sla")
 
 CURSOR = ("_sla", "observe", "stored")
+START_CURSOR = ("_sla", "start", "done")
+START_OVERLAP_MS = 600_000  # hand-offs committed late carry an earlier done_ms; starting twice is a no-op
 OVERLAP_MS = 5_000  # rows committed late carry an earlier stored_ms; settling twice is harmless
 STEP_RETRY_MS = (60_000, 300_000, 1_800_000)  # a failed notice is tried again after these waits
 # Real time a delivery may take before another process may treat it as cut off: more than the notifier's
@@ -156,20 +158,29 @@ class SlaEngine:
         return self.config.calendar_for(owner_id, owner_email, team)
 
     def start(self, now: int) -> int:
+        """Clocks for the hand-offs done since the last tick (less an overlap for late commits); the first
+        tick looks at every hand-off."""
         started = 0
+        mark = self.store.get_cursor(*START_CURSOR)
+        since = None if mark is None else int(mark["done_ms"]) - START_OVERLAP_MS
+        newest = 0 if mark is None else int(mark["done_ms"])
         while True:
-            handoffs = self.ledger.unclocked_handoffs(self.batch)
-            if not handoffs:
-                return started
-            sources = self.ledger.first_sources([h["person_id"] for h in handoffs])
-            rows = []
-            for h in handoffs:
-                rows += self._clock_rows(h, sources.get(int(h["person_id"]), []), now)
-            if not rows:  # no policy covers them: remember that by a closed marker clock per hand-off
-                rows = [self._marker(h, now) for h in handoffs]
-            started += self.ledger.insert_clocks(rows)
+            handoffs = self.ledger.unclocked_handoffs(self.batch, since)
+            if handoffs:
+                newest = max(newest, *(int(h["done_ms"]) for h in handoffs))
+                started += self._start_batch(handoffs, now)
             if len(handoffs) < self.batch:
+                self.store.set_cursor(*START_CURSOR, {"done_ms": newest})
                 return started
+
+    def _start_batch(self, handoffs: list[dict[str, Any]], now: int) -> int:
+        sources = self.ledger.first_sources([h["person_id"] for h in handoffs])
+        rows = []
+        for h in handoffs:
+            rows += self._clock_rows(h, sources.get(int(h["person_id"]), []), now)
+        if not rows:  # no policy covers them: remember that by a closed marker clock per hand-off
+            rows = [self._marker(h, now) for h in handoffs]
+        return self.ledger.insert_clocks(rows)
 
     def _clock_rows(self, h: Mapping[str, Any], sources: Sequence[str], now: int) -> list[dict[str, Any]]:
         summary = h.get("summary") or {}

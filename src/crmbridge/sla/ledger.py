@@ -49,14 +49,17 @@ class SlaLedger:
 
     # -- clocks --------------------------------------------------------------------------------------
 
-    def unclocked_handoffs(self, limit: int = 5000) -> list[dict[str, Any]]:
-        """Hand-offs done (a deal with an owner exists) whose clocks have not been started yet."""
+    def unclocked_handoffs(self, limit: int = 5000, since_ms: int | None = None) -> list[dict[str, Any]]:
+        """Hand-offs done (a deal with an owner exists) whose clocks have not been started yet; with
+        ``since_ms``, only those done from then on (the tick's watermark: older ones were looked at)."""
         h, c = schema.handoffs.c, schema.sla_clocks.c
         started = sa.select(c.id).where(c.handoff_key == h.key, c.generation == h.generation).exists()
         q = (sa.select(h.key, h.person_id, h.company_id, h.target, h.deal_id, h.owner_id, h.mode, h.summary,
                        h.done_ms, h.generation)
              .where(h.status == "done", h.recycled_ms.is_(None), h.done_ms.is_not(None), ~started)
              .order_by(h.done_ms).limit(limit))
+        if since_ms is not None:
+            q = q.where(h.done_ms >= since_ms)
         with self.engine.connect() as conn:
             rows = [r._asdict() for r in conn.execute(q)]
         for r in rows:

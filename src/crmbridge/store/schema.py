@@ -236,6 +236,7 @@ handoffs = sa.Table(
     sa.Index(None, "person_id"),
     sa.Index(None, "status"),
     sa.Index(None, "owner_id", "done_ms"),
+    sa.Index(None, "done_ms"),
 )
 
 # Notifications waiting to be delivered (or retried), one row per hand-off and channel.

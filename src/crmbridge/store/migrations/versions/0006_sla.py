@@ -105,9 +105,11 @@ def upgrade() -> None:
     with op.batch_alter_table("handoffs") as batch:
         batch.add_column(sa.Column("generation", sa.Integer, nullable=False, server_default="1"))
         batch.add_column(sa.Column("recycled_ms", sa.BigInteger))
+    op.create_index("ix_handoffs_done_ms", "handoffs", ["done_ms"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_handoffs_done_ms", table_name="handoffs")
     with op.batch_alter_table("handoffs") as batch:
         batch.drop_column("recycled_ms")
         batch.drop_column("generation")
