@@ -51,8 +51,10 @@ def verifiers(server: SandboxServer) -> dict[str, Any]:
 
 
 def settings_for(url: str) -> Settings:
+    # Passes and SLA ticks wait an hour: what these tests measure is the webhook path alone (the SLA's own
+    # writes to the CRMs, and their webhooks, are tested in test_sla_*).
     return load_settings(database_url=url, sources=SOURCES, webhook_user=USER, webhook_password=SecretStr(PASSWORD),
-                         sync_interval_seconds=3600)
+                         sync_interval_seconds=3600, sla_tick_seconds=3600)
 
 
 @dataclass
