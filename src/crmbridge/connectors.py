@@ -172,9 +172,11 @@ class Connector(Protocol):
         """
         ...
 
-    def followups(self, stream: str) -> Sequence[str]:
+    def followups(self, stream: str, properties: Collection[str | None] = ()) -> Sequence[str]:
         """Streams to pass incrementally after events on ``stream``: what the CRM sends no webhook for
-        but a change on ``stream`` implies (a form submission changes the contact, not the events)."""
+        but a change on ``stream`` implies (a form submission changes the contact, not the events).
+        ``properties`` are the changed properties the events named (None for an event that names none),
+        so a follow-up can hang on the one property that implies it."""
         ...
 
     def usage(self) -> ApiUsage: ...

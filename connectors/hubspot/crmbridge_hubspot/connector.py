@@ -157,8 +157,12 @@ class HubSpotConnector:
             return iter(())
         return self._fetch(spec, list(dict.fromkeys(str(i) for i in ids)))
 
-    def followups(self, stream: str) -> Sequence[str]:
-        return S.FOLLOWUPS.get(stream, ())
+    def followups(self, stream: str, properties: Collection[str | None] = ()) -> Sequence[str]:
+        out: list[str] = []
+        for trigger, streams in S.FOLLOWUPS.get(stream, {}).items():
+            if trigger is None or trigger in properties:
+                out += [s for s in streams if s not in out]
+        return tuple(out)
 
     # -- CRM objects ---------------------------------------------------------------------------
 

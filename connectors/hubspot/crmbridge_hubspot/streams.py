@@ -92,4 +92,9 @@ WEBHOOK_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 # A change on these streams implies news elsewhere that no webhook announces: a form submission changes
 # the contact, not its web events; a seller's touch changes the deal, not the engagements it was logged as.
-FOLLOWUPS: dict[str, tuple[str, ...]] = {"contacts": ("web_events",), "deals": ("calls", "emails", "meetings")}
+# Keyed by the changed property that implies them (None: any event on the stream), so that a deal's other
+# changes (crmbridge's own SLA fields among them) cost no search.
+FOLLOWUPS: dict[str, dict[str | None, tuple[str, ...]]] = {
+    "contacts": {None: ("web_events",)},
+    "deals": {"notes_last_contacted": ("calls", "emails", "meetings")},
+}

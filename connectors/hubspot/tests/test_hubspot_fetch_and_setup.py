@@ -67,8 +67,11 @@ def test_streams_without_webhooks_fetch_nothing_and_call_nothing(hs_server: Any,
 def test_contact_events_are_followed_by_web_events_and_deal_events_by_engagements(hs_server: Any) -> None:
     c = connector(hs_server)
     assert c.followups("contacts") == ("web_events",)
-    assert c.followups("deals") == ("calls", "emails", "meetings")  # a seller's touch moves the deal only
-    assert all(c.followups(s) == () for s in ("companies", "owners", "calls"))
+    # a seller's touch moves the deal's notes_last_contacted, nothing else announces it; other deal changes
+    # (our own SLA fields among them) cost no search
+    assert c.followups("deals", {"notes_last_contacted", "dealstage"}) == ("calls", "emails", "meetings")
+    assert c.followups("deals", {"crmbridge_sla_status", None}) == ()
+    assert all(c.followups(s) == () for s in ("companies", "deals", "owners", "calls"))
 
 
 # -- setup -------------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ class PipedriveConnector:
         assert isinstance(spec, S.V2Stream)
         return self._fetch_v2(spec, wanted)
 
-    def followups(self, stream: str) -> Sequence[str]:
+    def followups(self, stream: str, properties: Collection[str | None] = ()) -> Sequence[str]:
         """None: every object crmbridge reads has webhooks v2 of its own (a merge sends a change for
         each record moved to the survivor, and stages send stage events)."""
         return ()

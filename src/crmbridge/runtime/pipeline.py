@@ -53,6 +53,7 @@ class EventGroup:
     ids: dict[str, list[str]]
     merged: dict[str, dict[str, str]]
     newest: dict[tuple[str, str], int] = field(default_factory=dict)
+    properties: dict[str, set[str | None]] = field(default_factory=dict)  # stream -> changed properties named
 
 
 def coalesce(events: Sequence[InboxEvent]) -> list[EventGroup]:
@@ -60,8 +61,10 @@ def coalesce(events: Sequence[InboxEvent]) -> list[EventGroup]:
     ids: dict[str, dict[str, dict[str, None]]] = defaultdict(lambda: defaultdict(dict))
     merged: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     newest: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    properties: dict[str, dict[str, set[str | None]]] = defaultdict(lambda: defaultdict(set))
     for e in sorted(events, key=lambda e: (e.occurred_ms, e.id)):
         wanted = ids[e.source][e.stream]
+        properties[e.source][e.stream].add(e.property_name)
         target = e.merged_into if e.action == "merged" and e.merged_into else e.object_id
         wanted[target] = None
         newest[e.source][(e.stream, target)] = e.occurred_ms
@@ -71,7 +74,8 @@ def coalesce(events: Sequence[InboxEvent]) -> list[EventGroup]:
                     merged[e.source][e.stream][gone] = e.merged_into
                     wanted.pop(gone, None)
     return [EventGroup(source, {s: list(v) for s, v in streams.items()},
-                       {s: dict(m) for s, m in merged[source].items()}, newest[source])
+                       {s: dict(m) for s, m in merged[source].items()}, newest[source],
+                       {s: set(p) for s, p in properties[source].items()})
             for source, streams in ids.items()]
 
 
@@ -204,7 +208,8 @@ class Pipeline:
         read: dict[str, list[str]] = {}
         report = syncer.apply(pages(), command="webhook")
         self._remember(group.source, syncer, read)  # only once stored: a failed batch must read again
-        followups = sorted({f for stream, n in fetched.items() if n for f in connector.followups(stream)})
+        followups = sorted({f for stream, n in fetched.items() if n
+                            for f in connector.followups(stream, group.properties.get(stream, set()))})
         if followups:
             passed = syncer.sync(followups, record=False)  # part of the batch, not a run of its own
             report.streams.update(passed.streams)

@@ -70,7 +70,9 @@ class Scheduler:
         self.first_delay = first_delay  # seconds before the first pass (the demo has just backfilled)
         # Jobs the leader runs more often than passes (the SLA tick): (every seconds, job), between passes.
         self.periodic = list(periodic or [])
-        self._periodic_due = [0.0] * len(self.periodic)
+        # Each job first runs one period after start, not at once: a daemon that has just started has its
+        # webhook backlog and first pass to catch up on, and they share the CRM's rate limit with the job.
+        self._periodic_due = [time.monotonic() + every for every, _ in self.periodic]
         self._last_full: dict[str, float] = {}
         self._last_daily = 0.0
         self.state = SchedulerState()
