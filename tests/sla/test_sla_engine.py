@@ -155,3 +155,12 @@ def test_a_tick_costs_the_due_clocks_only(store: Store) -> None:
     due = SlaLedger(store).claim_due(ms(utc(2026, 3, 9, 10, 50)), 100, 1000)
     # reminders at 75 % (45 min): hand-offs made at 10:00..10:05 are due by 10:50
     assert len(due) == 6
+
+
+def test_an_activity_dated_in_the_future_is_a_plan_not_a_touch(store: Store) -> None:
+    seed_world(store)
+    hand_off(store, 0, utc(2026, 3, 9, 10, 0))
+    log_activity(store, 0, utc(2026, 3, 10, 9, 30))  # a call scheduled for tomorrow
+    sla = engine(store)
+    sla.tick(ms(utc(2026, 3, 9, 10, 5)))
+    assert clock_rows(store)[0]["status"] == "open"

@@ -281,7 +281,9 @@ class SlaEngine:
         for clock in clocks:
             best: tuple[int, str] | None = None
             for canon, deals, kind, occurred, touch in events:
-                if occurred < clock["started_ms"]:
+                # Before the hand-off it is no answer to it; after now it is a plan (a call scheduled for
+                # tomorrow), not a touch: when it is done its record changes and it is read again.
+                if occurred < clock["started_ms"] or occurred > now:
                     continue
                 if clock["person_id"] not in canon and (clock["target"], clock["deal_id"] or "") not in deals:
                     continue
