@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 from sla_helpers import (
     clock_rows,
     config,
@@ -163,4 +164,16 @@ def test_an_activity_dated_in_the_future_is_a_plan_not_a_touch(store: Store) -> 
     log_activity(store, 0, utc(2026, 3, 10, 9, 30))  # a call scheduled for tomorrow
     sla = engine(store)
     sla.tick(ms(utc(2026, 3, 9, 10, 5)))
+    assert clock_rows(store)[0]["status"] == "open"
+
+
+def test_a_reused_deal_in_a_stage_of_its_own_is_not_acceptance(store: Store) -> None:
+    seed_world(store)
+    key = hand_off(store, 0, utc(2026, 3, 9, 10, 0))
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE handoffs SET reused = :t WHERE key = :k"), {"t": True, "k": key})
+    sla = engine(store)
+    sla.tick(ms(utc(2026, 3, 9, 10, 1)))
+    move_deal(store, 0, stage="8", at=utc(2026, 3, 9, 10, 20))  # it was in stage 8 before the hand-off
+    sla.tick(ms(utc(2026, 3, 9, 10, 21)))
     assert clock_rows(store)[0]["status"] == "open"

@@ -307,6 +307,12 @@ class SlaEngine:
         if not by_deal:
             return newest
         clocks = self.ledger.open_clocks_of(deals=by_deal)
+        # A hand-off that reused a deal the lead already had found it in a stage of its own: only a deal made
+        # in "Sales-ready leads" says something when it leaves it.
+        h = schema.handoffs.c
+        keys = sorted({c["handoff_key"] for c in clocks})
+        with self.store.engine.connect() as conn:
+            reused = set(conn.execute(sa.select(h.key).where(h.key.in_(keys), h.reused.is_(True))).scalars())
         outcomes: list[dict[str, Any]] = []
         for clock in clocks:
             deal = by_deal.get((clock["target"], clock["deal_id"] or ""))
@@ -315,7 +321,7 @@ class SlaEngine:
             status = deal.get("status") or "open"
             stage = str(deal.get("stage_id") or "")
             handoff_stage = self._handoff_stage(clock["target"])
-            moved_on = bool(handoff_stage) and stage != handoff_stage
+            moved_on = bool(handoff_stage) and stage != handoff_stage and clock["handoff_key"] not in reused
             changed = _ms(deal.get("closed_at")) or _ms(deal.get("updated_at"))
             at = self.at(changed) if changed is not None else now
             if status in ("won", "lost"):
