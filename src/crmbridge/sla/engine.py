@@ -394,9 +394,7 @@ class SlaEngine:
         if policy is None:  # the policy left the configuration: the clock runs on without a ladder
             self.ledger.update_clock(clock["id"], next_ms=None, claimed_by=None, lease_until_ms=None)
             return
-        steps = ladder_steps(policy)
-        sla_clock = SlaClock(self.calendar_of(clock["owner_id"], clock["owner_email"], clock["team"], policy))
-        budget, start = float(clock["budget_minutes"]), int(clock["started_ms"])
+        steps, sla_clock, budget, start = self._ladder(clock, policy)
         i = int(clock["next_step"])
         while i < len(steps):
             step = steps[i]
@@ -413,6 +411,11 @@ class SlaEngine:
         self.ledger.update_clock(clock["id"], next_step=i, next_ms=next_ms, claimed_by=None, lease_until_ms=None,
                                  updated_ms=now)
 
+    def _ladder(self, clock: Mapping[str, Any], policy: Policy) -> tuple[list[Step], SlaClock, float, int]:
+        """A clock's ladder: its steps, its business clock, its SLA in business minutes, and its start."""
+        sla_clock = SlaClock(self.calendar_of(clock["owner_id"], clock["owner_email"], clock["team"], policy))
+        return ladder_steps(policy), sla_clock, float(clock["budget_minutes"]), int(clock["started_ms"])
+
     def _pretake(self, clocks: Sequence[Mapping[str, Any]], now: int) -> dict[tuple[int, str, int], bool]:
         """Take the batch's due reminders and escalations (up to any reassignment) in one transaction before
         any is sent: a commit per step made a tick of 1,500 steps wait seconds on the database. Maps each
@@ -422,9 +425,7 @@ class SlaEngine:
             policy = self._policies.get(clock["policy"])
             if policy is None:
                 continue
-            steps = ladder_steps(policy)
-            sla_clock = SlaClock(self.calendar_of(clock["owner_id"], clock["owner_email"], clock["team"], policy))
-            budget, start = float(clock["budget_minutes"]), int(clock["started_ms"])
+            steps, sla_clock, budget, start = self._ladder(clock, policy)
             i = int(clock["next_step"])
             while i < len(steps):
                 step = steps[i]
