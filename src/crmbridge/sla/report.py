@@ -257,5 +257,5 @@ def _room_to_sort(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))  # this transaction only
     elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+        # A bounded cache (64 MB), not an in-memory temp store, which would grow with the number of clocks.
         conn.exec_driver_sql("PRAGMA cache_size = -65536")
