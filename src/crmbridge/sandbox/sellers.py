@@ -3,7 +3,7 @@
 Vendor-free and pure: each vendor sandbox lists its open deals in the hand-off stage and carries out
 the steps through its own state (a ``SalesDesk``); this module decides, from a seed, when each seller
 first touches the lead, whether a meeting follows, when the deal is accepted, won, lost or rejected.
-Every instant is a whole UTC minute, so a vendor that keeps minutes only (Pipedrive's due time)
+Every instant is a whole UTC minute, so a vendor that keeps activity times to the minute only
 reports the same instant as one that keeps milliseconds.
 """
 
