@@ -44,7 +44,7 @@ def _floor(sandbox: Any) -> int:
     return pages
 
 
-class _HighWater:
+class HighWater:
     """The child's own peak RSS (``VmHWM``), read while it runs.
 
     ``ru_maxrss`` from ``wait4`` is no use here: Linux carries the high-water mark of the forking
@@ -84,7 +84,7 @@ def _backfill(server: SandboxServer, time_scale: float, workdir: Path) -> tuple[
     with out.open("w") as sink:
         child = subprocess.Popen([str(CRMBRIDGE), "backfill", "--format", "json"], env=env, stdout=sink,
                                  stderr=subprocess.DEVNULL, cwd=ROOT)
-        watcher = _HighWater(child.pid)
+        watcher = HighWater(child.pid)
         _, status, usage = os.wait4(child.pid, 0)
         usage = (usage, watcher.stop())
     elapsed = time.perf_counter() - started

@@ -30,7 +30,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -40,6 +39,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from backfill import HighWater  # a child's own peak RSS, as every benchmark here reads it
 
 ROOT = Path(__file__).resolve().parents[1]
 CRMBRIDGE = Path(sys.executable).with_name("crmbridge")
@@ -409,32 +409,6 @@ def report_child(url: str, now: int) -> None:
     store.close()
     out["baseline_mb"] = baseline / 1024
     print(json.dumps(out))
-
-
-class HighWater:
-    """A child's own peak RSS (``VmHWM``), read while it runs (as in bench/backfill.py)."""
-
-    def __init__(self, pid: int) -> None:
-        self.path = Path(f"/proc/{pid}/status")
-        self.peak_kb = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.05):
-            try:
-                text = self.path.read_text()
-            except OSError:
-                return
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-
-    def stop(self) -> int:
-        self._done.set()
-        self._thread.join(timeout=5)
-        return self.peak_kb
 
 
 def cli_report(url: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ retried or concurrent create ends in a 409, and the existing deal is read back b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import NotFoundError, PermanentError
@@ -30,6 +29,7 @@ from crmbridge.writeback.contract import (
     ProvisionStep,
     WriteResult,
     create_each,
+    utc_instant,
 )
 from crmbridge_hubspot import streams as S
 from crmbridge_hubspot.client import HubSpotClient
@@ -439,16 +439,7 @@ def _deal_properties(values: Mapping[str, Any], field_keys: Mapping[str, str]) -
 
 def _instant(value: Any, key: str) -> str:
     """An aware datetime or an ISO-8601 UTC text as HubSpot writes instants: ``2026-03-02T09:30:00.000Z``."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{key}: {value!r} is not an ISO-8601 instant") from None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # the contract's texts are UTC
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"{key}: {value!r} is not an aware datetime or an ISO-8601 UTC instant")
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_instant(value, key).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _failed_ids(body: Mapping[str, Any]) -> dict[str, str]:

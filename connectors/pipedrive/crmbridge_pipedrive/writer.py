@@ -14,7 +14,6 @@ creating, and a create that timed out is looked for before it is tried again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.errors import PermanentError, RetryableError
@@ -33,6 +32,7 @@ from crmbridge.writeback.contract import (
     ProvisionStep,
     WriteResult,
     create_each,
+    utc_instant,
 )
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.client import PipedriveClient
@@ -334,16 +334,7 @@ def _deal_body(values: Mapping[str, Any], field_keys: Mapping[str, str]) -> dict
 
 def _instant(value: Any, key: str) -> str:
     """An aware datetime or an ISO-8601 UTC text as the text field holds it: ``2026-06-01T09:30:00Z``."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{key}: {value!r} is not an ISO-8601 instant") from None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # the contract's texts are UTC
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"{key}: {value!r} is not an aware datetime or an ISO-8601 UTC instant")
-    value = value.astimezone(UTC)
+    value = utc_instant(value, key)
     spec = "milliseconds" if value.microsecond else "seconds"
     return value.isoformat(timespec=spec).replace("+00:00", "Z")
 

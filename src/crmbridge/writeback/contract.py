@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 FieldType = Literal["number", "text", "datetime"]
@@ -98,6 +99,21 @@ class PersonUpdate:
 
     source_id: str
     values: Mapping[str, Any]
+
+
+def utc_instant(value: Any, key: str) -> datetime:
+    """A datetime field's value as an aware UTC datetime: an aware datetime, or ISO-8601 text (UTC when it
+    names no offset, as the contract's texts are). Each connector then writes it in its vendor's format."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{key}: {value!r} is not an ISO-8601 instant") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{key}: {value!r} is not an aware datetime or an ISO-8601 UTC instant")
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
