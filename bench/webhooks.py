@@ -170,11 +170,11 @@ def call(url: str, body: Any = None) -> Any:
 
 def environment(url: str, sandbox: str, daemon_port: int) -> dict[str, str]:
     return {**os.environ, "CRMBRIDGE_DATABASE_URL": url, "CRMBRIDGE_SOURCES": "hubspot,pipedrive",
-            "CRMBRIDGE_HUBSPOT_BASE_URL": f"{sandbox}/hubspot", "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "sandbox-token",
+            "CRMBRIDGE_HUBSPOT_BASE_URL": f"{sandbox}/hubspot", "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "sandbox",
             "CRMBRIDGE_HUBSPOT_CLIENT_SECRET": SECRET, "CRMBRIDGE_HUBSPOT_APP_ID": str(SANDBOX_APP_ID),
             "CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY": SANDBOX_DEVELOPER_KEY,
             "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * TIME_SCALE),
-            "CRMBRIDGE_PIPEDRIVE_BASE_URL": f"{sandbox}/pipedrive", "CRMBRIDGE_PIPEDRIVE_API_TOKEN": "sandbox-token",
+            "CRMBRIDGE_PIPEDRIVE_BASE_URL": f"{sandbox}/pipedrive", "CRMBRIDGE_PIPEDRIVE_API_TOKEN": "sandbox",
             "CRMBRIDGE_PIPEDRIVE_BURST_INTERVAL_SECONDS": str(2 / TIME_SCALE),
             "CRMBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{daemon_port}", "CRMBRIDGE_HTTP_PORT": str(daemon_port),
             "CRMBRIDGE_WEBHOOK_USER": USER, "CRMBRIDGE_WEBHOOK_PASSWORD": PASSWORD,

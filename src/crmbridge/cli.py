@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crmbridge import __version__
-from crmbridge.connectors import Connector, SandboxOptions, plugin, plugins
+from crmbridge.connectors import SANDBOX_TOKEN, Connector, SandboxOptions, plugin, plugins
 from crmbridge.errors import AuthError, CrmbridgeError
 from crmbridge.logs import configure
 from crmbridge.mapping import SourceMapping
@@ -447,6 +447,8 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
             faults: Annotated[str, typer.Option(help="e.g. 5xx=0.1,429=0.05,timeout=0.01,reset=0.01")] = "",
             time_scale: Annotated[float, typer.Option(min=0.01, help="speeds up every rate-limit window")] = 1.0,
             source: SourceOpt = "all",
+            token: Annotated[list[str] | None, typer.Option(
+                "--token", help="a token the sandboxes accept (repeatable; default: sandbox)")] = None,
             hubspot_tier: Annotated[str, typer.Option(help="free, starter, professional, enterprise, addon, "
                                                            "oauth")] = "professional",
             search_lag: Annotated[float, typer.Option(help="seconds before a write shows in search")] = 0.0,
@@ -468,7 +470,7 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
     if hubspot_client_secret:
         extra["hubspot_client_secret"] = hubspot_client_secret
     options = SandboxOptions(seed=seed, contacts=contacts, faults=parse_faults(faults), time_scale=time_scale,
-                             extra=extra)
+                             extra=extra, tokens=tuple(token) if token else (SANDBOX_TOKEN,))
     names = sorted(plugins()) if source in (None, "all") else [source]
     serve(options, host, port, names, announce=lambda line: err.print(line, highlight=False))
 

@@ -184,6 +184,9 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+SANDBOX_TOKEN = "sandbox"  # the one credential a sandbox accepts unless told otherwise
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxOptions:
     seed: int = 42
@@ -191,6 +194,9 @@ class SandboxOptions:
     faults: Mapping[str, float] = field(default_factory=dict)
     time_scale: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The credentials every vendor sandbox accepts (as that vendor takes them); any other is refused
+    # the way the vendor refuses an unknown one.
+    tokens: tuple[str, ...] = (SANDBOX_TOKEN,)
 
 
 class ConnectorPlugin(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmbridge.connectors import Connector, SandboxOptions, WebhookVerifier
+from crmbridge.connectors import SANDBOX_TOKEN, Connector, SandboxOptions, WebhookVerifier
 
 # The sandbox's public app, unless ``SandboxOptions.extra`` names others (``hubspot_app_id``,
 # ``hubspot_developer_api_key``).
@@ -21,9 +21,9 @@ class HubSpotPlugin:
         return HubSpotConnector.from_settings(base_url=base_url, **options)
 
     def sandbox_connector(self, base_url: str, time_scale: float = 1.0, **options: Any) -> Connector:
-        # The sandbox accepts any token; search has no quota headers, so its pace follows the time scale.
+        # The sandbox's default token; search has no quota headers, so its pace follows the time scale.
         # Its app's id and developer key have fixed defaults, so ``setup`` can subscribe webhooks there.
-        defaults = {"access_token": "sandbox-token", "search_per_second": 5.0 * time_scale,
+        defaults = {"access_token": SANDBOX_TOKEN, "search_per_second": 5.0 * time_scale,
                     "app_id": SANDBOX_APP_ID, "developer_api_key": SANDBOX_DEVELOPER_KEY}
         return self.connector(base_url=base_url, **{**defaults, **options})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmbridge.connectors import Connector, SandboxOptions, WebhookVerifier
+from crmbridge.connectors import SANDBOX_TOKEN, Connector, SandboxOptions, WebhookVerifier
 
 
 class PipedrivePlugin:
@@ -16,11 +16,11 @@ class PipedrivePlugin:
         return PipedriveConnector.from_settings(base_url=base_url, **options)
 
     def sandbox_connector(self, base_url: str, time_scale: float = 1.0, **options: Any) -> Connector:
-        # The sandbox accepts any token; its windows (the 2-second burst, the CDN's ban) run time_scale
+        # The sandbox's default token; its windows (the 2-second burst, the CDN's ban) run time_scale
         # times faster, so the connector's pacing does too.
         from crmbridge_pipedrive.sandbox.limits import CDN_BAN_SECONDS
 
-        defaults = {"api_token": "sandbox-token", "burst_interval_seconds": 2.0 / time_scale,
+        defaults = {"api_token": SANDBOX_TOKEN, "burst_interval_seconds": 2.0 / time_scale,
                     "cdn_block_seconds": CDN_BAN_SECONDS / time_scale}
         return self.connector(base_url=base_url, **{**defaults, **options})
 

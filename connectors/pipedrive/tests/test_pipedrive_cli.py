@@ -22,7 +22,7 @@ def cli_env(server, db: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
     env.update({"CRMBRIDGE_DATABASE_URL": f"sqlite:///{db}", "CRMBRIDGE_SOURCES": "pipedrive",
                 "CRMBRIDGE_PIPEDRIVE_BASE_URL": server.base_url("pipedrive"),
-                "CRMBRIDGE_PIPEDRIVE_API_TOKEN": "sandbox-token", **settings})
+                "CRMBRIDGE_PIPEDRIVE_API_TOKEN": "sandbox", **settings})
     return env
 
 
