@@ -14,7 +14,6 @@ conformance tests check that the SDK's models do deserialise every answer.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from crmbridge.errors import (
 )
 from crmbridge.logs import get_logger, register_secret
 from crmbridge.pacing import Pacer
+from crmbridge.retrying import backoff
 from crmbridge_hubspot.settings import HubSpotSettings
 
 log = get_logger("crmbridge.hubspot")
@@ -144,7 +144,9 @@ class HubSpotClient:
         """Call ``fn`` (an SDK ``*_with_http_info`` method) with pacing, timeout and retries; JSON back."""
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.max_retry_seconds),
-            wait=self._wait,
+            # A rate-limited call waits nothing more: the pacer already holds every caller until the window has room.
+            wait=backoff(self.settings.backoff_base_seconds, self.settings.backoff_max_seconds,
+                         paced=lambda e: isinstance(e, RateLimitedError)),
             retry=retry_if_exception_type(RetryableError),
             before_sleep=self._before_sleep,
             reraise=True,
@@ -182,13 +184,6 @@ class HubSpotClient:
                            remaining=int(remaining) if remaining else None)
         if daily is not None:
             self._daily_remaining = int(daily)
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimitedError):
-            return 0.0  # the pacer already holds every caller until the window has room
-        base = self.settings.backoff_base_seconds * 2 ** (state.attempt_number - 1)
-        return min(self.settings.backoff_max_seconds, base) * (0.5 + random.random() / 2)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         with self._lock:

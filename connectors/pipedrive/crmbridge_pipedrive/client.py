@@ -11,7 +11,6 @@ one pacer (the per-token burst window), one search pacer, and one tenacity retry
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from crmbridge.errors import (
 )
 from crmbridge.logs import get_logger, register_secret
 from crmbridge.pacing import Pacer
+from crmbridge.retrying import backoff
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.settings import PipedriveSettings
 
@@ -122,16 +122,10 @@ def retry_policy(settings: PipedriveSettings, before_sleep: Callable[[RetryCallS
     window (or the CDN's ban) has passed.
     """
 
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimitedError):
-            return 0.0
-        base = settings.backoff_base_seconds * 2 ** (state.attempt_number - 1)
-        return min(settings.backoff_max_seconds, base) * (0.5 + random.random() / 2)
-
     return Retrying(
         stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_seconds),
-        wait=wait,
+        wait=backoff(settings.backoff_base_seconds, settings.backoff_max_seconds,
+                     paced=lambda e: isinstance(e, RateLimitedError)),
         retry=retry_if_exception(_worth_retrying(settings)),
         before_sleep=before_sleep,
         reraise=True,

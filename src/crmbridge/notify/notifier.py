@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from crmbridge.notify.notice import Delivery, HandoffNotice
 from crmbridge.notify.settings import NotifySettings
 from crmbridge.notify.smtp import SmtpMailer
 from crmbridge.notify.webhooks import SlackWebhook, TeamsWebhook
+from crmbridge.retrying import backoff
 
 log = structlog.get_logger("crmbridge.notify")
 
@@ -59,18 +59,12 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     max_total: float = 45.0
 
-    def wait(self, state: RetryCallState) -> float:
-        backoff = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
-        backoff *= random.uniform(0.5, 1.0)
-        error = state.outcome.exception() if state.outcome else None
-        asked = error.retry_after if isinstance(error, NotifyRetryable) else None
-        return max(backoff, asked) if asked is not None else backoff
-
     def retrying(self, sleep: Callable[[float], None], before_sleep: Callable[[RetryCallState], None]) -> Retrying:
         return Retrying(
             stop=stop_after_attempt(self.attempts) | stop_before_delay(self.max_total)
             | _retry_after_beyond(self.max_retry_after),
-            wait=self.wait,
+            wait=backoff(self.backoff_base, self.backoff_max,
+                         asked=lambda e: e.retry_after if isinstance(e, NotifyRetryable) else None),
             retry=retry_if_exception_type(NotifyRetryable),
             sleep=sleep,
             before_sleep=before_sleep,
