@@ -117,3 +117,31 @@ def test_planning_against_what_was_just_written_always_plans_nothing(total, fit,
     assert first is not None
     held = first.values
     assert plan_person("hubspot", "1", 1, None, desired, held, LifecycleStage(stage), forward_only=True) is None
+
+
+def test_a_stage_sales_set_by_hand_is_never_lowered_by_the_model() -> None:
+    # We last wrote lead; a seller then moved the person to SQL in the CRM; the model now says MQL.
+    for forward_only in (True, False):
+        assert lifecycle_change("lead", LifecycleStage.SQL, "mql", forward_only=forward_only) == (None, False)
+        assert lifecycle_change("lead", LifecycleStage.SQL, "lead", forward_only=forward_only) == (None, False)
+        assert lifecycle_change("lead", LifecycleStage.SQL, "sql", forward_only=forward_only) == (None, False)
+        # A stage found in the CRM before write-back ever wrote one is the CRM's, too.
+        assert lifecycle_change(None, LifecycleStage.SQL, "mql", forward_only=forward_only) == (None, False)
+        # Moving past the CRM's stage is a forward move and stays allowed.
+        assert lifecycle_change("lead", LifecycleStage.MQL, "sql", forward_only=forward_only) == ("sql", False)
+
+
+def test_a_crm_stage_older_than_our_last_write_does_not_hide_what_we_wrote() -> None:
+    # We wrote SQL after the last sync read lead; recycling to MQL is a backward move from our SQL.
+    assert lifecycle_change("sql", LifecycleStage.LEAD, "mql", forward_only=True) == ("mql", True)
+    assert lifecycle_change("sql", LifecycleStage.LEAD, "sql", forward_only=True) == (None, False)
+
+
+@given(held=st.one_of(st.none(), st.sampled_from(["lead", "mql", "sql"])),
+       crm=st.sampled_from([LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD, LifecycleStage.MQL, LifecycleStage.SQL]),
+       desired=stages, forward_only=st.booleans())
+def test_write_back_never_writes_below_a_crm_stage_it_did_not_write(held, crm, desired, forward_only) -> None:
+    stage, _ = lifecycle_change(held, crm, desired, forward_only=forward_only)
+    ours = LifecycleStage(held) if held else None
+    if stage is not None and (ours is None or crm.rank > ours.rank):
+        assert LifecycleStage(stage).rank > crm.rank

@@ -97,8 +97,11 @@ def lifecycle_change(held: str | None, crm: LifecycleStage | None, desired: str,
                      ) -> tuple[str | None, bool]:
     """The stage to write (or None) and whether it must be cleared first.
 
-    ``held`` is what write-back last wrote; ``crm`` what the CRM reported at the last sync, which
-    wins when sales moved the record into a stage of their own.
+    ``held`` is what write-back last wrote; ``crm`` what the CRM reported at the last sync. The CRM's
+    stage wins whenever it stands above anything we wrote (or we never wrote one): someone else set it,
+    a seller by hand, a workflow or an import, and scoring may then only move it forward, never lower
+    it. Only a stage write-back set itself may be moved backwards (a recycled SQL goes back to MQL).
+    A CRM stage below what we wrote is taken for a sync older than our write, so ours is current.
     """
     try:
         wanted = LifecycleStage(desired)
@@ -108,7 +111,11 @@ def lifecycle_change(held: str | None, crm: LifecycleStage | None, desired: str,
         return None, False
     if crm is not None and crm.is_protected:
         return None, False  # opportunity, customer, evangelist: never downgraded by scoring
-    current = LifecycleStage(held) if held in LifecycleStage._value2member_map_ else crm
+    ours = LifecycleStage(held) if held in LifecycleStage._value2member_map_ else None
+    theirs = None if crm is None or crm is LifecycleStage.OTHER else crm
+    if theirs is not None and (ours is None or theirs.rank > ours.rank):
+        return (wanted.value, False) if wanted.rank > theirs.rank else (None, False)
+    current = ours or theirs
     if current is None or current is LifecycleStage.OTHER:
         return wanted.value, False
     if current.is_protected or current == wanted:
