@@ -42,11 +42,12 @@ def test_fetch_reads_records_100_per_batch_call_with_their_associations(hs_serve
 def test_fetch_reports_archived_ids_and_merged_ids_with_their_survivor(hs_server: Any, hs: Any) -> None:
     gone, primary, merged, plain = hs.ids("contacts")[:4]
     hs.archive("contacts", gone)
-    hs.merge("contacts", primary, merged)
-    [page] = list(connector(hs_server).fetch("contacts", [gone, merged, plain, "999999"]))
+    new = hs.merge("contacts", primary, merged)
+    [page] = list(connector(hs_server).fetch("contacts", [gone, merged, primary, plain, "999999"]))
     assert page.archived_ids == [gone, "999999"]
-    assert page.merged == {merged: primary}
-    assert sorted(r.id for r in page.records) == sorted([primary, plain])
+    assert new not in (primary, merged), "a merge makes a new record"
+    assert page.merged == {merged: new, primary: new}
+    assert sorted(r.id for r in page.records) == sorted([new, plain])
 
 
 def test_fetch_asks_once_for_an_id_named_twice(hs_server: Any, hs: Any) -> None:

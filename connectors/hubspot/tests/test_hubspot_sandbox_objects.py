@@ -343,38 +343,60 @@ def test_batch_archive_archives_every_input(client: Any, hs: Any) -> None:
 # -- merge -----------------------------------------------------------------------------------------------------
 
 
-def test_a_merged_contact_disappears_into_the_primary(client: Any, hs: Any, all_pages: Any) -> None:
+def test_a_merge_makes_a_new_contact_that_both_old_ids_lead_to(client: Any, hs: Any, http: Any,
+                                                                all_pages: Any) -> None:
     with_company = [c for c in hs.ids("contacts") if hs.associations("contacts", c, "companies")]
     primary_id, merged_id = with_company[0], with_company[1]
-    merged_company = hs.associations("contacts", merged_id, "companies")
+    linked = set(hs.associations("contacts", primary_id, "companies")) | set(
+        hs.associations("contacts", merged_id, "companies"))
     before = hs.get("contacts", primary_id)
     count = hs.count("contacts")
 
     result = client.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id=primary_id,
                                                                   object_id_to_merge=merged_id))
 
-    assert result.id == primary_id
+    new_id = result.id
+    assert new_id not in (primary_id, merged_id), "HubSpot gives the merged record a new id"
     listed = [r.id for r in all_pages(client.crm.contacts.basic_api.get_page, limit=100)]
-    assert merged_id not in listed and primary_id in listed and hs.count("contacts") == count - 1
-    assert merged_id not in search_ids(client, "contacts", [{"propertyName": "hs_object_id", "operator": "IN",
-                                                             "values": [merged_id, primary_id]}])
-    survivor = client.crm.contacts.basic_api.get_by_id(merged_id, properties=["hs_merged_object_ids"])
-    assert survivor.id == primary_id, "a GET of the merged-away id answers with the primary"
-    assert merged_id in survivor.properties["hs_merged_object_ids"].split(";")
-    assert survivor.properties["lastmodifieddate"] > before["lastmodifieddate"]
-    assert set(merged_company) <= set(hs.associations("contacts", primary_id, "companies"))
+    assert new_id in listed and primary_id not in listed and merged_id not in listed
+    assert hs.count("contacts") == count - 1
+    for old in (primary_id, merged_id):  # a GET of either old id answers with the new record
+        survivor = client.crm.contacts.basic_api.get_by_id(old, properties=["hs_merged_object_ids", "email"])
+        assert survivor.id == new_id
+        assert set(survivor.properties["hs_merged_object_ids"].split(";")) == {primary_id, merged_id}
+        assert survivor.properties["email"] == before["email"], "the primary's values win"
+    batch = http("POST", "/crm/v3/objects/contacts/batch/read",
+                 {"inputs": [{"id": primary_id}, {"id": merged_id}], "properties": ["email"]})
+    assert batch.status == 200 and [r["id"] for r in batch.body["results"]] == [new_id]
+    assert set(hs.associations("contacts", new_id, "companies")) == linked
+    assert hs.associations("contacts", primary_id, "companies") == []
     assert hs.count("contacts", archived=True) == 0, "a merge is not an archive"
 
 
-def test_merging_companies_moves_their_contacts(client: Any, hs: Any) -> None:
+def test_a_merged_contact_is_searchable_only_under_its_new_id(client: Any, hs: Any) -> None:
+    primary_id, merged_id = hs.ids("contacts")[:2]
+    new_id = hs.merge("contacts", primary_id, merged_id)
+    found = search_ids(client, "contacts", [{"propertyName": "hs_object_id", "operator": "IN",
+                                             "values": [primary_id, merged_id, new_id]}])
+    assert found == [new_id]
+
+
+def test_merging_companies_moves_their_contacts_to_the_new_company(client: Any, hs: Any) -> None:
     companies = [c for c in hs.ids("companies") if hs.associations("companies", c, "contacts")]
     primary_id, merged_id = companies[0], companies[1]
     moved = hs.associations("companies", merged_id, "contacts")
-    client.crm.companies.basic_api.merge(PublicMergeInput(primary_object_id=primary_id,
-                                                          object_id_to_merge=merged_id))
-    assert set(moved) <= set(hs.associations("companies", primary_id, "contacts"))
-    assert all(primary_id in hs.associations("contacts", c, "companies") for c in moved)
-    assert hs.get("companies", merged_id)["hs_object_id"] == primary_id
+    new_id = client.crm.companies.basic_api.merge(PublicMergeInput(primary_object_id=primary_id,
+                                                                   object_id_to_merge=merged_id)).id
+    assert set(moved) <= set(hs.associations("companies", new_id, "contacts"))
+    assert all(new_id in hs.associations("contacts", c, "companies") for c in moved)
+    assert hs.get("companies", merged_id)["hs_object_id"] == new_id
+
+
+def test_merging_deals_lists_both_old_ids(client: Any, hs: Any) -> None:
+    primary_id, merged_id = hs.ids("deals")[:2]
+    new_id = hs.merge("deals", primary_id, merged_id)
+    assert set(hs.get("deals", primary_id)["hs_merged_object_ids"].split(";")) == {primary_id, merged_id}
+    assert hs.get("deals", new_id)["hs_object_id"] == new_id
 
 
 def test_merging_an_unknown_record_is_not_found(http: Any, hs: Any) -> None:

@@ -75,27 +75,28 @@ def test_archives_merges_and_association_changes_are_delivered(client: Any, hs: 
     linked = hs.associations("contacts", primary, "companies") + taken_over
     company = next(c for c in hs.ids("companies") if c not in linked)
     client.crm.contacts.basic_api.archive(gone)
-    client.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id=primary, object_id_to_merge=merged))
-    client.crm.associations.v4.basic_api.create_default("contacts", primary, "companies", company)
-    client.crm.associations.v4.basic_api.archive("contacts", primary, "companies", company)
+    new = client.crm.contacts.basic_api.merge(PublicMergeInput(primary_object_id=primary,
+                                                               object_id_to_merge=merged)).id
+    client.crm.associations.v4.basic_api.create_default("contacts", new, "companies", company)
+    client.crm.associations.v4.basic_api.archive("contacts", new, "companies", company)
     drained(hs)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for e in sorted(receiver.events, key=lambda e: e["eventId"]):
         by_type.setdefault(e["subscriptionType"], []).append(e)
     assert [(e["objectId"], e["changeFlag"]) for e in by_type["contact.deletion"]] == [(int(gone), "DELETED")]
     [merge] = by_type["contact.merge"]
-    assert (merge["primaryObjectId"], merge["mergedObjectIds"], merge["newObjectId"]) == (
-        int(primary), [int(merged)], int(primary))
+    assert (merge["objectId"], merge["primaryObjectId"], merge["mergedObjectIds"], merge["newObjectId"]) == (
+        int(new), int(primary), [int(merged)], int(new))
     assert isinstance(merge["numberOfPropertiesMoved"], int)
     links = [(e["associationType"], e["fromObjectId"], e["toObjectId"], e["associationRemoved"])
              for e in by_type["contact.associationChange"] + by_type["company.associationChange"]]
-    expected = [("CONTACT_TO_COMPANY", int(primary), int(company), False),
-                ("CONTACT_TO_COMPANY", int(primary), int(company), True),
-                ("COMPANY_TO_CONTACT", int(company), int(primary), False),
-                ("COMPANY_TO_CONTACT", int(company), int(primary), True)]
-    for other in taken_over:  # the survivor took over the merged contact's companies: both ends changed
-        expected += [("CONTACT_TO_COMPANY", int(primary), int(other), False),
-                     ("COMPANY_TO_CONTACT", int(other), int(primary), False)]
+    expected = [("CONTACT_TO_COMPANY", int(new), int(company), False),
+                ("CONTACT_TO_COMPANY", int(new), int(company), True),
+                ("COMPANY_TO_CONTACT", int(company), int(new), False),
+                ("COMPANY_TO_CONTACT", int(company), int(new), True)]
+    for other in linked:  # the new record took over every company of both: each link is new on both ends
+        expected += [("CONTACT_TO_COMPANY", int(new), int(other), False),
+                     ("COMPANY_TO_CONTACT", int(other), int(new), False)]
     assert sorted(links) == sorted(expected)
 
 

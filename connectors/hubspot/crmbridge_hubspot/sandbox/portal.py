@@ -58,7 +58,8 @@ class ChangeListener(Protocol):
     def changed(self, type_name: str, diffs: Sequence[tuple[int, Sequence[tuple[str, Any]]]], at_ms: int,
                 source: str) -> None: ...
 
-    def merged(self, type_name: str, primary: int, merged: int, moved: int, at_ms: int, source: str) -> None: ...
+    def merged(self, type_name: str, primary: int, merged: int, new: int, moved: int, at_ms: int,
+               source: str) -> None: ...
 
     def associated(self, a_type: str, a_id: int, b_type: str, b_id: int, *, removed: bool, primary: bool,
                    at_ms: int, source: str) -> None: ...
@@ -309,41 +310,49 @@ class HubSpotPortal:
                     listener.deleted(otype.name, record.id, now, self.change_source)
 
     def merge(self, otype: ObjectType, primary: Record, merged: Record) -> Record:
-        """``merged`` disappears into ``primary``: links move over, the survivor lists the merged ids."""
+        """Both records disappear into a new one with a new id, as HubSpot merges today: the primary's
+        values win, the merged record fills the gaps, links of both move over (the primary's first, so its
+        primary labels win), and the survivor lists every id it absorbed in ``hs_merged_object_ids``.
+        Reads of either old id answer with the survivor."""
         with self.lock:
             store = self.stores[otype.name]
             catalog = store.catalog
             if primary.id == merged.id:
                 raise errors.validation("Cannot merge an object with itself.")
             merged_col = catalog.column("hs_merged_object_ids")
-            ids = [x for x in (primary.get(merged_col) or "").split(";") if x]
-            ids += [str(merged.id)] + [x for x in (merged.get(merged_col) or "").split(";") if x]
-            store.merge_away(merged, primary)
-            moved = self._links_gained(otype.name, merged.id, primary.id)
-            fill: dict[str, Any] = {"hs_merged_object_ids": ";".join(dict.fromkeys(ids))}
-            for name, prop in catalog.defs.items():  # the survivor keeps its values, gains the missing ones
-                if prop.read_only or name in ("hs_object_id",):
+            ids = [x for x in (primary.get(merged_col) or "").split(";") if x] + [str(primary.id), str(merged.id)]
+            ids += [x for x in (merged.get(merged_col) or "").split(";") if x]
+            now = self.wall_ms()
+            values = list(primary.values) + [None] * (len(catalog.defs) - len(primary.values))
+            moved = 0
+            for prop in catalog.defs.values():  # the survivor keeps the primary's values, gains the missing
+                if prop.read_only:
                     continue
-                if primary.get(prop.column) in (None, "") and merged.get(prop.column) not in (None, ""):
-                    fill[name] = merged.get(prop.column)
-            self.update_many(otype, [(primary, fill)], allow_read_only=True)
+                if values[prop.column] in (None, "") and merged.get(prop.column) not in (None, ""):
+                    values[prop.column] = merged.get(prop.column)
+                    moved += 1
+            rid = store.new_id()
+            values[catalog.column("hs_object_id")] = str(rid)
+            values[merged_col] = ";".join(dict.fromkeys(ids))
+            values[store.modified_col] = iso_ms(now)
+            survivor = Record(rid, values, primary.created_ms, now, source=primary.source)
+            store.merge_away(primary, survivor)
+            store.merge_away(merged, survivor)
+            store.insert(survivor)
+            self.graph.move(otype.name, primary.id, survivor.id)
+            self.graph.move(otype.name, merged.id, survivor.id)
             listener = self._listener()
             if listener is not None:
-                now, source = self.wall_ms(), self.change_source
-                listener.merged(otype.name, primary.id, merged.id, len(fill) - 1, now, source)
-                for to_type, to_id in moved:  # the links the survivor took over changed on both ends
-                    listener.associated(otype.name, primary.id, to_type, to_id, removed=False, at_ms=now, source=source,
-                                        primary=self.graph.is_primary(otype.name, primary.id, to_type, to_id))
-            return primary
-
-    def _links_gained(self, type_name: str, merged_id: int, primary_id: int) -> list[tuple[str, int]]:
-        """Move the merged record's links to the survivor; answer the ones the survivor did not have."""
-        before = {(b, t) for (a, b), by_id in self.graph.edges.items() if a == type_name
-                  for t in by_id.get(primary_id, ())}
-        self.graph.move(type_name, merged_id, primary_id)
-        after = {(b, t) for (a, b), by_id in self.graph.edges.items() if a == type_name
-                 for t in by_id.get(primary_id, ())}
-        return sorted(after - before)
+                source = self.change_source
+                listener.merged(otype.name, primary.id, merged.id, survivor.id, moved, now, source)
+                for (a_type, to_type), by_id in list(self.graph.edges.items()):
+                    if a_type != otype.name:
+                        continue
+                    for to_id in by_id.get(survivor.id, ()):  # every link of the new record is new on both ends
+                        listener.associated(otype.name, survivor.id, to_type, to_id, removed=False, at_ms=now,
+                                            source=source,
+                                            primary=self.graph.is_primary(otype.name, survivor.id, to_type, to_id))
+            return survivor
 
     def associate(self, from_type: str, from_id: int, to_type: str, to_id: int, primary: bool = False) -> bool:
         with self.lock:

@@ -276,6 +276,7 @@ def _deals() -> list[PropertyDef]:
         _p("closed_lost_reason", "Closed Lost Reason", "string", "textarea", g),
         _p("closed_won_reason", "Closed Won Reason", "string", "textarea", g),
         _last_contacted("deal_activity"),
+        _p("hs_merged_object_ids", "Merged Deal IDs", group=g, read_only=True, hidden=True),
     ]
 
 

@@ -265,9 +265,12 @@ class WebhookApp:
                         "objectId": rid, "propertyName": name, "propertyValue": "" if value is None else str(value)}))
         self._send(out)
 
-    def merged(self, type_name: str, primary: int, merged: int, moved: int, at_ms: int, source: str) -> None:
+    def merged(self, type_name: str, primary: int, merged: int, new: int, moved: int, at_ms: int,
+               source: str) -> None:
+        """A merge makes a new record: the event names it in ``objectId`` and ``newObjectId``, beside the
+        two ids that disappeared into it."""
         self._send(self._events(type_name, "merge", at_ms, source, {
-            "objectId": primary, "primaryObjectId": primary, "mergedObjectIds": [merged], "newObjectId": primary,
+            "objectId": new, "primaryObjectId": primary, "mergedObjectIds": [merged], "newObjectId": new,
             "numberOfPropertiesMoved": moved}))
 
     def associated(self, a_type: str, a_id: int, b_type: str, b_id: int, *, removed: bool, primary: bool,
