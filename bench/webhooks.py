@@ -188,7 +188,7 @@ def start(args: argparse.Namespace, url: str) -> tuple[list[subprocess.Popen[byt
     # the workers' reads does not count against the daemon on this one.
     procs = [subprocess.Popen([str(CRMBRIDGE), "sandbox", "--port", str(sandbox_port), "--contacts",
                                str(args.contacts), "--seed", "7", "--time-scale", str(TIME_SCALE),
-                               "--hubspot-client-secret", SECRET], stdout=subprocess.DEVNULL,
+                               "--option", f"hubspot.client_secret={SECRET}"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(10))]
     wait_http(f"{sandbox}/_sandbox/health")
     env = environment(url, sandbox, daemon_port)

@@ -28,7 +28,7 @@ from crmbridge.store import Store
 from crmbridge.sync import RunReport
 
 app = typer.Typer(name="crmbridge", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="RevOps on autopilot: sync HubSpot and Pipedrive, score leads, hand off SQLs, track the SLA.")
+                  help="RevOps on autopilot: sync your CRMs, score leads, hand off SQLs, track the SLA.")
 config_app = typer.Typer(help="Check configuration, mappings and the scoring model.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(score_app, name="score")
@@ -165,8 +165,8 @@ def run_source(command: str, settings: Settings, source: str, streams: Sequence[
         store.close()
 
 
-SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="hubspot, pipedrive, or all (default: "
-                                                                      "CRMBRIDGE_SOURCES)")]
+SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="an installed connector (e.g. hubspot), "
+                                                                      "or all (default: CRMBRIDGE_SOURCES)")]
 StreamOpt = Annotated[list[str] | None, typer.Option("--stream", help="only these streams (repeatable)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]
 
@@ -449,11 +449,9 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
             source: SourceOpt = "all",
             token: Annotated[list[str] | None, typer.Option(
                 "--token", help="a token the sandboxes accept (repeatable; default: sandbox)")] = None,
-            hubspot_tier: Annotated[str, typer.Option(help="free, starter, professional, enterprise, addon, "
-                                                           "oauth")] = "professional",
-            search_lag: Annotated[float, typer.Option(help="seconds before a write shows in search")] = 0.0,
-            hubspot_client_secret: Annotated[str | None, typer.Option(
-                help="the sandbox app's secret for webhook signatures (default: random, printed)")] = None,
+            option: Annotated[list[str] | None, typer.Option(
+                "--option", "-o", help="a connector's own sandbox option, <connector>.<option>=<value> "
+                                       "(repeatable; `--option help` lists them)")] = None,
             webhook_retry_scale: Annotated[float, typer.Option(
                 min=0.001, help="divides the vendors' webhook retry delays and bans (3600: hours become s)")] = 1.0,
             webhook_duplicates: Annotated[float, typer.Option(
@@ -461,14 +459,17 @@ def sandbox(port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8765,
             webhook_shuffle: Annotated[bool, typer.Option(help="deliver webhook events out of order")] = False,
             webhook_any_host: Annotated[bool, typer.Option(
                 help="deliver webhooks beyond loopback (containers on one network)")] = False) -> None:
-    """Serve HubSpot- and Pipedrive-compatible APIs on loopback, seeded and rate-limited like the real ones."""
+    """Serve every installed connector's fake CRM API on loopback, seeded and rate-limited like the real one."""
     from crmbridge.sandbox import parse_faults, serve
+    from crmbridge.sandbox.options import describe, sandbox_extra
 
-    extra: dict[str, Any] = {"hubspot_tier": hubspot_tier, "search_lag": search_lag,
-                             "webhook_retry_scale": webhook_retry_scale, "webhook_duplicates": webhook_duplicates,
-                             "webhook_shuffle": webhook_shuffle, "webhook_any_host": webhook_any_host}
-    if hubspot_client_secret:
-        extra["hubspot_client_secret"] = hubspot_client_secret
+    if option == ["help"]:
+        for line in describe(plugins()) or ["no installed connector declares sandbox options"]:
+            out.print(escape(line), highlight=False, soft_wrap=True)
+        return
+    extra: dict[str, Any] = {"webhook_retry_scale": webhook_retry_scale, "webhook_duplicates": webhook_duplicates,
+                             "webhook_shuffle": webhook_shuffle, "webhook_any_host": webhook_any_host,
+                             **sandbox_extra(option or (), plugins())}
     options = SandboxOptions(seed=seed, contacts=contacts, faults=parse_faults(faults), time_scale=time_scale,
                              extra=extra, tokens=tuple(token) if token else (SANDBOX_TOKEN,))
     names = sorted(plugins()) if source in (None, "all") else [source]

@@ -1,8 +1,10 @@
 """The seam between the core and a CRM: what a connector plugin provides, and how plugins are found.
 
 A plugin is an object registered in the ``crmbridge.connectors`` entry-point group. It builds a
-``Connector`` (the client side: pages of raw records) and a sandbox (a fake of the vendor's API).
-The core never imports a vendor package; it only sees these protocols.
+``Connector`` (the client side: pages of raw records, and a writer for write-back) and a sandbox (a
+fake of the vendor's API), and declares its ``Capabilities``: everything the core would otherwise have
+to know about a vendor by name. The core never imports a vendor package nor tests a source's name; it
+only sees these protocols, so a new CRM is one new package.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from crmbridge.errors import ConfigError, CrmbridgeError
 from crmbridge.model import EntityType
+from crmbridge.writeback.contract import Writer
 
 ENTRY_POINT_GROUP = "crmbridge.connectors"
 
@@ -181,6 +184,11 @@ class Connector(Protocol):
 
     def usage(self) -> ApiUsage: ...
 
+    def writer(self) -> Writer:
+        """Write-back to this CRM: provisioning, batch person updates and hand-off deals, over the same
+        credentials and pacing as the reads."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -199,10 +207,55 @@ class SandboxOptions:
     tokens: tuple[str, ...] = (SANDBOX_TOKEN,)
 
 
+SANDBOX_OPTION_TYPES = ("text", "int", "float", "bool")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxOption:
+    """A knob of a plugin's sandbox that ``crmbridge sandbox --option <plugin>.<name>=<value>`` sets.
+
+    The core parses the value (``type``: text, int, float or bool; ``choices`` if any) and puts it in
+    ``SandboxOptions.extra[key]``; the plugin's sandbox reads that key. ``default`` is what the sandbox
+    does when the option is not given (shown in help and errors; the core never sends it).
+    """
+
+    name: str
+    key: str
+    help: str
+    type: str = "text"
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in SANDBOX_OPTION_TYPES:
+            raise ValueError(f"sandbox option {self.name!r}: type must be one of {', '.join(SANDBOX_OPTION_TYPES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a plugin declares about its CRM, so the core decides nothing by a source's name.
+
+    ``label``: the CRM's name as people read it (notifications, reports). ``lifecycle_forward_only``:
+    the CRM refuses to move a lifecycle stage backwards unless it is cleared first, so write-back clears
+    it before a lowering write. ``synced_by_default``: used when ``CRMBRIDGE_SOURCES`` is not set.
+    ``handoff_rank``: how strongly the CRM asks for hand-off deals when the hand-off target is ``auto``
+    (the highest rank among the configured sources wins, ties go to the first configured): a CRM sellers
+    work in ranks above one marketing works in. ``sandbox_options``: what ``crmbridge sandbox --option``
+    may set for this plugin's sandbox.
+    """
+
+    label: str
+    lifecycle_forward_only: bool = False
+    synced_by_default: bool = False
+    handoff_rank: int = 0
+    sandbox_options: tuple[SandboxOption, ...] = ()
+
+
 class ConnectorPlugin(Protocol):
     """What a package registers under the ``crmbridge.connectors`` entry-point group."""
 
     name: str
+    capabilities: Capabilities
 
     def connector(self, base_url: str | None = None, **options: Any) -> Connector:
         """A connector configured from the plugin's own ``CRMBRIDGE_<SOURCE>_*`` settings and ``options``."""
@@ -236,3 +289,15 @@ def plugin(name: str) -> ConnectorPlugin:
         known = ", ".join(sorted(available)) or "none installed"
         raise ConfigError(f"unknown source {name!r} (installed connectors: {known})")
     return available[name]
+
+
+def capabilities(name: str) -> Capabilities:
+    """What the installed plugin ``name`` declares; a source no plugin provides (a name in a test, a
+    connector being uninstalled) declares nothing beyond its name."""
+    found = plugins().get(name)
+    return found.capabilities if found is not None else Capabilities(label=name)
+
+
+def default_sources() -> list[str]:
+    """The sources used when none are configured: the installed plugins that ask for it, by name."""
+    return [name for name, p in sorted(plugins().items()) if p.capabilities.synced_by_default]

@@ -74,7 +74,7 @@ _SALES_TOUCHES = frozenset({ActivityKind.CALL, ActivityKind.MEETING, ActivityKin
 
 
 class LifecycleStage(StrEnum):
-    """HubSpot's lifecycle framework, used for both CRMs; ordered from first touch to advocate."""
+    """The lifecycle framework every CRM's stages are mapped onto; ordered from first touch to advocate."""
 
     SUBSCRIBER = "subscriber"
     LEAD = "lead"

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from crmbridge.connectors import default_sources
 from crmbridge.errors import ConfigError
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +28,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path | None = None
     scoring_model: Path | None = None
-    sources: Annotated[list[str], NoDecode] = ["hubspot"]
+    # The CRMs ``backfill``, ``sync`` and ``run`` work on; unset, those whose plugin asks to be synced
+    # by default.
+    sources: Annotated[list[str], NoDecode] = Field(default_factory=default_sources)
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"

@@ -133,7 +133,7 @@ def sandbox_command(port: int, contacts: int) -> list[str]:
     for i, arg in enumerate(command[:-1]):
         if arg in replace:
             command[i + 1] = replace[arg]
-    assert "--hubspot-client-secret" in command
+    assert "hubspot.client_secret=compose-sandbox-secret" in command
     return [str(CRMBRIDGE), *command, "--time-scale", str(TIME_SCALE), "--webhook-retry-scale", str(RETRY_SCALE)]
 
 

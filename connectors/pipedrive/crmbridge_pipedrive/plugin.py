@@ -4,11 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmbridge.connectors import SANDBOX_TOKEN, Connector, SandboxOptions, WebhookVerifier
+from crmbridge.connectors import (
+    SANDBOX_TOKEN,
+    Capabilities,
+    Connector,
+    SandboxOption,
+    SandboxOptions,
+    WebhookVerifier,
+)
+
+# What ``crmbridge sandbox --option pipedrive.<name>=<value>`` sets, and the ``SandboxOptions.extra``
+# key the Pipedrive sandbox reads it from.
+SANDBOX_OPTIONS = (
+    SandboxOption("plan", "pipedrive_plan", "the company's plan: its burst and daily token budget",
+                  default="growth", choices=("lite", "growth", "premium", "ultimate")),
+    SandboxOption("seats", "pipedrive_seats", "paid seats (the daily budget grows with them)", type="int",
+                  default=10),
+    SandboxOption("burst", "pipedrive_burst", "requests per 2-second window (default: the plan's)", type="int"),
+    SandboxOption("daily_tokens", "pipedrive_daily_tokens", "the daily token budget (default: plan x seats)",
+                  type="int"),
+    SandboxOption("cdn_strikes", "pipedrive_cdn_strikes", "429s in a row before the CDN bans the client",
+                  type="int", default=10),
+    SandboxOption("stall_seconds", "pipedrive_stall_seconds", "how long a timeout fault stalls before answering",
+                  type="float", default=30.0),
+)
 
 
 class PipedrivePlugin:
     name = "pipedrive"
+    # Sellers work in Pipedrive: with "auto", hand-off deals go here when it is a configured source.
+    capabilities = Capabilities(label="Pipedrive", handoff_rank=10, sandbox_options=SANDBOX_OPTIONS)
 
     def connector(self, base_url: str | None = None, **options: Any) -> Connector:
         from crmbridge_pipedrive.connector import PipedriveConnector

@@ -152,7 +152,7 @@ def to_datetime(value: Any) -> datetime | None:
 def to_date(value: Any) -> date | None:
     """A calendar day, never shifted: ``2024-05-01`` stays the 1st whatever the offset or zone.
 
-    An ISO timestamp keeps the day it was written with; an epoch value (HubSpot sends date
+    An ISO timestamp keeps the day it was written with; an epoch value (CRMs that send date
     properties as UTC midnight in ms) is read in UTC, where it names the intended day.
     """
     if _blank(value):

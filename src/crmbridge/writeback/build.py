@@ -1,11 +1,11 @@
-"""Assemble write-back from settings: the hand-off configuration, routing, notifier and each CRM's writer."""
+"""Assemble write-back from settings: the hand-off configuration, routing, notifier and each CRM's writer
+(part of the ``Connector`` protocol: every connector can take write-back)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from crmbridge.connectors import Connector
-from crmbridge.errors import ConfigError
 from crmbridge.notify import Notifier, load_notify_settings
 from crmbridge.routing import OwnerRouter, RoutingConfig, load_routing
 from crmbridge.settings import Settings
@@ -20,12 +20,7 @@ def build_writeback(settings: Settings, store: Store, connectors: Mapping[str, C
     config = load_handoff_config(path)
     config.check_sources(list(connectors), str(path) if path else None)
     routing = load_routing(config.routing) if config.routing else RoutingConfig.default()
-    writers = {}
-    for source, connector in connectors.items():
-        make = getattr(connector, "writer", None)
-        if make is None:
-            raise ConfigError(f"the {source} connector cannot write back", key="CRMBRIDGE_SOURCES")
-        writers[source] = make()
+    writers = {source: connector.writer() for source, connector in connectors.items()}
     if notifier is None:
         notifier = Notifier.from_settings(load_notify_settings())
     password = settings.webhook_password.get_secret_value() if settings.webhook_password else None

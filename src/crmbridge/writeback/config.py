@@ -5,12 +5,13 @@ Validated once at start-up; a bad file names its file, line and key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crmbridge.connectors import capabilities
 from crmbridge.errors import ConfigError
 from crmbridge.yamlconf import load_yaml, validate
 
@@ -51,8 +52,9 @@ class Segment(BaseModel):
 class HandoffConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Which CRM receives hand-off deals: a source name, or "auto" (Pipedrive when it is configured,
-    # as the sales CRM of a two-CRM set-up, else the only source). Segments, in order, override it.
+    # Which CRM receives hand-off deals: a source name, or "auto": the configured source whose plugin
+    # ranks highest as hand-off target (the CRM sellers work in, in a two-CRM set-up), else the first.
+    # Segments, in order, override it.
     target: str = "auto"
     segments: list[Segment] = Field(default_factory=list)
     stage: str = "Sales-ready leads"
@@ -75,20 +77,34 @@ class HandoffConfig(BaseModel):
             raise ValueError(f"title may use {{company}}, {{person}}, {{title}}, {{score}}, {{email}}: {exc}") from None
         return self
 
-    def target_for(self, facts: dict[str, Any], sources: Sequence[str]) -> tuple[str, str]:
-        """The CRM a hand-off goes to, and why (the segment's name, or the default)."""
+    def target_for(self, facts: dict[str, Any], sources: Sequence[str],
+                   ranks: Mapping[str, int] | None = None) -> tuple[str, str]:
+        """The CRM a hand-off goes to, and why (the segment's name, or the default). ``ranks``: each
+        source's rank as hand-off target, by default what its plugin declares."""
         for segment in self.segments:
             if segment.when.matches(facts):
                 return segment.target, f"segment {segment.name}"
         if self.target != "auto":
             return self.target, "default target"
-        return ("pipedrive" if "pipedrive" in sources else sources[0]), "default target"
+        return auto_target(sources, ranks), "default target"
 
     def check_sources(self, sources: Sequence[str], file: str | None = None) -> None:
         for name in [self.target, *(s.target for s in self.segments)]:
             if name != "auto" and name not in sources:
                 raise ConfigError(f"hand-off target {name!r} is not a configured source ({', '.join(sources)})",
                                   file=file, key="target")
+
+
+def auto_target(sources: Sequence[str], ranks: Mapping[str, int] | None = None) -> str:
+    """The source that ranks highest as hand-off target; among equals, the first configured."""
+    if not sources:
+        raise ConfigError("no source is configured to receive hand-offs", key="CRMBRIDGE_SOURCES")
+    rank = dict(ranks) if ranks is not None else {s: capabilities(s).handoff_rank for s in sources}
+    best = sources[0]
+    for source in sources[1:]:
+        if rank.get(source, 0) > rank.get(best, 0):
+            best = source
+    return best
 
 
 def load_handoff_config(path: Path | None) -> HandoffConfig:

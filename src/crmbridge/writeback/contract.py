@@ -14,7 +14,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 FieldType = Literal["number", "text", "datetime"]
 
-# An explicit "clear this field" value: HubSpot only moves a lifecycle stage backwards once cleared.
+# An explicit "clear this field" value: a forward-only CRM moves a lifecycle stage backwards only once
+# it is cleared.
 CLEAR = ""
 
 

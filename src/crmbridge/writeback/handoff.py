@@ -6,7 +6,8 @@ Exactly once under retries, crashes and concurrent runs:
 2. a run claims pending rows (a lease; a dead process's claim is taken over at once);
 3. before creating, the CRM is asked for open deals of the person and the account, and for a deal
    carrying the key (a run killed after creating but before recording left one): those are reused;
-4. the deal is created with the key on it (HubSpot refuses a duplicate key outright), then recorded.
+4. the deal is created with the key on it (a CRM that enforces unique values refuses a duplicate key
+   outright; the others are asked for it in step 3), then recorded.
 
 Owner assignment is delegated to the routing rule chain; notification is queued in an outbox, so a
 failing chat or mail server never holds a hand-off back.
@@ -103,9 +104,11 @@ class _Candidate:
 
 class HandoffRunner:
     def __init__(self, store: Store, writers: Mapping[str, Writer], provisioned: Mapping[str, Provisioned],
-                 config: HandoffConfig, router: OwnerRouter, clock: Clock, sources: Sequence[str]) -> None:
+                 config: HandoffConfig, router: OwnerRouter, clock: Clock, sources: Sequence[str],
+                 ranks: Mapping[str, int] | None = None) -> None:
         self.store, self.writers, self.provisioned = store, writers, provisioned
         self.config, self.router, self.clock, self.sources = config, router, clock, list(sources)
+        self.ranks = ranks  # each source's rank as hand-off target (None: what its plugin declares)
         self.ledger = WritebackLedger(store, clock=lambda: int(self.clock().timestamp() * 1000))
         self.counts = StoreLedger(self.ledger)
         self._sellers: dict[str, list[Seller]] = {}
@@ -124,7 +127,7 @@ class HandoffRunner:
         self._load_records(out)
         generations = self.ledger.generations([c.person_id for c in out])
         for c in out:
-            target, why = self.config.target_for(_facts(c), self.sources)
+            target, why = self.config.target_for(_facts(c), self.sources, self.ranks)
             latest, recycled = generations.get(c.person_id, (1, False))
             c.generation = latest + 1 if recycled else latest
             c.key, c.target_reason = handoff_key(target, c.person_id, c.generation), why
@@ -325,7 +328,7 @@ def _member_id(person: Person | None, target: str, score: Mapping[str, Any]) -> 
 
 
 def _target_of(c: _Candidate, runner: HandoffRunner) -> str:
-    return runner.config.target_for(_facts(c), runner.sources)[0]
+    return runner.config.target_for(_facts(c), runner.sources, runner.ranks)[0]
 
 
 def _facts(c: _Candidate) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 Pure decisions: what to write follows from the stored score, the hand-off, the values write-back
 last wrote (the ledger) and the lifecycle stage the CRM reported at the last sync. Only changed
-fields are planned. Lifecycle stages follow HubSpot's rules for every CRM: a stage sales owns
+fields are planned. Lifecycle stages follow one rule set for every CRM: a stage sales owns
 (opportunity, customer, evangelist) is never touched, and a backward move is planned as a clear
-followed by the new value where the CRM requires it.
+followed by the new value where the CRM requires it (its plugin declares it lifecycle forward-only).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crmbridge.connectors import Capabilities, capabilities
 from crmbridge.errors import ConfigError
 from crmbridge.logs import get_logger
 from crmbridge.model import LifecycleStage
@@ -32,9 +33,7 @@ PLAN_SOURCE, PLAN_STREAM, PLAN_KIND = "crmbridge", "_writeback", "plan"
 # Each pass also looks at what changed shortly before the last one started (clocks of several
 # replicas differ a little, and a score stored during the last pass must not be missed).
 PLAN_OVERLAP_MS = 120_000
-FORWARD_ONLY = {"hubspot"}  # CRMs whose lifecycle stage only moves backwards once cleared
 RETRY_BACKOFF_MS = (60_000, 300_000, 1_800_000, 7_200_000)
-CRM_LABELS = {"hubspot": "HubSpot", "pipedrive": "Pipedrive"}
 
 
 @dataclass
@@ -65,10 +64,16 @@ class WriteBackReport:
 
 
 class WriteBack:
+    """Write-back to the CRMs of ``writers``; what each CRM is like (its label, whether its lifecycle
+    stage only moves forward, its rank as hand-off target) comes from ``capabilities``, by default what
+    each source's installed plugin declares."""
+
     def __init__(self, store: Store, writers: Mapping[str, Writer], config: HandoffConfig, router: OwnerRouter,
                  notifier: Notifier | None = None, clock: Callable[[], datetime] = utc_now,
-                 webhook: Mapping[str, str | None] | None = None) -> None:
+                 webhook: Mapping[str, str | None] | None = None,
+                 capabilities: Mapping[str, Capabilities] | None = None) -> None:
         self.store, self.writers, self.config, self.router = store, dict(writers), config, router
+        self.capabilities = dict(capabilities) if capabilities is not None else _declared(self.writers)
         self.notifier = notifier
         self.clock = clock
         self.ledger = WritebackLedger(store, clock=self.now_ms)
@@ -120,12 +125,12 @@ class WriteBack:
         identity), or everyone with ``full`` or when no pass has completed yet."""
         provisioned = self.provisioned()
         runner = HandoffRunner(self.store, self.writers, provisioned, self.config, self.router, self.clock,
-                               list(self.writers))
+                               list(self.writers), ranks=self._ranks())
         handoffs = runner.run(dry_run=dry_run)
         if not dry_run and self.notifier is not None and self.notifier.channels:
             done = [o.key for o in handoffs.outcomes if o.action in ("created", "reused", "recovered")]
             for row in self.ledger.handoffs(keys=done):
-                self.ledger.enqueue(row["key"], list(self.notifier.channels_for(notice_of(row))))
+                self.ledger.enqueue(row["key"], list(self.notifier.channels_for(self.notice(row))))
         cursor = None if full else self.store.get_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND)
         since = None if cursor is None else int(cursor["since_ms"]) - self.overlap_ms
         started = self.now_ms()  # what is stored before this moment is in this plan (or, in flight, in the overlap)
@@ -160,7 +165,7 @@ class WriteBack:
                     desired = desired_values(row, handoff, self.config.write, self.config.reasons_in_summary,
                                              latest_outcome(outcomes.get(int(row["person_id"]), [])))
                     change = plan_person(source, sid, int(row["person_id"]), row.get("email"), desired,
-                                         held.get(sid, {}), _stage(crm_stage), forward_only=source in FORWARD_ONLY)
+                                         held.get(sid, {}), _stage(crm_stage), forward_only=self._forward_only(source))
                     if change is not None:
                         plan.changes.append(change)
         return plan
@@ -199,7 +204,7 @@ class WriteBack:
             handoff = handoffs.get(item["handoff_key"])
             if handoff is None:
                 continue
-            delivery = self.notifier.deliver_to(notice_of(handoff), item["channel"])
+            delivery = self.notifier.deliver_to(self.notice(handoff), item["channel"])
             rounds = int(item["attempts"]) + 1  # outbox rounds; each round retries within its own bounds
             retry_at = None
             if not delivery.ok and delivery.retryable and rounds <= len(RETRY_BACKOFF_MS):
@@ -209,6 +214,24 @@ class WriteBack:
                                              attempts=1, error=delivery.error, retry_at_ms=retry_at)
             counts["sent" if delivery.ok else ("retrying" if retry_at else "failed")] += 1
         return counts
+
+    # -- what each CRM declares --------------------------------------------------------------------
+
+    def _caps(self, source: str) -> Capabilities:
+        return self.capabilities.get(source) or Capabilities(label=source)
+
+    def _forward_only(self, source: str) -> bool:
+        return self._caps(source).lifecycle_forward_only
+
+    def _ranks(self) -> dict[str, int]:
+        return {source: self._caps(source).handoff_rank for source in self.writers}
+
+    def notice(self, handoff: Mapping[str, Any]) -> HandoffNotice:
+        return notice_of(handoff, self._caps(handoff["target"]).label)
+
+
+def _declared(sources: Mapping[str, Any]) -> dict[str, Capabilities]:
+    return {source: capabilities(source) for source in sources}
 
 
 def _stage(value: str | None) -> LifecycleStage | None:
@@ -227,7 +250,8 @@ def _handoff_view(handoff: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"done_ms": handoff.get("done_ms"), "owner_label": f"{owner} ({rule})" if rule else owner}
 
 
-def notice_of(handoff: Mapping[str, Any]) -> HandoffNotice:
+def notice_of(handoff: Mapping[str, Any], crm_label: str | None = None) -> HandoffNotice:
+    """The notification of a hand-off; ``crm_label`` names the target CRM as people read it."""
     s = handoff.get("summary") or {}
     return HandoffNotice(
         person_name=s.get("person") or s.get("email") or "unknown", person_email=s.get("email"),
@@ -235,5 +259,5 @@ def notice_of(handoff: Mapping[str, Any]) -> HandoffNotice:
         company_name=s.get("company"), company_domain=s.get("domain"), score=float(s.get("score") or 0),
         stage="SQL", reasons=tuple(s.get("reasons") or ()), deal_title=handoff.get("title") or "",
         deal_url=s.get("deal_url"), owner_name=s.get("owner_label") or "unassigned", owner_email=s.get("owner_email"),
-        claim=handoff.get("mode") == "claim", crm=CRM_LABELS.get(handoff["target"], handoff["target"]),
+        claim=handoff.get("mode") == "claim", crm=crm_label or handoff["target"],
         key=handoff["key"])
