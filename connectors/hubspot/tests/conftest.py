@@ -15,17 +15,18 @@ import pytest
 import urllib3
 from aiohttp import web
 
-from crmbridge.connectors import SandboxOptions
+from crmbridge.connectors import SANDBOX_TOKEN, SandboxOptions
 from crmbridge.sandbox import SandboxServer
 
 ANCHOR = "2026-03-02T00:00:00Z"
-TOKEN = "pat-na1-sandbox-test"
+TOKEN = SANDBOX_TOKEN
 
 
 def start_sandbox(contacts: int = 300, seed: int = 11, faults: dict[str, float] | None = None,
-                  time_scale: float = 1.0, **extra: Any) -> SandboxServer:
+                  time_scale: float = 1.0, tokens: tuple[str, ...] = (TOKEN,), **extra: Any) -> SandboxServer:
+    """A sandbox whose search sees writes at once (unit tests only; a test of the lag sets its own)."""
     options = SandboxOptions(seed=seed, contacts=contacts, faults=faults or {}, time_scale=time_scale,
-                             extra={"anchor": ANCHOR, **extra})
+                             tokens=tokens, extra={"anchor": ANCHOR, "hubspot_search_lag_seconds": 0, **extra})
     return SandboxServer(options, sources=["hubspot"]).start()
 
 

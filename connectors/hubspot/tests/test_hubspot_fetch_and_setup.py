@@ -150,7 +150,7 @@ def test_setup_moves_the_target_and_reactivates_a_paused_subscription(hs_server:
 def test_setup_without_app_id_or_developer_key_says_which_setting_is_missing(hs_server: Any, monkeypatch) -> None:
     monkeypatch.delenv("CRMBRIDGE_HUBSPOT_APP_ID", raising=False)
     monkeypatch.delenv("CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY", raising=False)
-    c = plugin("hubspot").connector(base_url=hs_server.base_url("hubspot"), access_token="pat-x", app_id=123)
+    c = plugin("hubspot").connector(base_url=hs_server.base_url("hubspot"), access_token="sandbox", app_id=123)
     [step] = _webhook_steps(c.writer().provision(ProvisionSpec(webhook_url=TARGET)))
     assert step.status == "skipped" and "CRMBRIDGE_HUBSPOT_DEVELOPER_API_KEY" in step.detail
     assert "CRMBRIDGE_HUBSPOT_APP_ID" not in step.detail

@@ -36,7 +36,7 @@ def test_every_answer_carries_the_rate_limit_headers_of_the_tier(make_sandbox: A
 def test_the_burst_window_answers_429_with_hubspots_body_once_exceeded(make_sandbox: Any) -> None:
     # The free tier allows 100 calls per 10 s; a time scale of 0.5 stretches the window to 20 s so the
     # burst below always lands inside it.
-    server, _, http = make_sandbox(contacts=20, hubspot_tier="free", time_scale=0.5)
+    server, _, http = make_sandbox(contacts=20, hubspot_tier="free", time_scale=0.5, tokens=("sandbox", "second-app"))
     answers = [http("GET", "/crm/v3/objects/contacts?limit=1") for _ in range(101)]
     assert [a.status for a in answers[:100]] == [200] * 100
     assert [int(a.headers["x-hubspot-ratelimit-remaining"]) for a in answers[:100]] == list(range(99, -1, -1))
@@ -48,6 +48,7 @@ def test_the_burst_window_answers_429_with_hubspots_body_once_exceeded(make_sand
     assert refused.headers["x-hubspot-ratelimit-remaining"] == "0"
     assert refused.headers["x-hubspot-ratelimit-max"] == "100"
     assert refused.headers["x-hubspot-ratelimit-interval-milliseconds"] == "20000"
+    assert 1 <= int(refused.headers["retry-after"]) <= 20, "HubSpot says in whole seconds when to come back"
     assert http("GET", "/crm/v3/objects/contacts?limit=1", token="second-app").status == 200, "per token"
     stats = server.vendor("hubspot").stats()
     assert stats["rate_limited"] == 1

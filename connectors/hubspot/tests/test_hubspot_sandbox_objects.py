@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,10 +102,40 @@ def test_requests_without_a_bearer_token_get_hubspots_401(client: Any, http: Any
     assert answer.body["message"].startswith("Authentication credentials not found")
 
 
-def test_a_sandbox_restricted_to_one_token_refuses_the_others(make_sandbox: Any) -> None:
-    _, _, http = make_sandbox(contacts=20, hubspot_token="the-only-token")
+def test_a_token_the_sandbox_does_not_know_gets_hubspots_401(http: Any) -> None:
+    answer = http("GET", "/crm/v3/objects/contacts", token="pat-na1-somebody-elses")
+    assert answer.status == 401 and answer.body["category"] == "INVALID_AUTHENTICATION"
+    assert http("GET", "/crm/v3/objects/contacts").status == 200
+
+
+def test_the_sandbox_accepts_the_tokens_it_was_given_and_no_others(make_sandbox: Any) -> None:
+    _, _, http = make_sandbox(contacts=20, hubspot_token="pat-legacy")
     assert http("GET", "/crm/v3/objects/contacts", token="another").status == 401
-    assert http("GET", "/crm/v3/objects/contacts", token="the-only-token").status == 200
+    assert http("GET", "/crm/v3/objects/contacts", token="pat-legacy").status == 200
+    assert http("GET", "/crm/v3/objects/contacts", token="sandbox").status == 200
+
+
+SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "contracts" / "hubspot" / "samples"
+
+
+def test_a_token_without_the_scope_a_call_needs_gets_hubspots_403(make_sandbox: Any) -> None:
+    _, _, http = make_sandbox(contacts=20, hubspot_token_scopes={"pat-contacts": ["crm.objects.contacts.read"]})
+    read = http("GET", "/crm/v3/objects/contacts", token="pat-contacts")
+    assert read.status == 200
+    for method, path, body in [("GET", "/crm/v3/objects/deals", None),
+                               ("PATCH", f"/crm/v3/objects/contacts/{read.body['results'][0]['id']}",
+                                {"properties": {"jobtitle": "CFO"}}),
+                               ("GET", "/crm/v3/schemas", None)]:
+        answer = http(method, path, body, token="pat-contacts")
+        assert answer.status == 403, path
+        assert answer.body["category"] == "MISSING_SCOPES"
+        assert answer.body["message"] == "One or more of the following scopes are required."
+        assert answer.body["context"]["requiredGranularScopes"]
+    sample = SAMPLES / "metadata-err-schemas-scope.json"
+    if sample.exists():  # the same keys as HubSpot's own answer
+        expected = json.loads(sample.read_text())
+        assert set(answer.body) == set(expected) and set(answer.body["context"]) == set(expected["context"])
+    assert http("GET", "/crm/v3/objects/deals", token="sandbox").status == 200, "default tokens hold every scope"
 
 
 # -- single records ----------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import pytest
 from hubspot.crm.objects import PublicObjectSearchRequest
 from hubspot.crm.objects.exceptions import ApiException
 
+from .conftest import sdk_client
+
 
 def search(client: Any, object_type: str, groups: list[list[dict[str, Any]]], **kwargs: Any) -> Any:
     request = PublicObjectSearchRequest(filter_groups=[{"filters": g} for g in groups], **kwargs)
@@ -223,6 +225,46 @@ def test_with_an_index_lag_search_shows_the_previous_state_until_the_index_catch
     assert wait_until(lambda: new_id in {r.id for r in search_all(client, "contacts", [])})
 
 
+def test_by_default_search_lags_each_write_by_one_to_three_scaled_seconds() -> None:
+    # No lag option: the default is on. At time scale 10 each write shows after 0.1-0.3 s, each its own.
+    from crmbridge.connectors import SandboxOptions
+    from crmbridge.sandbox import SandboxServer
+
+    options = SandboxOptions(seed=3, contacts=40, time_scale=10, extra={"hubspot_search_per_second": 10_000})
+    with SandboxServer(options, sources=["hubspot"]) as server:
+        hs = server.vendor("hubspot")
+        client = sdk_client(server)
+        ids = hs.ids("contacts")[:6]
+        written = time.monotonic()
+        shown: dict[str, float] = {}
+        for cid in ids:
+            hs.update("contacts", cid, {"jobtitle": f"Lagging {cid}"})
+
+        def seen() -> bool:
+            page = search(client, "contacts", [[{"propertyName": "jobtitle", "operator": "CONTAINS_TOKEN",
+                                                 "value": "lagging"}]], properties=["jobtitle"])
+            for r in page.results:
+                shown.setdefault(r.id, time.monotonic() - written)
+            return len(shown) == len(ids)
+
+        assert not seen() and not shown, "no write is searchable at once"
+        assert wait_until(seen, timeout=5)
+    assert all(0.09 <= lag <= 0.6 for lag in shown.values()), shown
+    assert max(shown.values()) - min(shown.values()) > 0.01, "each write draws its own lag"
+
+
+def test_the_lag_option_takes_a_range_and_zero_turns_it_off() -> None:
+    from crmbridge_hubspot.sandbox import search_lag
+
+    assert search_lag({}, 1.0) == (1.0, 3.0)
+    assert search_lag({}, 10.0) == (0.1, 0.3)
+    assert search_lag({"hubspot_search_lag_seconds": [2, 4]}, 2.0) == (1.0, 2.0)
+    assert search_lag({"hubspot_search_lag_seconds": 0}, 1.0) == (0.0, 0.0)
+    assert search_lag({"search_lag": 5.0}, 1.0) == (5.0, 5.0), "the CLI's spelling is read too"
+    with pytest.raises(ValueError):
+        search_lag({"hubspot_search_lag_seconds": [3, 1]}, 1.0)
+
+
 def test_without_a_lag_writes_are_searchable_at_once(client: Any, hs: Any) -> None:
     contact_id = hs.ids("contacts")[0]
     hs.update("contacts", contact_id, {"jobtitle": "Head of Growth"})
@@ -232,7 +274,7 @@ def test_without_a_lag_writes_are_searchable_at_once(client: Any, hs: Any) -> No
 
 def test_search_is_limited_to_five_requests_per_second_per_token(make_sandbox: Any) -> None:
     # A time scale below one stretches the one-second window, so the burst below always falls in it.
-    _, client, http = make_sandbox(contacts=20, time_scale=0.05)
+    _, client, http = make_sandbox(contacts=20, time_scale=0.05, tokens=("sandbox", "another-app"))
     answers = [http("POST", "/crm/v3/objects/contacts/search", {"limit": 1}) for _ in range(6)]
     assert [a.status for a in answers] == [200] * 5 + [429]
     assert answers[-1].body["errorType"] == "RATE_LIMIT" and answers[-1].body["policyName"] == "SECONDLY"

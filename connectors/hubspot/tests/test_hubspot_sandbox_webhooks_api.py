@@ -111,7 +111,7 @@ def test_invalid_settings_get_400(hs_server: Any, body: dict[str, Any]) -> None:
     assert answer.status == 400 and answer.body["category"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize(("query", "token"), [("", None), ("?hapikey=wrong-key", None), ("", "pat-na1-sandbox-test")])
+@pytest.mark.parametrize(("query", "token"), [("", None), ("?hapikey=wrong-key", None), ("", "sandbox")])
 def test_webhook_routes_take_the_developer_key_not_a_private_app_token(hs_server: Any, query: str,
                                                                        token: str | None) -> None:
     answer = RawHttp(hs_server.base_url("hubspot"), token=token)("GET", f"/webhooks/v3/{APP}/subscriptions{query}")

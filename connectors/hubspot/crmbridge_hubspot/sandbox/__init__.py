@@ -50,9 +50,18 @@ def _otype(name: str) -> ObjectType:
 class HubSpotSandbox:
     """Implements ``crmbridge.sandbox.VendorSandbox`` for HubSpot.
 
-    Options read from ``SandboxOptions.extra`` (all optional): ``anchor``, ``hubspot_tier``,
-    ``hubspot_burst_limit``, ``hubspot_daily_limit``, ``hubspot_search_per_second``, ``hubspot_token``,
-    ``hubspot_search_lag_seconds``, ``hubspot_portal_id``, ``stall_seconds``, ``fault_after_share``;
+    Bearer tokens accepted: ``SandboxOptions.tokens`` (every scope), plus the tokens of
+    ``extra["hubspot_token_scopes"]`` (``{token: [scope, ...]}``: only those scopes; a call needing
+    another gets HubSpot's 403 ``MISSING_SCOPES``) and ``extra["hubspot_token"]`` (one more token with
+    every scope, an older spelling). Any other token gets HubSpot's 401.
+
+    Search lags writes by 1-3 s (divided by the time scale) unless ``hubspot_search_lag_seconds`` says
+    otherwise: a number, or ``[low, high]`` to draw each write's lag from; 0 turns it off, for unit tests
+    only. ``search_lag`` (the CLI's spelling) sets it too when it is above 0.
+
+    Other options read from ``SandboxOptions.extra`` (all optional): ``anchor``, ``hubspot_tier``,
+    ``hubspot_burst_limit``, ``hubspot_daily_limit``, ``hubspot_search_per_second``,
+    ``hubspot_portal_id``, ``stall_seconds``, ``fault_after_share``;
     the app behind webhooks: ``hubspot_app_id``, ``hubspot_client_secret`` (random when absent),
     ``hubspot_developer_api_key``; delivery: ``webhook_retry_scale``, ``webhook_duplicates``,
     ``webhook_shuffle``, ``webhook_any_host``.
@@ -66,8 +75,8 @@ class HubSpotSandbox:
         self.time_scale = float(options.time_scale) if options.time_scale and options.time_scale > 0 else 1.0
         self.world: World = generate_world(options.seed, options.contacts, parse_anchor(extra.get("anchor")))
         self.portal_id = int(extra.get("hubspot_portal_id", DEFAULT_PORTAL_ID))
-        lag = float(extra.get("hubspot_search_lag_seconds", 0.0)) / self.time_scale
-        self.portal = HubSpotPortal(self.world, portal_id=self.portal_id, search_lag_seconds=lag)
+        self.portal = HubSpotPortal(self.world, portal_id=self.portal_id,
+                                    search_lag_seconds=search_lag(extra, self.time_scale), seed=options.seed)
         self.limits = RateLimits(
             str(extra.get("hubspot_tier", "professional")).lower(), self.time_scale,
             burst=_int_or_none(extra.get("hubspot_burst_limit")), daily=_int_or_none(extra.get("hubspot_daily_limit")),
@@ -81,8 +90,7 @@ class HubSpotSandbox:
         self.portal.listener = self.webhooks
         self.simulator = Simulator(self.portal)
         self.sellers = HubSpotSalesDesk(self.portal)
-        token = extra.get("hubspot_token")
-        self.gateway = Gateway(self.limits, self.faults, self._stats, token=str(token) if token else None,
+        self.gateway = Gateway(self.limits, self.faults, self._stats, tokens=accepted_tokens(options),
                                time_scale=self.time_scale, developer_key=self.webhooks.developer_key)
         self.app = self._build_app()
 
@@ -269,6 +277,36 @@ class HubSpotSandbox:
         if record is None:
             raise KeyError(f"no live {otype.singular} {record_id}")
         return record
+
+
+DEFAULT_SEARCH_LAG = (1.0, 3.0)  # seconds a write stays invisible to search, at time scale 1
+
+
+def search_lag(extra: Mapping[str, Any], time_scale: float) -> tuple[float, float]:
+    """The (low, high) range each write's search lag is drawn from, in scaled seconds."""
+    raw = extra.get("hubspot_search_lag_seconds")
+    if raw is None and extra.get("search_lag"):  # the CLI's spelling; its default 0 means "not given"
+        raw = extra["search_lag"]
+    if raw is None:
+        low, high = DEFAULT_SEARCH_LAG
+    elif isinstance(raw, list | tuple):
+        low, high = (float(raw[0]), float(raw[-1])) if raw else (0.0, 0.0)
+    else:
+        low = high = float(raw)
+    if low < 0 or high < low:
+        raise ValueError(f"search lag {raw!r}: give seconds >= 0, or [low, high] with low <= high")
+    return low / time_scale, high / time_scale
+
+
+def accepted_tokens(options: SandboxOptions) -> dict[str, frozenset[str] | None]:
+    """Every bearer token the sandbox accepts, with its scopes (None: all of them)."""
+    tokens: dict[str, frozenset[str] | None] = {str(t): None for t in options.tokens}
+    legacy = options.extra.get("hubspot_token")
+    if legacy:
+        tokens[str(legacy)] = None
+    for token, scopes in (options.extra.get("hubspot_token_scopes") or {}).items():
+        tokens[str(token)] = frozenset(str(s) for s in scopes)
+    return tokens
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -80,6 +80,18 @@ def unauthorized() -> HubSpotError:
     return HubSpotError(401, _body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"))
 
 
+def invalid_token() -> HubSpotError:
+    """A bearer token the account does not know (revoked, mistyped, another account's)."""
+    return HubSpotError(401, _body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"))
+
+
+def missing_scopes(scopes: Sequence[str]) -> HubSpotError:
+    """A known token without any of the scopes the call needs."""
+    return HubSpotError(403, _body("One or more of the following scopes are required.", "MISSING_SCOPES",
+                                   context={"requiredGranularScopes": list(scopes),
+                                            "links": ["https://developers.hubspot.com/scopes"]}))
+
+
 def invalid_api_key() -> HubSpotError:
     return HubSpotError(401, _body("The API key provided is invalid. View or manage your API key here: "
                                    "https://app.hubspot.com/l/api-key/", "INVALID_AUTHENTICATION"))

@@ -1,4 +1,5 @@
-"""What stands in front of every HubSpot route: call counting, bearer-token auth, rate limits, faults.
+"""What stands in front of every HubSpot route: call counting, bearer-token auth and scopes, rate limits,
+faults.
 
 Control routes under ``/_sandbox/`` pass straight through: they are never counted, limited or faulted.
 The developer-account routes (webhooks v3) are counted and take the developer API key as ``hapikey``
@@ -11,7 +12,7 @@ import asyncio
 import hmac
 import itertools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ from crmbridge.sandbox.stats import SandboxStats
 from crmbridge_hubspot.sandbox import errors
 from crmbridge_hubspot.sandbox.limits import RateLimits
 from crmbridge_hubspot.sandbox.schema import object_type
+from crmbridge_hubspot.sandbox.scopes import required_scopes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _TYPE_KEYS = ("object_type", "from_type", "to_type")
@@ -50,15 +52,23 @@ def endpoint_name(request: web.Request, prefix: str) -> str:
     return f"{request.method} {template}"
 
 
+def retry_after(seconds: float) -> str:
+    """``Retry-After`` in seconds, as HubSpot sends it on a 429; fractional only when a time scale made the
+    wait shorter than HubSpot's whole seconds (a client that reads it still paces right)."""
+    if seconds >= 1.0:
+        return str(max(1, round(seconds)))
+    return f"{max(seconds, 0.001):.3g}"
+
+
 class Gateway:
     def __init__(self, limits: RateLimits, faults: FaultInjector, stats: SandboxStats, *,
-                 token: str | None, time_scale: float, prefix: str = "/hubspot",
+                 tokens: Mapping[str, frozenset[str] | None], time_scale: float, prefix: str = "/hubspot",
                  developer_key: str | None = None) -> None:
         self.developer_key = developer_key
         self.limits = limits
         self.faults = faults
         self.stats = stats
-        self.token = token
+        self.tokens = dict(tokens)  # accepted token -> its scopes (None: every scope)
         self.time_scale = time_scale
         self.prefix = prefix
         self._server_errors = itertools.cycle(_SERVER_ERRORS)
@@ -67,9 +77,19 @@ class Gateway:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or (self.token is not None and token != self.token):
+        if scheme.lower() != "bearer" or not token:
             raise errors.unauthorized()
+        if not any(hmac.compare_digest(token.encode(), known.encode()) for known in self.tokens):
+            raise errors.invalid_token()
         return token
+
+    def _check_scopes(self, request: web.Request, path: str, token: str) -> None:
+        held = self.tokens.get(token)
+        if held is None:
+            return
+        needed = required_scopes(request.method, path, request.match_info)
+        if needed and held.isdisjoint(needed):
+            raise errors.missing_scopes(needed)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -81,6 +101,7 @@ class Gateway:
             return await self._developer(request, handler, path)
         try:
             token = self._token(request)
+            self._check_scopes(request, path, token)
         except errors.HubSpotError as exc:
             return exc.response()
         search = request.method == "POST" and path.endswith("/search")
@@ -88,7 +109,8 @@ class Gateway:
         if not verdict.allowed:
             self.stats.limited()
             assert verdict.policy is not None
-            return errors.json_response(errors.rate_limited_body(verdict.policy), 429, verdict.headers)
+            headers = {**verdict.headers, "Retry-After": retry_after(verdict.retry_after)}
+            return errors.json_response(errors.rate_limited_body(verdict.policy), 429, headers)
         is_write = request.method in _WRITE_METHODS and not _READ_POSTS.search(path)
         decision = self.faults.decide(is_write)
         if decision is not None and not decision.after_handler:
@@ -139,10 +161,8 @@ class Gateway:
             return errors.server_error(next(self._server_errors))
         if kind is Fault.RATE_LIMIT:
             self.stats.limited()
-            wait = 10.0 / self.time_scale
-            retry_after = str(int(wait)) if float(wait).is_integer() else f"{wait:.3g}"
             return errors.json_response(errors.rate_limited_body("TEN_SECONDLY_ROLLING"), 429,
-                                        {"Retry-After": retry_after})
+                                        {"Retry-After": retry_after(10.0 / self.time_scale)})
         if kind is Fault.TIMEOUT:
             await asyncio.sleep(self.faults.stall_seconds)
             return None

@@ -20,6 +20,7 @@ class Verdict:
     allowed: bool
     policy: str | None = None  # TEN_SECONDLY_ROLLING, DAILY or SECONDLY when refused
     headers: dict[str, str] = field(default_factory=dict)
+    retry_after: float = 0.0  # seconds until a refused call would be admitted
 
 
 class DailyQuota:
@@ -51,6 +52,10 @@ class DailyQuota:
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.used)
+
+    def until_reset(self) -> float:
+        with self._lock:
+            return max(0.0, self._start + self.length - self._clock())
 
     def reset(self) -> None:
         with self._lock:
@@ -87,18 +92,19 @@ class RateLimits:
     def admit(self, token: str, search: bool) -> Verdict:
         if search:
             if not self.daily.has_room():
-                return Verdict(False, "DAILY")
+                return Verdict(False, "DAILY", retry_after=self.daily.until_reset())
             window = self._window(self._searches, token, self.search_limit, self.search_window)
-            if not window.acquire().allowed:
-                return Verdict(False, "SECONDLY")
+            admission = window.acquire()
+            if not admission.allowed:
+                return Verdict(False, "SECONDLY", retry_after=admission.retry_after)
             self.daily.take()
             return Verdict(True)
         burst = self._window(self._bursts, token, self.burst, self.window)
         if not self.daily.has_room():
-            return Verdict(False, "DAILY", self._headers(0))
+            return Verdict(False, "DAILY", self._headers(0), self.daily.until_reset())
         admission = burst.acquire()
         if not admission.allowed:
-            return Verdict(False, "TEN_SECONDLY_ROLLING", self._headers(0))
+            return Verdict(False, "TEN_SECONDLY_ROLLING", self._headers(0), admission.retry_after)
         self.daily.take()
         return Verdict(True, None, self._headers(admission.remaining))
 

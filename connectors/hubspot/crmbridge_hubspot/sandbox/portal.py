@@ -66,11 +66,14 @@ class ChangeListener(Protocol):
 
 
 class HubSpotPortal:
-    def __init__(self, world: World, *, portal_id: int, search_lag_seconds: float = 0.0,
-                 wall_ms: Callable[[], int] = now_ms, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, world: World, *, portal_id: int, search_lag_seconds: float | tuple[float, float] = 0.0,
+                 wall_ms: Callable[[], int] = now_ms, monotonic: Callable[[], float] = time.monotonic,
+                 seed: int = 0) -> None:
         self.world = world
         self.portal_id = portal_id
-        self.search_lag = search_lag_seconds
+        lag = search_lag_seconds
+        self.search_lag: tuple[float, float] = (float(lag), float(lag)) if isinstance(lag, int | float) else lag
+        self.seed = seed
         self.wall_ms = wall_ms
         self.monotonic = monotonic
         self.lock = threading.RLock()
@@ -107,7 +110,8 @@ class HubSpotPortal:
             world = self.world
             self.catalogs: dict[str, PropertyCatalog] = build_catalogs()
             self.stores: dict[str, ObjectStore] = {
-                name: ObjectStore(otype, self.catalogs[name], self.search_lag, self.monotonic)
+                name: ObjectStore(otype, self.catalogs[name], self.search_lag, self.monotonic,
+                                  random.Random(f"lag:{self.seed}:{name}"))
                 for name, otype in OBJECT_TYPES.items()
             }
             self.stores["contacts"].load(render_contacts(world))

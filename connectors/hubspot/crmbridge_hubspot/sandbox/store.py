@@ -6,8 +6,10 @@ edited in place, so the search index can keep showing a record's previous state 
 
 from __future__ import annotations
 
+import heapq
+import random
 from bisect import bisect_left, insort
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -48,17 +50,25 @@ class SearchView:
 
 
 class SearchIndex:
-    """Live records sorted by last-modified time, as the (possibly lagging) search index sees them."""
+    """Live records sorted by last-modified time, as the (possibly lagging) search index sees them.
+
+    Each write becomes visible after its own lag, drawn from ``lag_seconds`` (low, high): HubSpot's index
+    catches up in seconds, not in a fixed delay, so a later write may show before an earlier one.
+    """
 
     BULK = 200  # above this many changes at once, re-sort instead of inserting one by one
 
-    def __init__(self, lag_seconds: float, monotonic: Callable[[], float]) -> None:
-        self.lag = lag_seconds
+    def __init__(self, lag_seconds: tuple[float, float], monotonic: Callable[[], float],
+                 rng: random.Random | None = None) -> None:
+        self.lag_range = lag_seconds
+        self.lag = lag_seconds[1]  # the longest lag: 0 when search sees every write at once
+        self._rng = rng or random.Random(0)
         self._monotonic = monotonic
         self.by_modified: list[tuple[int, int]] = []
         self.indexed: dict[int, int] = {}  # id -> last-modified ms as indexed
         self.shadow: dict[int, SearchView | None] = {}  # pending ids -> state search still shows
-        self._queue: deque[tuple[float, int]] = deque()
+        self._queue: list[tuple[float, int, int]] = []  # a heap of (due, sequence, id)
+        self._sequence = 0
         self._pending: dict[int, int] = {}
         self._dirty = False
         self.version = 0
@@ -78,9 +88,11 @@ class SearchIndex:
 
     def after_change(self, records: list[Record]) -> None:
         if self.lag > 0:
-            due = self._monotonic() + self.lag
+            low, high = self.lag_range
+            due = self._monotonic() + (self._rng.uniform(low, high) if high > low else high)
             for record in records:
-                self._queue.append((due, record.id))
+                self._sequence += 1
+                heapq.heappush(self._queue, (due, self._sequence, record.id))
                 self._pending[record.id] = self._pending.get(record.id, 0) + 1
             return
         self._sync(records)
@@ -91,7 +103,7 @@ class SearchIndex:
             now = self._monotonic()
             ready: list[Record] = []
             while self._queue and self._queue[0][0] <= now:
-                _, rid = self._queue.popleft()
+                _, _, rid = heapq.heappop(self._queue)
                 left = self._pending[rid] - 1
                 if left:
                     self._pending[rid] = left
@@ -139,15 +151,15 @@ class SearchIndex:
 class ObjectStore:
     """Every record of one object type, live, archived and merged-away."""
 
-    def __init__(self, otype: ObjectType, catalog: PropertyCatalog, lag_seconds: float,
-                 monotonic: Callable[[], float]) -> None:
+    def __init__(self, otype: ObjectType, catalog: PropertyCatalog, lag_seconds: tuple[float, float],
+                 monotonic: Callable[[], float], rng: random.Random | None = None) -> None:
         self.type = otype
         self.catalog = catalog
         self.records: dict[int, Record] = {}
         self.order: list[int] = []  # every id, ascending (ids only grow)
         self.archived_order: list[int] = []
         self.unique: dict[int, dict[str, int]] = {catalog.column(n): {} for n in otype.unique}
-        self.index = SearchIndex(lag_seconds, monotonic)
+        self.index = SearchIndex(lag_seconds, monotonic, rng)
         self.next_id = otype.id_base + 1
         self.live_count = 0
         self.created_col = catalog.column(otype.created_prop)
