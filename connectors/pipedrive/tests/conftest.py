@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crmbridge.connectors import SandboxOptions, plugin
+from crmbridge.connectors import SANDBOX_TOKEN, SandboxOptions, plugin
 from crmbridge.mapping import SourceMapping
 from crmbridge.sandbox import SandboxServer
 from crmbridge.sandbox.recorder import RecordingReceiver
@@ -98,13 +98,14 @@ def check_shape(openapi) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
-    """Start Pipedrive sandboxes (stopped at the end): ``sandbox_factory(contacts=300, faults=..., **extra)``."""
+    """Start Pipedrive sandboxes (stopped at the end): ``sandbox_factory(contacts=300, faults=..., tokens=...,
+    **extra)``."""
     started: list[SandboxServer] = []
 
     def start(contacts: int = 300, seed: int = 7, faults: dict[str, float] | None = None, time_scale: float = 50.0,
-              **extra: Any) -> SandboxServer:
+              tokens: tuple[str, ...] = (SANDBOX_TOKEN,), **extra: Any) -> SandboxServer:
         options = SandboxOptions(seed=seed, contacts=contacts, faults=faults or {}, time_scale=time_scale,
-                                 extra={"anchor": ANCHOR, **extra})
+                                 extra={"anchor": ANCHOR, **extra}, tokens=tokens)
         server = SandboxServer(options, sources=["pipedrive"]).start()
         started.append(server)
         return server

@@ -78,7 +78,7 @@ def test_backfill_without_a_token_says_which_setting_is_missing(tmp_path):
 
 
 def test_backfill_with_a_wrong_token_fails_clearly_without_showing_it(sandbox_factory, tmp_path):
-    server = sandbox_factory(pipedrive_api_token="the-right-one")
+    server = sandbox_factory(tokens=("the-right-one",))
     env = cli_env(server, tmp_path / "x.db", CRMBRIDGE_PIPEDRIVE_API_TOKEN="a-wrong-token-1234")
     result = subprocess.run([CRMBRIDGE, "backfill", "--source", "pipedrive"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)

@@ -10,7 +10,7 @@ from crmbridge.store import Store
 from crmbridge.sync import Syncer
 from crmbridge_pipedrive.webhooks import PipedriveWebhooks
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 
 
 def listed(server, kind: str, **params) -> requests.Response:

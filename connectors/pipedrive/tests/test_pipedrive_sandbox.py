@@ -11,7 +11,7 @@ from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.fields import FieldCatalog, is_custom_key
 from crmbridge_pipedrive.sandbox.render import field_key
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 
 
 def get(server, path, **params):
@@ -345,12 +345,33 @@ def test_the_daily_token_budget_runs_out(sandbox_factory):
     assert float(spent.headers["x-ratelimit-reset"]) > 60
 
 
-def test_requests_without_a_token_are_refused(sandbox_factory):
-    server = sandbox_factory(pipedrive_api_token="right")
+def test_only_the_configured_tokens_are_accepted_and_only_the_ways_pipedrive_takes_them(sandbox_factory):
+    server = sandbox_factory(tokens=("right",), pipedrive_oauth_tokens=["oauth-access"])
     url = server.base_url("pipedrive") + "/api/v2/persons"
-    assert requests.get(url, timeout=5).status_code == 401
-    assert requests.get(url, headers={"x-api-token": "wrong"}, timeout=5).status_code == 401
-    assert requests.get(url, params={"api_token": "right"}, timeout=5).status_code == 200
+
+    def status(**kw):
+        return requests.get(url, timeout=5, **kw).status_code
+
+    assert status(headers={"x-api-token": "right"}) == 200
+    assert status(params={"api_token": "right"}) == 200
+    assert status(headers={"Authorization": "Bearer oauth-access"}) == 200
+    refused = [status(), status(headers={"x-api-token": "wrong"}), status(params={"api_token": "sandbox"}),
+               status(headers={"Authorization": "Bearer right"}),  # an API token is never a Bearer token
+               status(headers={"x-api-token": "oauth-access"}),  # nor an OAuth token an API token
+               status(headers={"Authorization": "Bearer wrong"})]
+    assert refused == [401] * 6
+    body = requests.get(url, headers={"x-api-token": "wrong"}, timeout=5).json()
+    assert body == {"success": False, "error": "unauthorized access", "errorCode": 401,
+                    "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+                    "data": None, "additional_data": None}
+    assert requests.get(server.base_url("pipedrive") + "/v1/users", timeout=5).status_code == 401
+
+
+def test_the_default_sandbox_takes_only_the_sandbox_token(sandbox_factory):
+    server = sandbox_factory()
+    url = server.base_url("pipedrive") + "/api/v2/deals"
+    assert requests.get(url, headers={"x-api-token": "sandbox"}, timeout=5).status_code == 200
+    assert requests.get(url, headers={"x-api-token": "any-token"}, timeout=5).status_code == 401
 
 
 # -- faults, determinism, overlap --------------------------------------------------------------

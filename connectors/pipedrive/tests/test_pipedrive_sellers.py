@@ -12,7 +12,7 @@ import requests
 
 from crmbridge_pipedrive.records import due_at
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 
 
 class Account:

@@ -7,7 +7,7 @@ import requests
 from crmbridge.writeback.contract import ProvisionSpec
 from crmbridge_pipedrive.fields import is_custom_key
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 URL = "https://crmbridge.example.com/webhooks/pipedrive"
 OBJECTS = ["activity", "deal", "organization", "person"]
 

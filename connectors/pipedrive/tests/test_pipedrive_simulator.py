@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import requests
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 
 
 def simulate(server, **body) -> requests.Response:

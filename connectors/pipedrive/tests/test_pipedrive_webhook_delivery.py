@@ -14,7 +14,7 @@ import requests
 from crmbridge.connectors import WebhookEvent, WebhookRequest
 from crmbridge_pipedrive.webhooks import PipedriveWebhooks
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 USER, PASSWORD = "crmbridge", "hook-password-1"
 
 
@@ -52,7 +52,7 @@ def test_an_api_write_reaches_the_webhook_as_a_v2_event_our_verifier_accepts(san
     hook = subscribe(server, receiver.url)
     person = server.vendor("pipedrive").state.live_ids("persons")[0]
     before = call(server, "GET", f"/api/v2/persons/{person}").json()["data"]
-    call(server, "PATCH", f"/api/v2/persons/{person}", {"job_title": "Head of RevOps"})
+    call(server, "PATCH", f"/api/v2/persons/{person}", {"name": "Ada Head-of-RevOps"})
     [(body, event)] = delivered(server, receiver)
     assert event is not None and (event.stream, event.object_id, event.action) == ("persons", str(person), "changed")
     meta = body["meta"]
@@ -60,8 +60,8 @@ def test_an_api_write_reaches_the_webhook_as_a_v2_event_our_verifier_accepts(san
         "change", "person", str(person), "api")
     assert (meta["version"], meta["webhook_id"], meta["attempt"]) == ("2.0", str(hook["id"]), 1)
     assert event.event_id == meta["id"] and len(meta["id"]) == 36
-    assert body["data"]["job_title"] == "Head of RevOps" and body["data"]["id"] == person
-    assert body["previous"]["job_title"] == before["job_title"] and "name" not in body["previous"]
+    assert body["data"]["name"] == "Ada Head-of-RevOps" and body["data"]["id"] == person
+    assert body["previous"]["name"] == before["name"] and "emails" not in body["previous"]
     headers = receiver.deliveries[0][0]
     assert headers["Authorization"].startswith("Basic ") and headers["Content-Type"] == "application/json"
 

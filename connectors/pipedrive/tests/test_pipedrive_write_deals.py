@@ -14,7 +14,7 @@ import requests
 
 from crmbridge.writeback.contract import DealUpdate, ProvisionSpec
 
-H = {"x-api-token": "any-token"}
+H = {"x-api-token": "sandbox"}
 PATCH = "PATCH /api/v2/deals/{id}"
 USER, PASSWORD = "crmbridge", "hook-password-1"
 

@@ -29,14 +29,18 @@ from crmbridge.sandbox.sellers import SellerRequest, SurgeRequest
 from crmbridge.sandbox.stats import SandboxStats
 from crmbridge.sandbox.world import generate_world, parse_anchor
 from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.sandbox.auth import Caller, Credentials
 from crmbridge_pipedrive.sandbox.limits import TokenLimits
+from crmbridge_pipedrive.sandbox.references import Refused, check, check_references
 from crmbridge_pipedrive.sandbox.render import FIELD_ENDPOINTS, iso, render
+from crmbridge_pipedrive.sandbox.schemas import first_problem, request_schemas
 from crmbridge_pipedrive.sandbox.sellers import SURGE_NOTE, PipedriveSalesDesk
 from crmbridge_pipedrive.sandbox.simulator import SellerSimulator, count
 from crmbridge_pipedrive.sandbox.state import BadCursor, PipedriveState, decode_cursor, encode_cursor
 from crmbridge_pipedrive.sandbox.webhooks import WebhookSender, subscription_errors, v1_time
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CALLER = web.RequestKey("caller", Caller)
 MOUNT = "/pipedrive"
 CDN_PAGE = (b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
             b"<p>Request blocked: too many requests. Please slow down.</p><hr><p>cloudflare</p></body></html>\n")
@@ -53,8 +57,9 @@ WITH_CUSTOM_FIELDS = {"persons": "person", "organizations": "organization", "dea
 SINGULAR = {"persons": "Person", "organizations": "Organization", "deals": "Deal", "activities": "Activity",
             "pipelines": "Pipeline", "stages": "Stage"}
 API = "api"  # meta.change_source of writes made through the API
-REQUIRED_ON_CREATE = {"persons": ("name",), "organizations": ("name",), "deals": ("title",),
-                      "activities": (), "pipelines": ("name",), "stages": ("name", "pipeline_id")}
+ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
+UNAUTHORIZED = "unauthorized access"
+OWNED = ("persons", "organizations", "deals", "activities")  # the v2 records that have an owner_id
 
 
 class Problem(Exception):
@@ -67,11 +72,11 @@ class Problem(Exception):
     def response(self) -> web.Response:
         if self.v2:
             code = "ERR_SCHEMA_VALIDATION_FAILED" if self.status == 400 else f"ERR_{self.status}"
-            body = {"success": False, "error": self.message, "code": code,
-                    "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API.",
+            body = {"success": False, "error": self.message, "code": code, "error_info": ERROR_INFO,
                     "data": None, "additional_data": None}
         else:
-            body = {"success": False, "error": self.message, "errorCode": self.status}
+            body = {"success": False, "error": self.message, "errorCode": self.status, "error_info": ERROR_INFO,
+                    "data": None, "additional_data": None}
         return _json(body, self.status)
 
 
@@ -179,7 +184,10 @@ class PipedriveSandbox:
         self._fault_rng = random.Random(options.seed)
         self._simulations = itertools.count()
         self.cdn_refused = 0
-        self.token = extra.get("pipedrive_api_token")  # None: any token is accepted
+        self.credentials = Credentials(options.tokens, tuple(extra.get("pipedrive_oauth_tokens") or ()),
+                                       list(self.state.users))
+        self.contracts_dir = extra.get("pipedrive_openapi_dir")
+        request_schemas(self.contracts_dir)  # read Pipedrive's descriptions now, not on the first write
         self.costs: dict[tuple[str, str], RouteCost] = {}
         self.app = web.Application(middlewares=[self._gate], client_max_size=4 * 1024 * 1024)
         self._routes()
@@ -236,7 +244,8 @@ class PipedriveSandbox:
         return {}
 
     def banner(self) -> list[str]:
-        return ["any API token is accepted" if not self.token else "API token: as configured",
+        tokens = ", ".join(self.credentials.api)
+        return [f"API token (x-api-token header or api_token query): {tokens}",
                 'webhooks v2: POST /pipedrive/v1/webhooks {"version": "2.0", ...} (deliveries to loopback only)']
 
     def simulate(self, sales_ready: int = 0, activities: int = 0, seed: int | None = None,
@@ -278,12 +287,11 @@ class PipedriveSandbox:
             return await handler(request)
         endpoint = f"{request.method} {template}"
         cost = self.costs.get((request.method, template), RouteCost(1))
-        v2 = template.startswith(S.V2_PREFIX)
-        token = request.headers.get("x-api-token") or request.query.get("api_token") or \
-            request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or (self.token and token != self.token):
+        caller = self.credentials.caller(request.headers, request.query)
+        if caller is None:  # before any API version's own handling: one shape for both
             self._stats.call(endpoint)
-            return Problem(401, "You need to be authorized to make this request.", v2=v2).response()
+            return Problem(401, UNAUTHORIZED, v2=False).response()
+        request[CALLER] = caller
         verdict = self.limits.admit(cost.tokens, search=cost.search)
         if verdict.status == 403:
             self._stats.call(endpoint)
@@ -438,16 +446,32 @@ class PipedriveSandbox:
             raise Problem(404, f"{SINGULAR[kind]} not found")
         return _ok(row)
 
+    async def _valid_body(self, request: web.Request, route: str, *, v2: bool = True) -> dict[str, Any]:
+        """The JSON body, refused (400) where Pipedrive's request schema for ``route`` refuses it."""
+        body = await _body(request, v2)
+        problem = first_problem(route, body, self.contracts_dir)
+        if problem:
+            raise Problem(400, problem, v2=v2)
+        return body
+
     async def v2_create(self, kind: str, request: web.Request) -> web.Response:
-        body = await _body(request)
-        missing = [f for f in REQUIRED_ON_CREATE[kind] if body.get(f) in (None, "")]
-        if missing:
-            raise Problem(400, f"Validation failed: {missing[0]}: required")
-        return _ok(self.state.create(kind, body, source=API))
+        body = await self._valid_body(request, f"v2 post /{kind}")
+        user = request[CALLER].user_id
+        with self.state.lock:
+            _refer(lambda: check_references(self.state, kind, body))
+            if kind in OWNED:  # created without an owner: the requesting user's
+                body.setdefault("owner_id", user)
+            return _ok(self.state.create(kind, body, source=API, user_id=user))
 
     async def v2_update(self, kind: str, request: web.Request) -> web.Response:
-        body = await _body(request)
-        row = self.state.update(kind, int(request.match_info["id"]), body, source=API)
+        body = await self._valid_body(request, f"v2 patch /{kind}/{{id}}")
+        record_id = int(request.match_info["id"])
+        with self.state.lock:
+            current = self.state.get(kind, record_id)
+            if current is None or current.get("is_deleted"):
+                raise Problem(404, f"{SINGULAR[kind]} not found")
+            _refer(lambda: check_references(self.state, kind, body, current))
+            row = self.state.update(kind, record_id, body, source=API, user_id=request[CALLER].user_id)
         if row is None:
             raise Problem(404, f"{SINGULAR[kind]} not found")
         return _ok(row)
@@ -517,9 +541,7 @@ class PipedriveSandbox:
         return _ok(item)
 
     async def v1_add_field(self, obj: str, request: web.Request) -> web.Response:
-        body = await _body(request, v2=False)
-        if not body.get("name") or not body.get("field_type"):
-            raise Problem(400, "Field name and field_type are required", v2=False)
+        body = await self._valid_body(request, f"v1 post /{FIELD_ENDPOINTS[obj]}", v2=False)
         options = [str(o.get("label")) for o in body.get("options") or () if isinstance(o, dict)]
         with self.state.lock:
             item = self.state.catalogs.add(obj, str(body["name"]), str(body["field_type"]), options,
@@ -543,12 +565,14 @@ class PipedriveSandbox:
         return _ok(lead)
 
     async def v1_add_lead(self, request: web.Request) -> web.Response:
-        body = await _body(request, v2=False)
-        if not body.get("title") or not (body.get("person_id") or body.get("organization_id")):
+        body = await self._valid_body(request, "v1 post /leads", v2=False)
+        if not (body.get("person_id") or body.get("organization_id")):
             raise Problem(400, "A lead needs a title and a person_id or an organization_id", v2=False)
+        _refer(lambda: check(self.state, body), v2=False)
         now = self.state.now()
-        lead = {"id": str(uuid.uuid4()), "title": body["title"], "owner_id": body.get("owner_id"),
-                "creator_id": body.get("owner_id"), "label_ids": list(body.get("label_ids") or []),
+        user = request[CALLER].user_id
+        lead = {"id": str(uuid.uuid4()), "title": body["title"], "owner_id": body.get("owner_id") or user,
+                "creator_id": user, "label_ids": list(body.get("label_ids") or []),
                 "person_id": body.get("person_id"), "organization_id": body.get("organization_id"),
                 "source_name": "API", "origin": "API", "origin_id": body.get("origin_id"), "channel": None,
                 "channel_id": None, "is_archived": False, "was_seen": False, "value": body.get("value"),
@@ -558,7 +582,8 @@ class PipedriveSandbox:
         return _ok(self.state.create_lead(lead, source=API), status=201)
 
     async def v1_update_lead(self, request: web.Request) -> web.Response:
-        body = await _body(request, v2=False)
+        body = await self._valid_body(request, "v1 patch /leads/{id}", v2=False)
+        _refer(lambda: check(self.state, body), v2=False)
         lead = self.state.update_lead(request.match_info["id"], body, source=API)
         if lead is None:
             raise Problem(404, "Lead not found", v2=False)
@@ -571,10 +596,8 @@ class PipedriveSandbox:
         return _ok({"id": lead["id"]})
 
     async def v1_merge(self, kind: str, request: web.Request) -> web.Response:
-        body = await _body(request, v2=False)
-        winner = body.get("merge_with_id")
-        if not isinstance(winner, int):
-            raise Problem(400, "merge_with_id is required (an integer)", v2=False)
+        body = await self._valid_body(request, f"v1 put /{kind}/{{id}}/merge", v2=False)
+        winner = body["merge_with_id"]
         loser = int(request.match_info["id"])
         row = self.state.merge(kind, loser, winner, source=API)
         if row is None:
@@ -603,6 +626,9 @@ class PipedriveSandbox:
     async def v1_add_webhook(self, request: web.Request) -> web.Response:
         body = await _body(request, v2=False)
         errors = subscription_errors(body, self.state.users)
+        problem = None if errors else first_problem("v1 post /webhooks", body, self.contracts_dir)
+        if problem:  # what the schema refuses beyond those checks: an unknown key, a wrong type
+            errors = {"body": [problem]}
         if errors:
             return _json({"success": False, "status": "error", "errors": errors}, 400)
         with self.state.lock:
@@ -646,6 +672,14 @@ class PipedriveSandbox:
     async def control_state(self, request: web.Request) -> web.Response:
         return _json({"counts": self.state.counts(), "limits": self.limits.snapshot(), "now": iso(
             self.state.clock() * 1000)})
+
+
+def _refer(check_ids: Callable[[], None], *, v2: bool = True) -> None:
+    """Run a reference check, answering what it refuses in Pipedrive's shape."""
+    try:
+        check_ids()
+    except Refused as refused:
+        raise Problem(refused.status, refused.message, v2=v2) from None
 
 
 def _matches(kind: str, row: Mapping[str, Any], term: str, exact: bool) -> bool:
