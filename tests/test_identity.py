@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crmbridge.errors import ConfigError
-from crmbridge.identity import MergePolicy, company_name_key, merge
+from crmbridge.identity import MatchKeys, Member, MergePolicy, company_name_key, match, merge
 from crmbridge.model import Company, EntityType, LifecycleStage, Person
 from crmbridge.store import Store
 
@@ -32,10 +34,17 @@ def test_the_same_email_in_two_crms_is_one_person_keeping_both_ids(store: Store)
     assert store.canonical_id(EntityType.PERSON, "pipedrive", "77") == cid
 
 
+def groups(store: Store, entity: EntityType) -> set[frozenset[tuple[str, str]]]:
+    """Every identity as the set of its member records: what a user means by "the same company"."""
+    return {frozenset((m.source, m.source_id) for m in members) for _, members in store.identities(entity)}
+
+
 def test_the_order_in_which_crms_are_read_does_not_matter(store: Store) -> None:
     store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
-    assert store.identity_count(EntityType.PERSON) == 1
+    store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example"),
+                                                                 person("hubspot", "2", "bob@acme.example")])
+    assert groups(store, EntityType.PERSON) == {frozenset({("pipedrive", "77"), ("hubspot", "1")}),
+                                                frozenset({("hubspot", "2")})}
 
 
 def test_an_email_change_in_one_crm_does_not_create_a_second_person(store: Store) -> None:
@@ -68,9 +77,89 @@ def test_companies_match_by_domain_then_by_name_but_never_by_free_mail(store: St
         company("pipedrive", "o3", "Other Freelancer", "gmail.com"),
     ])
     pairs = {frozenset(m.source_id for m in members) for _, members in store.identities(EntityType.COMPANY)}
-    assert frozenset({"c1", "o1"}) in pairs
-    assert frozenset({"c2", "o2"}) in pairs
-    assert frozenset({"c3"}) in pairs and frozenset({"o3"}) in pairs
+    assert pairs == {frozenset({"c1", "o1"}), frozenset({"c2", "o2"}), frozenset({"c3"}), frozenset({"o3"})}
+
+
+HUBSPOT = [company("hubspot", "c1", "Acme GmbH", "acme.example"),
+           company("hubspot", "c2", "Northgate Logistics", "northgate.example"),
+           company("hubspot", "c3", "Blue Harbor", "blueharbor.example"),
+           company("hubspot", "c4", "Blue Harbor Inc", "blue-harbor.example"),
+           company("hubspot", "c5", "Kestrel Labs", "kestrel.example")]
+PIPEDRIVE = [company("pipedrive", "o1", "ACME", None),  # no website, a name unique on both sides
+             company("pipedrive", "o2", "Northgate Logistics", "northgate-logistics.example"),  # another domain
+             company("pipedrive", "o3", "Blue Harbor", None),  # two HubSpot companies bear the name
+             company("pipedrive", "o5", "Kestrel Labs", "kestrel.example")]
+EXPECTED = {frozenset({("hubspot", "c1"), ("pipedrive", "o1")}), frozenset({("hubspot", "c2")}),
+            frozenset({("pipedrive", "o2")}), frozenset({("hubspot", "c3")}), frozenset({("hubspot", "c4")}),
+            frozenset({("pipedrive", "o3")}), frozenset({("hubspot", "c5"), ("pipedrive", "o5")})}
+
+
+@pytest.mark.parametrize("first", ["hubspot", "pipedrive"])
+def test_companies_get_the_same_partners_whichever_crm_is_read_first(store: Store, first: str) -> None:
+    pages = {"hubspot": ("companies", HUBSPOT), "pipedrive": ("organizations", PIPEDRIVE)}
+    for source in (first, *(s for s in pages if s != first)):
+        stream, records = pages[source]
+        for record in records:  # a page each: every arrival order inside a CRM is as possible as another
+            store.commit_page(source, stream, EntityType.COMPANY, [record])
+
+    assert groups(store, EntityType.COMPANY) == EXPECTED
+    (conflict,) = store.name_conflicts()
+    assert conflict.name == "blue harbor"
+    assert [k.ref for k in conflict.records] == [("hubspot", "c3"), ("hubspot", "c4"), ("pipedrive", "o3")]
+
+
+def test_a_name_link_is_undone_when_a_second_company_with_that_name_arrives(store: Store) -> None:
+    store.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[2]])
+    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[2]])
+    assert frozenset({("hubspot", "c3"), ("pipedrive", "o3")}) in groups(store, EntityType.COMPANY)
+
+    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[3]])
+    assert groups(store, EntityType.COMPANY) == {frozenset({("hubspot", "c3")}), frozenset({("hubspot", "c4")}),
+                                                 frozenset({("pipedrive", "o3")})}
+
+
+def test_a_company_with_the_same_domain_takes_the_place_a_name_held(store: Store) -> None:
+    store.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[0]])
+    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[0]])
+    store.commit_page("pipedrive", "organizations", EntityType.COMPANY,
+                      [company("pipedrive", "o9", "Acme Europe", "acme.example")])
+    assert groups(store, EntityType.COMPANY) == {frozenset({("hubspot", "c1"), ("pipedrive", "o9")}),
+                                                 frozenset({("pipedrive", "o1")})}
+
+
+def _replay(order: list[Company]) -> set[frozenset[tuple[str, str]]]:
+    """The store's incremental matching, in memory: one record a page, as ``resolve`` applies it."""
+    owner: dict[tuple[str, str], int] = {}
+    keys: dict[tuple[str, str], MatchKeys] = {}
+    for n, record in enumerate(order):
+        k = MatchKeys.of(record)
+        keys[k.ref] = k
+        counts: dict[tuple[str, str], int] = {}
+        for other in keys.values():
+            if other.name:
+                counts[(other.source, other.name)] = counts.get((other.source, other.name), 0) + 1
+        decision = match([k], [Member(owner[ref], keys[ref]) for ref in owner], counts)
+        for i, ref in enumerate(decision.detach):
+            owner[ref] = 1000 * (n + 1) + i
+        owner[k.ref] = decision.joins[k.source_id] or 1000 * (n + 1) + 999
+    found: dict[int, set[tuple[str, str]]] = {}
+    for ref, cid in owner.items():
+        found.setdefault(cid, set()).add(ref)
+    return {frozenset(g) for g in found.values()}
+
+
+@given(st.permutations(HUBSPOT + PIPEDRIVE))
+def test_every_arrival_order_of_the_records_gives_the_same_identities(order: list[Company]) -> None:
+    assert _replay(order) == EXPECTED
+
+
+def test_matching_is_a_decision_over_keys_without_a_store() -> None:
+    pending = [MatchKeys("pipedrive", "o1", domain=None, name="acme")]
+    known = [Member(7, MatchKeys("hubspot", "c1", domain="acme.example", name="acme"))]
+    assert match(pending, known, {("pipedrive", "acme"): 1, ("hubspot", "acme"): 1}).joins == {"o1": 7}
+    assert match(pending, known, {("pipedrive", "acme"): 1, ("hubspot", "acme"): 2}).joins == {"o1": None}
+    both = [MatchKeys("pipedrive", "o1", domain="acme.io", name="acme")]
+    assert match(both, known, {("pipedrive", "acme"): 1, ("hubspot", "acme"): 1}).joins == {"o1": None}
 
 
 def test_company_names_ignore_case_punctuation_and_legal_form() -> None:

@@ -12,12 +12,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmbridge.identity import company_domain_key, company_name_key
+from crmbridge.identity import NameConflict, company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
 from crmbridge.store.decode import DECODERS
 from crmbridge.store.engine import create_engine_for, migrate
 from crmbridge.store.holders import holder_dead, this_process
+from crmbridge.store.identities import company_name_conflicts, resolve
 from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
@@ -60,14 +61,6 @@ _LINK_FIELDS: dict[EntityType, tuple[tuple[str, EntityType], ...]] = {
     EntityType.OWNER: (),
     EntityType.PIPELINE: (),
 }
-
-
-def _match_keys(record: SourceRecord) -> list[tuple[str, str | None]]:
-    if isinstance(record, Person):
-        return [("email_norm", record.email)]
-    if isinstance(record, Company):
-        return [("domain_norm", company_domain_key(record.domain)), ("name_key", company_name_key(record.name))]
-    return []
 
 
 _MATCH_KEYS = (EntityType.PERSON, EntityType.COMPANY)
@@ -196,7 +189,7 @@ class Store:
                 changed = [r for r in records if r.source_id in written]
                 self._relink(conn, source, entity, changed, replaced)
                 if entity in _MATCH_KEYS:
-                    self._resolve(conn, entity, source, changed)
+                    resolve(conn, entity, source, changed, stored)
             result.merged = self._merge(conn, table, source, entity, merges, stored)
             result.archived = self._archive(conn, table, source, list(archived_ids), stored)
             for kind, value in cursors:
@@ -306,53 +299,6 @@ class Store:
                 for sid, into in conn.execute(q):
                     out[(target, sid)] = into
         return out
-
-    def _resolve(self, conn: sa.Connection, entity: EntityType, source: str, records: Sequence[SourceRecord]
-                 ) -> None:
-        """Give every new record a canonical identity: an existing one it matches, or a new one.
-
-        A record already linked keeps its identity (a changed e-mail follows the source id); an
-        identity never takes two records of the same source.
-        """
-        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
-        linked: set[str] = set()
-        for chunk in _chunks([r.source_id for r in records]):
-            linked.update(conn.execute(sa.select(ident.c.source_id).where(
-                ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
-        pending = sorted((r for r in records if r.source_id not in linked and not r.merged_into),
-                         key=lambda r: r.source_id)
-        if not pending:
-            return
-        candidates: dict[tuple[str, str], list[int]] = {}
-        for column in {c for r in pending for c, _ in _match_keys(r)}:
-            values = sorted({v for r in pending for c, v in _match_keys(r) if c == column and v})
-            for chunk in _chunks(values):
-                q = sa.select(table.c[column], ident.c.canonical_id).join(ident, sa.and_(
-                    ident.c.entity == entity.value, ident.c.source == table.c.source,
-                    ident.c.source_id == table.c.source_id)).where(
-                    table.c[column].in_(chunk), table.c.source != source, table.c.archived.is_(False))
-                for value, cid in conn.execute(q):
-                    candidates.setdefault((column, value), []).append(int(cid))
-        taken: set[int] = set()
-        every = sorted({c for ids in candidates.values() for c in ids})
-        for chunk in _chunks(every):
-            taken.update(int(c) for c in conn.execute(sa.select(ident.c.canonical_id).where(
-                ident.c.entity == entity.value, ident.c.source == source, ident.c.canonical_id.in_(chunk))).scalars())
-        now = now_ms()
-        chosen: dict[str, int | None] = {}
-        for record in pending:
-            cid = next((c for column, value in _match_keys(record) if value
-                        for c in sorted(candidates.get((column, value), ())) if c not in taken), None)
-            if cid is not None:
-                taken.add(cid)
-            chosen[record.source_id] = cid
-        fresh = [sid for sid, cid in chosen.items() if cid is None]
-        if fresh:
-            stmt = sa.insert(schema.canonical).returning(schema.canonical.c.id, sort_by_parameter_order=True)
-            new_ids = conn.execute(stmt, [{"entity": entity.value, "created_ms": now} for _ in fresh]).scalars()
-            chosen.update(zip(fresh, (int(i) for i in new_ids), strict=True))
-        conn.execute(sa.insert(ident), [{"entity": entity.value, "source": source, "source_id": sid,
-                                         "canonical_id": cid, "linked_ms": now} for sid, cid in chosen.items()])
 
     def _merge(self, conn: sa.Connection, table: sa.Table, source: str, entity: EntityType,
                merges: Mapping[str, str], stored: int) -> int:
@@ -654,6 +600,11 @@ class Store:
              .where(ident.c.entity == "person", table.c.email_norm == email, table.c.archived.is_(False)))
         with self.engine.connect() as conn:
             return sorted(int(c) for c in conn.execute(q).scalars())
+
+    def name_conflicts(self) -> list[NameConflict]:
+        """Companies the name fallback kept apart (their name is not unique on some side), for review."""
+        with self.engine.connect() as conn:
+            return company_name_conflicts(conn)
 
     def identity_count(self, entity: EntityType) -> int:
         """Canonical identities with at least one live member record."""

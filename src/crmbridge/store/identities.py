@@ -1,0 +1,126 @@
+"""Records and identity: the store's side of matching. It gathers the keys around a page's records,
+hands them to ``crmbridge.identity.match`` (a pure decision) and writes the answer back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from crmbridge.identity import Matching, MatchKeys, Member, NameConflict, company_domain_key, match, name_conflicts
+from crmbridge.model import EntityType, SourceRecord
+from crmbridge.store import schema
+
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _key_column(entity: EntityType) -> sa.Column:
+    table = schema.ENTITY_TABLES[entity]
+    return table.c.email_norm if entity is EntityType.PERSON else table.c.domain_norm
+
+
+def _keys(entity: EntityType, source: str, source_id: str, key: str | None, name: str | None) -> MatchKeys:
+    if entity is EntityType.PERSON:
+        return MatchKeys(source, source_id, email=key)
+    return MatchKeys(source, source_id, domain=company_domain_key(key), name=name)
+
+
+def _members(conn: sa.Connection, entity: EntityType, keys: Sequence[str], names: Sequence[str]) -> list[Member]:
+    """Every live member of the identities holding a live record with one of these keys or names."""
+    ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+    joined = sa.and_(ident.c.entity == entity.value, ident.c.source == table.c.source,
+                     ident.c.source_id == table.c.source_id)
+    cids: set[int] = set()
+    for column, values in ((_key_column(entity), keys), (getattr(table.c, "name_key", None), names)):
+        if column is None:
+            continue
+        for chunk in _chunks(list(values)):
+            q = sa.select(ident.c.canonical_id).join(ident, joined).where(column.in_(chunk),
+                                                                          table.c.archived.is_(False))
+            cids.update(int(c) for c in conn.execute(q).scalars())
+    name_col = table.c.name_key if entity is EntityType.COMPANY else sa.null()
+    out = []
+    for chunk in _chunks(sorted(cids)):
+        q = sa.select(ident.c.canonical_id, table.c.source, table.c.source_id, _key_column(entity), name_col
+                      ).join(ident, joined).where(ident.c.canonical_id.in_(chunk), table.c.archived.is_(False))
+        out += [Member(int(cid), _keys(entity, source, sid, key, name))
+                for cid, source, sid, key, name in conn.execute(q)]
+    return out
+
+
+def _name_counts(conn: sa.Connection, names: Sequence[str]) -> dict[tuple[str, str], int]:
+    t = schema.companies.c
+    out: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(names)):
+        q = sa.select(t.source, t.name_key, sa.func.count()).where(
+            t.name_key.in_(chunk), t.archived.is_(False)).group_by(t.source, t.name_key)
+        out.update({(source, name): int(n) for source, name, n in conn.execute(q)})
+    return out
+
+
+def resolve(conn: sa.Connection, entity: EntityType, source: str, records: Sequence[SourceRecord], now: int
+            ) -> Matching:
+    """Give every new record of a stored page its identity, and undo name links the page made ambiguous.
+
+    A record already linked keeps its identity (a changed e-mail follows the source id).
+    """
+    ident = schema.identities
+    linked: set[str] = set()
+    for chunk in _chunks([r.source_id for r in records]):
+        linked.update(conn.execute(sa.select(ident.c.source_id).where(
+            ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
+    written = [MatchKeys.of(r) for r in records if not r.merged_into]
+    pending = [k for k in written if k.source_id not in linked]
+    names = sorted({k.name for k in written if k.name})
+    if not pending and not names:
+        return Matching()
+    keys = sorted({k.key for k in pending if k.key})
+    decision = match(pending, _members(conn, entity, keys, names), _name_counts(conn, names) if names else {})
+    _apply(conn, entity, source, decision, now)
+    return decision
+
+
+def _new_identities(conn: sa.Connection, entity: EntityType, n: int, now: int) -> list[int]:
+    if not n:
+        return []
+    stmt = sa.insert(schema.canonical).returning(schema.canonical.c.id, sort_by_parameter_order=True)
+    rows = [{"entity": entity.value, "created_ms": now} for _ in range(n)]
+    return [int(i) for i in conn.execute(stmt, rows).scalars()]
+
+
+def _apply(conn: sa.Connection, entity: EntityType, source: str, decision: Matching, now: int) -> None:
+    ident = schema.identities
+    for (src, sid), cid in zip(decision.detach, _new_identities(conn, entity, len(decision.detach), now), strict=True):
+        conn.execute(sa.update(ident).where(ident.c.entity == entity.value, ident.c.source == src,
+                                            ident.c.source_id == sid).values(canonical_id=cid, linked_ms=now))
+    joins = dict(decision.joins)
+    fresh = [sid for sid, cid in joins.items() if cid is None]
+    joins.update(zip(fresh, _new_identities(conn, entity, len(fresh), now), strict=True))
+    if joins:
+        conn.execute(sa.insert(ident), [{"entity": entity.value, "source": source, "source_id": sid,
+                                         "canonical_id": cid, "linked_ms": now} for sid, cid in joins.items()])
+
+
+def company_name_conflicts(conn: sa.Connection) -> list[NameConflict]:
+    """Companies kept apart because their name is not unique on some side: for a person to review."""
+    t, ident = schema.companies.c, schema.identities.c
+    live = sa.and_(t.archived.is_(False), t.name_key.is_not(None))
+    shared = (sa.select(t.name_key).where(live).group_by(t.name_key)
+              .having(sa.func.count(sa.distinct(t.source)) > 1).subquery())
+    sizes = (sa.select(ident.canonical_id, sa.func.count().label("n")).select_from(schema.identities)
+             .join(schema.companies, sa.and_(t.source == ident.source, t.source_id == ident.source_id))
+             .where(ident.entity == EntityType.COMPANY.value, t.archived.is_(False))
+             .group_by(ident.canonical_id).subquery())
+    q = (sa.select(t.source, t.source_id, t.domain_norm, t.name_key, sizes.c.n)
+         .join(shared, shared.c.name_key == t.name_key)
+         .join(schema.identities, sa.and_(ident.entity == EntityType.COMPANY.value, ident.source == t.source,
+                                          ident.source_id == t.source_id))
+         .join(sizes, sizes.c.canonical_id == ident.canonical_id).where(live))
+    rows = [(_keys(EntityType.COMPANY, s, sid, domain, name), int(n)) for s, sid, domain, name, n in conn.execute(q)]
+    return name_conflicts(rows)
