@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from crmbridge.cli import app
 from crmbridge.errors import ConfigError
 from crmbridge.identity import MatchKeys, Member, MergePolicy, company_name_key, match, merge
 from crmbridge.model import Company, EntityType, LifecycleStage, Person
@@ -209,3 +212,19 @@ def test_a_single_record_identity_merges_like_a_multi_record_one() -> None:
     assert (golden.company_ids, golden.owner_id, golden.extra) == ([], None, {})
     assert golden.custom == twice.custom == {"bant_budget": "approved"}
     assert golden.title == twice.title == "CTO"
+
+
+def test_status_lists_the_company_names_held_apart_for_review(monkeypatch, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    with Store(url) as store:
+        store.commit_page("hubspot", "companies", EntityType.COMPANY, HUBSPOT)
+        store.commit_page("pipedrive", "organizations", EntityType.COMPANY, PIPEDRIVE)
+    monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", url)
+
+    shown = CliRunner().invoke(app, ["status"])
+    listed = CliRunner().invoke(app, ["status", "--format", "json"])
+
+    assert shown.exit_code == 0, shown.output
+    assert "1 company name shared by several companies" in shown.output and "blue harbor" in shown.output
+    assert json.loads(listed.output)["identity_review"] == [{"name": "blue harbor", "records": [
+        ["hubspot", "c3", "blueharbor.example"], ["hubspot", "c4", "blue-harbor.example"], ["pipedrive", "o3", None]]}]

@@ -352,7 +352,9 @@ def status_data(settings: Settings) -> dict[str, Any]:
         return {"database": _safe_url(settings.database_url), "counts": store.counts(),
                 "cursors": store.cursors(), "last_runs": store.last_runs(10),
                 "quarantined": len(store.quarantined()), "inbox": Inbox(store).counts(),
-                "sla": open_clock_counts(store, now_ms())}
+                "sla": open_clock_counts(store, now_ms()),
+                "identity_review": [{"name": c.name, "records": [[k.source, k.source_id, k.domain] for k in c.records]}
+                                    for c in store.name_conflicts()]}
     finally:
         store.close()
 
@@ -392,6 +394,12 @@ def status(fmt: FormatOpt = Format.table) -> None:
         if inbox["quarantined"]:
             out.print(f"[yellow]{inbox['quarantined']} webhook events quarantined[/] "
                       "(`crmbridge inbox list`, `crmbridge inbox replay`)")
+    review = data["identity_review"]
+    if review:
+        names = ", ".join(c["name"] for c in review[:5]) + (", …" if len(review) > 5 else "")
+        out.print(f"[yellow]{len(review)} company name{'s' if len(review) != 1 else ''} shared by several "
+                  "companies[/], kept apart for review: "
+                  f"{names} (`crmbridge status --format json` lists their records)")
     sla = data["sla"]
     if sla["open"]:
         out.print(f"open SLA clocks: {sla['open']:,} ({sla['on_track']:,} on track, {sla['at_risk']:,} at risk, "
