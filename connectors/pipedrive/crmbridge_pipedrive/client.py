@@ -7,11 +7,19 @@ it would put the token in the query string, wait forever, and hand back an HTML 
 string. So every library call gets the token in the ``x-api-token`` header, a timeout, and a response
 hook that raises a typed error for any non-2xx answer before the library sees it. Both paths share
 one pacer (the per-token burst window), one search pacer, and one tenacity retry policy.
+
+Pacing follows what Pipedrive's answers say: the burst window from ``x-ratelimit-*`` (a burst 429
+holds everyone for ``x-ratelimit-reset``, or its ``Retry-After``), and the company's daily token budget
+from ``x-daily-ratelimit-token-limit``/``-remaining``. Once a 429 says the day's tokens are spent
+(``x-daily-ratelimit-token-remaining: 0``) no call is sent until its ``Retry-After`` has passed: each
+fails at once with a ``RateLimitedError`` (policy ``daily``) that is not retried, since waiting hours
+inside one call helps nobody and every further request would only be refused again.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +49,39 @@ log = get_logger("crmbridge.pipedrive")
 
 USER_AGENT = "crmbridge-pipedrive/0.1"
 CDN_POLICY = "cdn"
+DAILY_POLICY = "daily"
+DAILY_LIMIT = "x-daily-ratelimit-token-limit"
+DAILY_REMAINING = "x-daily-ratelimit-token-remaining"
+
+
+class DailyBudget:
+    """The company's daily token budget as Pipedrive's answers last told it, and when a spent one renews."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self._spent_until = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, limit: float | None, remaining: float | None) -> None:
+        with self._lock:
+            if limit is not None:
+                self.limit = int(limit)
+            if remaining is not None:
+                self.remaining = int(remaining)
+
+    def spent(self, retry_after: float | None, fallback: float) -> None:
+        """A 429 said the day's tokens are gone: nothing is sent for ``retry_after`` (else ``fallback``)."""
+        with self._lock:
+            self.remaining = 0
+            wait = retry_after if retry_after is not None else fallback
+            self._spent_until = max(self._spent_until, self._clock() + wait)
+
+    def wait_left(self) -> float:
+        """Seconds until a spent budget renews (0: calls may go)."""
+        with self._lock:
+            return max(0.0, self._spent_until - self._clock())
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +120,15 @@ def classify(response: requests.Response, endpoint: str) -> ApiError | None:
         message = f"a non-JSON answer ({kind}, {len(response.content)} bytes)"
     text = f"{endpoint}: Pipedrive answered {status}: {message}"
     if status == 429:
-        retry_after = _number(response.headers.get("x-ratelimit-reset")) or _number(
-            response.headers.get("Retry-After"))
+        headers = response.headers
+        if _number(headers.get(DAILY_REMAINING)) == 0:
+            return RateLimitedError(f"{text} (the company's daily API token budget is spent)",
+                                    retry_after=_number(headers.get("Retry-After")), policy=DAILY_POLICY,
+                                    status=status, endpoint=endpoint)
+        # The burst window: its reset is the precise wait; Retry-After says the same in whole seconds.
+        retry_after = _number(headers.get("x-ratelimit-reset"))
+        if retry_after is None:
+            retry_after = _number(headers.get("Retry-After"))
         return RateLimitedError(text, retry_after=retry_after, status=status, endpoint=endpoint)
     if status == 403 and body is None:
         # Clients that keep going after 429s get the CDN's HTML 403: a ban to wait out, not a bad token.
@@ -108,7 +156,8 @@ def classify_exception(exc: BaseException, endpoint: str) -> ApiError:
 
 def _worth_retrying(settings: PipedriveSettings) -> Callable[[BaseException], bool]:
     def check(exc: BaseException) -> bool:
-        if isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > settings.max_retry_seconds:
+        if isinstance(exc, RateLimitedError) and (exc.policy == DAILY_POLICY or
+                                                  (exc.retry_after or 0) > settings.max_retry_seconds):
             return False  # the daily token budget is spent: waiting inside one call would not help
         return isinstance(exc, RetryableError)
 
@@ -149,6 +198,7 @@ class PipedriveClient:
         self.pacer = Pacer(burst, settings.burst_interval_seconds, margin=1)
         self.search_pacer = Pacer(settings.search_per_window, settings.burst_interval_seconds, margin=0)
         self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self.daily = DailyBudget()
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._retries = 0
@@ -177,6 +227,10 @@ class PipedriveClient:
 
     def _once(self, endpoint: str, send: Callable[[Callable[..., None]], Any], search: bool) -> Any:
         pacer = self.search_pacer if search else self.pacer
+        left = self.daily.wait_left()
+        if left > 0:  # refused before it is sent: the vendor would only refuse it again
+            raise RateLimitedError(f"{endpoint}: Pipedrive's daily API token budget is spent; it renews in "
+                                   f"{left:.0f} s", retry_after=left, policy=DAILY_POLICY, endpoint=endpoint)
         pacer.wait()
         with self._lock:
             self._calls[endpoint] += 1
@@ -193,6 +247,8 @@ class PipedriveClient:
                     self._rate_limited += 1
                 if error.policy == CDN_POLICY:
                     self.pacer.block(self.settings.cdn_block_seconds)
+                elif error.policy == DAILY_POLICY:
+                    self.daily.spent(error.retry_after, self.settings.max_retry_seconds)
                 else:
                     pacer.block(error.retry_after if error.retry_after is not None else pacer.interval)
             raise error from None
@@ -203,6 +259,7 @@ class PipedriveClient:
         limit, remaining = _number(headers.get("x-ratelimit-limit")), _number(headers.get("x-ratelimit-remaining"))
         if not search and limit:
             self.pacer.observe(limit=int(limit), remaining=int(remaining) if remaining is not None else None)
+        self.daily.observe(_number(headers.get(DAILY_LIMIT)), _number(headers.get(DAILY_REMAINING)))
         error = classify(response, endpoint)
         if error is not None:
             raise error

@@ -11,7 +11,8 @@ import responses
 
 from crmbridge.errors import AuthError, PermanentError, RateLimitedError, RetryableError
 from crmbridge.logs import configure
-from crmbridge_pipedrive.client import PipedriveClient
+from crmbridge.pacing import Pacer
+from crmbridge_pipedrive.client import DailyBudget, PipedriveClient
 from crmbridge_pipedrive.settings import PipedriveSettings
 
 BASE = "https://acme.pipedrive.test"
@@ -69,13 +70,63 @@ def test_a_429_without_headers_still_backs_off_and_gives_up_after_bounded_attemp
 
 
 @responses.activate
-def test_a_spent_daily_budget_is_reported_at_once_instead_of_waiting_for_hours():
+def test_a_spent_daily_budget_is_reported_at_once_and_nothing_more_is_sent_until_it_renews():
     responses.get(PERSONS, status=429, json={"success": False, "error": "Daily token budget exceeded"},
-                  headers={"x-ratelimit-reset": "43200"})
+                  headers={"x-ratelimit-limit": "40", "x-ratelimit-remaining": "39", "x-ratelimit-reset": "2",
+                           "x-daily-ratelimit-token-limit": "600000", "x-daily-ratelimit-token-remaining": "0",
+                           "Retry-After": "43200"})
+    c = client()
     with pytest.raises(RateLimitedError) as caught:
-        client().v2_list("persons", {})
-    assert caught.value.retry_after == 43200
+        c.v2_list("persons", {})
+    assert (caught.value.policy, caught.value.retry_after) == ("daily", 43200)
+    assert "daily API token budget" in str(caught.value)
+    assert len(responses.calls) == 1  # not retried
+    with pytest.raises(RateLimitedError) as again:
+        c.users()  # any other call: refused here, never sent
+    assert again.value.policy == "daily" and 43000 < again.value.retry_after <= 43200
     assert len(responses.calls) == 1
+    assert (c.daily.limit, c.daily.remaining) == (600000, 0)
+
+
+@responses.activate
+def test_a_burst_429_waits_for_the_window_not_for_the_day():
+    """A burst 429 still has daily tokens left: it is retried after the window, read from x-ratelimit-reset."""
+    responses.get(PERSONS, status=429, json={"success": False, "error": "Request over limit"},
+                  headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0.02", "Retry-After": "1",
+                           "x-daily-ratelimit-token-remaining": "5000"})
+    responses.get(PERSONS, json=page([1]), headers={"x-daily-ratelimit-token-limit": "600000",
+                                                    "x-daily-ratelimit-token-remaining": "4990"})
+    c = client()
+    assert [p["id"] for p in c.v2_list("persons", {}).items] == [1]
+    assert c.usage().retries == 1 and c.daily.remaining == 4990
+
+
+@responses.activate
+def test_a_429_with_only_retry_after_holds_every_caller_that_long():
+    responses.get(PERSONS, status=429, json={"success": False, "error": "Request over limit"},
+                  headers={"Retry-After": "1"})
+    responses.get(PERSONS, json=page([1]))
+    c = client()
+    now, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    c.pacer = Pacer(40, 0.05, clock=lambda: now[0], sleep=sleep)
+    c.v2_list("persons", {})
+    assert sum(slept) == pytest.approx(1.0)  # the pacer held the retry for Retry-After's second
+
+
+def test_a_spent_budget_renews_after_its_retry_after():
+    now = [100.0]
+    budget = DailyBudget(clock=lambda: now[0])
+    budget.spent(60, fallback=300)
+    assert budget.wait_left() == 60
+    now[0] = 161.0
+    assert budget.wait_left() == 0
+    budget.spent(None, fallback=300)  # no Retry-After: the client's own longest wait
+    assert budget.wait_left() == 300
 
 
 @responses.activate

@@ -316,6 +316,8 @@ def test_the_burst_window_answers_429_in_pipedrives_shape_with_its_headers(sandb
                               "error_info": "Please check developers.pipedrive.com for more information about "
                                             "Pipedrive API.", "data": None, "additional_data": None}
     assert limited.headers["x-ratelimit-remaining"] == "0" and float(limited.headers["x-ratelimit-reset"]) > 0
+    assert int(limited.headers["Retry-After"]) >= 1  # whole seconds, as HTTP says
+    assert float(limited.headers["x-ratelimit-reset"]) <= 2 / 0.5  # the window, never the day
     stats = server.vendor("pipedrive").stats()
     assert stats["rate_limited"] == 1 and stats["tokens_spent"] == 20 * S.V1_COST["list"]
 
@@ -337,12 +339,30 @@ def test_search_has_its_own_window_of_ten_and_costs_twenty_tokens(sandbox_factor
     assert server.vendor("pipedrive").stats()["tokens_spent"] == 10 * S.V2_COST["search"]
 
 
-def test_the_daily_token_budget_runs_out(sandbox_factory):
-    server = sandbox_factory(pipedrive_daily_tokens=25)
-    assert [get(server, "/api/v2/persons").status_code for _ in range(3)] == [200, 200, 429]
+def test_the_daily_token_budget_is_told_in_pipedrives_daily_headers_and_runs_out(sandbox_factory):
+    server = sandbox_factory(pipedrive_daily_tokens=25, time_scale=1.0)
+    answers = [get(server, "/api/v2/persons") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["x-daily-ratelimit-token-remaining"] for a in answers] == ["15", "5", "0", "0"]
+    assert {a.headers["x-daily-ratelimit-token-limit"] for a in answers} == {"25"}
     spent = get(server, "/api/v2/persons")
     assert spent.json()["error"] == "Daily token budget exceeded"
-    assert float(spent.headers["x-ratelimit-reset"]) > 60
+    # The day's end is told by Retry-After; the burst window's reset stays the window's.
+    assert int(spent.headers["Retry-After"]) > 80_000
+    assert float(spent.headers["x-ratelimit-reset"]) <= 2
+
+
+def test_a_new_day_renews_the_whole_budget():
+    from crmbridge_pipedrive.sandbox.limits import TokenLimits
+
+    now = [0.0]
+    limits = TokenLimits("lite", daily_tokens=20, clock=lambda: now[0])
+    assert [limits.admit(10).status for _ in range(3)] == [200, 200, 429]
+    now[0] = 86_400.0 - 1
+    assert limits.admit(10).headers["x-daily-ratelimit-token-remaining"] == "0"
+    now[0] = 86_400.0 + 1
+    renewed = limits.admit(10)
+    assert renewed.status == 200 and renewed.headers["x-daily-ratelimit-token-remaining"] == "10"
 
 
 def test_only_the_configured_tokens_are_accepted_and_only_the_ways_pipedrive_takes_them(sandbox_factory):

@@ -4,6 +4,13 @@ A request is admitted when the token's rolling 2-second window has room (by plan
 Premium 100, Ultimate 120 requests; search 10) and the company's daily budget (30,000 tokens x plan
 multiplier x seats) can pay its token cost. Clients that keep sending after 429s are refused by the
 CDN with an HTML 403 for a while. Every window runs ``time_scale`` times faster than real time.
+
+Every answer tells both, as Pipedrive's do: the burst window in ``x-ratelimit-limit``,
+``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (seconds until the window has room), the daily
+budget in ``x-daily-ratelimit-token-limit`` and ``x-daily-ratelimit-token-remaining``. A 429 carries
+``Retry-After``: the window's wait when the burst is spent, the time until the budget is renewed
+(the next day) when the day's tokens are; the day's budget is renewed whole at each day's start.
+A request is admitted while any token is left, so a budget 429 always says ``remaining: 0``.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class TokenLimits:
         self.search = RollingWindow(S.SEARCH_BURST, self.window, clock)
         self.daily = Counter(daily_tokens or S.DAILY_TOKENS_PER_SEAT * S.PLAN_MULTIPLIER[plan] * seats)
         self.day = DAY_SECONDS / time_scale
+        self._day_index = 0
         self.cdn_strikes = cdn_strikes
         self._strikes: deque[float] = deque()
         self._banned_until = 0.0
@@ -80,16 +88,41 @@ class TokenLimits:
             banned = self._ban_check(now)
         if banned:
             return banned
+        self._renew(now)
         window = self.search if search else self.burst
         admission = window.acquire(1)
         headers = {"x-ratelimit-limit": str(admission.limit), "x-ratelimit-remaining": str(admission.remaining),
                    "x-ratelimit-reset": _seconds(admission.retry_after or self.window)}
         if not admission.allowed:
-            return Verdict(429, {**headers, "Retry-After": str(max(1, math.ceil(admission.retry_after)))}, "burst")
-        if not self.daily.take(cost):
-            until_reset = self.day - ((now - self._started) % self.day)
-            return Verdict(429, {**headers, "x-ratelimit-reset": _seconds(until_reset)}, "daily")
-        return Verdict(200, headers)
+            return Verdict(429, {**headers, **self._daily_headers(),
+                                 "Retry-After": str(max(1, math.ceil(admission.retry_after)))}, "burst")
+        if not self._pay(cost):
+            until_renewal = self.day - ((now - self._started) % self.day)
+            return Verdict(429, {**headers, **self._daily_headers(),
+                                 "Retry-After": str(max(1, math.ceil(until_renewal)))}, "daily")
+        return Verdict(200, {**headers, **self._daily_headers()})
+
+    def _pay(self, cost: int) -> bool:
+        """Admitted while any of the day's tokens are left (the last request may take fewer than it
+        costs), so a budget refusal always comes with ``x-daily-ratelimit-token-remaining: 0``."""
+        left = self.daily.remaining
+        return left > 0 and self.daily.take(min(cost, left))
+
+    def _daily_headers(self) -> dict[str, str]:
+        return {"x-daily-ratelimit-token-limit": str(self.daily.limit),
+                "x-daily-ratelimit-token-remaining": str(self.daily.remaining)}
+
+    def daily_headers(self) -> dict[str, str]:
+        """The daily budget's headers as they stand (for answers that did not pass ``admit``)."""
+        return self._daily_headers()
+
+    def _renew(self, now: float) -> None:
+        """A new day: the whole budget again."""
+        day = int((now - self._started) // self.day)
+        with self._lock:
+            if day != self._day_index:
+                self._day_index = day
+                self.daily.reset()
 
     def reset(self) -> None:
         with self._lock:
