@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmbridge.connectors import plugin
+from crmbridge.connectors import SANDBOX_TOKEN, plugin
 from crmbridge.identity import load_policy
 from crmbridge.notify import Notifier
 from crmbridge.rescore import Rescorer
@@ -140,16 +141,21 @@ def test_every_sql_lands_once_in_the_sales_ready_stage_with_an_owner(server, sto
         assert report_calls(server)["POST /crm/v3/objects/deals/batch/create"] == math.ceil(len(created) / 100)
         portal = server.vendor("hubspot").portal
         deals = portal.store("deals")
-        stage_col = deals.catalog.column("dealstage")
+        stage_col, owner_col = deals.catalog.column("dealstage"), deals.catalog.column("hubspot_owner_id")
         for h in created:
-            assert deals.live(int(h["deal_id"])).get(stage_col) == setup.stage_id
+            deal = deals.live(int(h["deal_id"]))
+            assert deal.get(stage_col) == setup.stage_id
             assert portal.associated("deals", int(h["deal_id"]), "contacts") == [int(h["person_ref"])]
+            assert str(deal.get(owner_col) or "") == str(h["owner_id"] or "")  # the seller sees it as theirs
     else:
         keys = _pipedrive_deals_with_key(server, setup.field_keys["handoff_key"])
         rows = server.vendor("pipedrive").state.table("deals").rows
         for h in created:
-            assert str(rows[int(h["deal_id"])]["stage_id"]) == setup.stage_id
-            assert str(rows[int(h["deal_id"])]["person_id"]) == h["person_ref"]
+            deal = rows[int(h["deal_id"])]
+            assert str(deal["stage_id"]) == setup.stage_id
+            assert str(deal["person_id"]) == h["person_ref"]
+            if h["owner_id"]:  # (a claimed deal belongs to the requesting user until a seller takes it)
+                assert str(deal["owner_id"]) == str(h["owner_id"])  # the seller sees it as theirs
     assert set(keys.values()) == {1}
     assert set(keys) == {h["key"] for h in created}
     assert report.handoffs.count("failed") == 0
@@ -189,10 +195,20 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(server, store, tmp_path) -
     assert WritebackLedger(store).handoffs() == []
 
 
-def test_k_changed_people_cost_at_most_ceil_k_over_100_hubspot_batch_calls(server, store, tmp_path) -> None:
+def _engagement(store: Store, source: str, source_ids: list[str]) -> dict[str, int]:
+    """What write-back should have written as each person's engagement score: the stored one, rounded."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT w.source_id, s.engagement FROM writeback_state w JOIN scores s ON "
+                                    "s.person_id = w.person_id WHERE w.source = :src"), {"src": source})
+        wanted = set(source_ids)
+        return {sid: math.floor(float(e) + 0.5) for sid, e in rows if sid in wanted}
+
+
+def test_k_changed_people_cost_exactly_ceil_k_over_100_hubspot_batch_calls(server, store, tmp_path) -> None:
     wb = writeback(server, store, tmp_path)
     wb.run()
     ids = sorted(WritebackLedger(store).held_ids("hubspot", "person"))[:150]
+    before_values = _engagement(store, "hubspot", ids)
     with store.engine.begin() as conn:  # a re-score that moved 150 people's engagement by 7 points
         for sid in ids:
             conn.execute(sa.text("UPDATE scores SET engagement = engagement + 7, scored_ms = :now WHERE person_id = "
@@ -200,12 +216,18 @@ def test_k_changed_people_cost_at_most_ceil_k_over_100_hubspot_batch_calls(serve
                          {"s": sid, "now": now_ms()})
     before = _stats(server, "hubspot")
     report = wb.run()
-    batch_calls = (_stats(server, "hubspot") - before)["POST /crm/v3/objects/contacts/batch/update"]
+    spent = _stats(server, "hubspot") - before
     changed = [c for c in report.plan.changes if c.source == "hubspot"]
     assert len(changed) == 150
     assert all(set(c.changes) == {"engagement_score", "scored_at"} for c in changed)
     assert not report.plan.full and report.plan.considered < 400  # only who changed was looked at
-    assert batch_calls <= math.ceil(150 / 100)
+    assert spent["POST /crm/v3/objects/contacts/batch/update"] == math.ceil(150 / 100) == 2
+    assert _writes(spent) == 2  # and no other write on the way
+    # What HubSpot now holds is the new engagement of each of the 150, read back from the portal.
+    key = wb.provisioned()["hubspot"].field_keys["engagement_score"]
+    expected = _engagement(store, "hubspot", ids)
+    assert expected == {sid: before_values[sid] + 7 for sid in ids}
+    assert {sid: int(float(_contact_property(server, sid, key))) for sid in ids} == expected
 
 
 def _cli_env(server: SandboxServer, store: Store, tmp_path: Path) -> dict[str, str]:
@@ -282,21 +304,26 @@ def test_two_concurrent_runs_create_no_duplicate(server, store, tmp_path) -> Non
     assert len({h["person_id"] for h in done}) == len(done)
 
 
+HANDOFF_REF = re.compile(r"ref (cb-[0-9a-f]+)")
+
+
 class _Receiver:
     """A chat webhook on loopback that records what it is sent and answers with a settable status."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 500) -> None:
         import http.server
         import threading
 
-        self.status = 500
+        self.status = status
         self.bodies: list[dict[str, Any]] = []
+        self.answered: list[int] = []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.bodies.append(json.loads(body))
+                receiver.answered.append(receiver.status)
                 self.send_response(receiver.status)
                 self.end_headers()
                 self.wfile.write(b"ok" if receiver.status == 200 else b"error")
@@ -307,6 +334,11 @@ class _Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret"
+
+    def delivered(self) -> Counter[str]:
+        """Hand-off keys of the messages the channel accepted (answered 200), as many times as accepted."""
+        return Counter(m.group(1) for body, status in zip(self.bodies, self.answered, strict=True) if status == 200
+                       for m in [HANDOFF_REF.search(json.dumps(body))] if m)
 
 
 def test_a_failing_chat_webhook_never_holds_a_hand_off_back_and_is_retried_later(server, store, tmp_path) -> None:
@@ -329,14 +361,20 @@ def test_a_failing_chat_webhook_never_holds_a_hand_off_back_and_is_retried_later
     assert {n["status"] for n in pending} == {"pending"} and all(n["error"] for n in pending)
     assert all("secret" not in (n["error"] or "") for n in pending)
 
+    assert receiver.delivered() == Counter()
     receiver.status = 200
     with store.engine.begin() as conn:  # the retry time has come
         conn.execute(sa.text("UPDATE notifications SET next_ms = 0"))
     assert wb.deliver_notifications()["sent"] == len(done)
     first = receiver.bodies[-1]
-    assert "Sales-ready" in json.dumps(first) or "sales-ready" in json.dumps(first).lower()
+    assert "sales-ready" in json.dumps(first).lower()
     assert {n["status"] for n in WritebackLedger(store).notifications()} == {"sent"}
-    assert wb.deliver_notifications()["sent"] == 0  # nothing is sent twice
+    once = Counter({h["key"]: 1 for h in done})
+    assert receiver.delivered() == once  # each hand-off reached the channel, once
+    wb.deliver_notifications()
+    wb.run()
+    wb.run(full=True)
+    assert receiver.delivered() == once  # and nothing is sent twice, counted where it arrives
     receiver.server.shutdown()
 
 
@@ -350,7 +388,9 @@ def test_a_stage_moving_backwards_is_cleared_first_so_hubspot_takes_it(server, s
     wb.run()
     ledger = WritebackLedger(store)
     sql_people = _sql_people(store)
-    held = [(sid, pid) for sid, pid in _held_people(store, "hubspot") if pid in sql_people]
+    # One whose SQL write-back wrote (a stage someone else set is never lowered; see the test below).
+    held = [(sid, pid) for sid, pid in _held_people(store, "hubspot") if pid in sql_people
+            and ledger.held("hubspot", "person", [sid])[sid].get("lifecycle_stage") == "sql"]
     sid, pid = held[0]
     assert _contact_property(server, sid, "lifecyclestage") == "salesqualifiedlead"
     with store.engine.begin() as conn:  # the model's recycling policy sends this SQL back to MQL
@@ -365,14 +405,105 @@ def test_a_stage_moving_backwards_is_cleared_first_so_hubspot_takes_it(server, s
     assert ledger.held("hubspot", "person", [sid])[sid]["lifecycle_stage"] == "mql"
 
 
-def test_customers_keep_their_stage_whatever_the_score(server, store, tmp_path) -> None:
+PROTECTED = ("customer", "opportunity", "evangelist")
+
+
+def _hubspot_protected(server: SandboxServer) -> dict[str, str]:
+    """Each HubSpot contact in a stage sales or finance own: id -> that stage."""
     contacts = server.vendor("hubspot").portal.store("contacts")
     column = contacts.catalog.column("lifecyclestage")
-    customers = {str(r.id) for r in contacts.records.values() if r.live and r.get(column) in
-                 ("customer", "opportunity", "evangelist")}
-    assert customers
-    writeback(server, store, tmp_path, "hubspot").run()
-    assert all(contacts.live(int(i)).get(column) in ("customer", "opportunity", "evangelist") for i in customers)
+    return {str(r.id): r.get(column) for r in contacts.records.values() if r.live and r.get(column) in PROTECTED}
+
+
+def _pipedrive_protected(server: SandboxServer) -> dict[str, Any]:
+    """Each Pipedrive person whose (seeded) lifecycle stage is one sales own: id -> its option id."""
+    state = server.vendor("pipedrive").state
+    key = state.catalogs.key("person", "Lifecycle stage")
+    options = {state.catalogs.option("person", "Lifecycle stage", label) for label in ("Opportunity", "Customer")}
+    return {str(i): r["custom_fields"].get(key) for i, r in state.table("persons").rows.items()
+            if not r.get("is_deleted") and (r.get("custom_fields") or {}).get(key) in options}
+
+
+def _pipedrive_custom(server: SandboxServer, person_id: str, key: str) -> Any:
+    return (server.vendor("pipedrive").state.table("persons").rows[int(person_id)].get("custom_fields") or {}).get(key)
+
+
+@pytest.mark.parametrize("target", SOURCES)
+def test_customers_keep_exactly_their_stage_whatever_the_score(server, store, tmp_path, target) -> None:
+    hubspot, pipedrive = _hubspot_protected(server), _pipedrive_protected(server)
+    assert len(hubspot) > 10 and len(pipedrive) > 10
+    wb = writeback(server, store, tmp_path, target)
+    report = wb.run()
+    assert report.plan.changes  # write-back did write, to everyone else
+    assert _hubspot_protected(server) == hubspot  # each keeps the very stage it had, not just a protected one
+    assert _pipedrive_protected(server) == pipedrive
+    ours = wb.provisioned()["pipedrive"].field_keys["lifecycle_stage"]
+    assert {_pipedrive_custom(server, pid, ours) for pid in pipedrive} == {None}  # no stage of ours beside it
+    touched = {(c.source, c.source_id) for c in report.plan.changes if "lifecycle_stage" in c.changes}
+    assert not touched & ({("hubspot", i) for i in hubspot} | {("pipedrive", i) for i in pipedrive})
+
+
+def _crm_stage_in_store(store: Store, source: str, source_id: str) -> str | None:
+    with store.engine.connect() as conn:
+        data = conn.execute(sa.select(S.persons.c.data).where(S.persons.c.source == source,
+                                                                S.persons.c.source_id == source_id)).scalar_one()
+    return json.loads(data).get("lifecycle_stage")
+
+
+def _seller_sets_sql(server: SandboxServer, source: str, source_id: str) -> None:
+    """A seller moves the person to SQL by hand, through the vendor's own API."""
+    token = {"Authorization": f"Bearer {SANDBOX_TOKEN}"} if source == "hubspot" else {"x-api-token": SANDBOX_TOKEN}
+    if source == "hubspot":
+        url = f"{server.base_url(source)}/crm/v3/objects/contacts/{source_id}"
+        body: dict[str, Any] = {"properties": {"lifecyclestage": "salesqualifiedlead"}}
+    else:
+        catalogs = server.vendor("pipedrive").state.catalogs
+        url = f"{server.base_url(source)}/api/v2/persons/{source_id}"
+        body = {"custom_fields": {catalogs.key("person", "Lifecycle stage"):
+                                  catalogs.option("person", "Lifecycle stage", "SQL")}}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="PATCH",
+                                     headers={"Content-Type": "application/json", **token})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def _sync_until(store: Store, server: SandboxServer, source: str, source_id: str, stage: str) -> None:
+    """Incremental passes, as the daemon makes them, until the store has seen the CRM's change (HubSpot's
+    search index lags writes, so the first pass may not find it; the look-back of the next one does)."""
+    deadline = time.monotonic() + 60
+    while _crm_stage_in_store(store, source, source_id) != stage:
+        assert time.monotonic() < deadline, f"no sync saw {source} {source_id} move to {stage}"
+        c = _connector(server, source)
+        Syncer(store, c, load_mapping(store, c, ROOT / "mappings" / f"{source}.yaml")).sync()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_stage_a_seller_set_by_hand_is_never_lowered_by_write_back(server, store, tmp_path, source) -> None:
+    wb = writeback(server, store, tmp_path, "hubspot")
+    wb.run()
+    ledger = WritebackLedger(store)
+    leads = [(sid, pid) for sid, pid in _held_people(store, source)
+             if ledger.held(source, "person", [sid])[sid].get("lifecycle_stage") == "lead"]
+    sid, pid = leads[len(leads) // 2]  # one whose stage write-back wrote: lead
+    _seller_sets_sql(server, source, sid)
+    _sync_until(store, server, source, sid, "sql")
+    with store.engine.begin() as conn:  # then the model, knowing nothing of the call, proposes MQL
+        conn.execute(sa.text("UPDATE scores SET stage = 'mql', scored_ms = :now WHERE person_id = :p"),
+                     {"p": pid, "now": now_ms()})
+
+    report = wb.run()
+
+    mine = [c for c in report.plan.changes if (c.source, c.source_id) == (source, sid)]
+    assert all("lifecycle_stage" not in c.changes for c in mine), mine
+    assert ledger.held(source, "person", [sid])[sid]["lifecycle_stage"] == "lead"
+    if source == "hubspot":
+        assert _contact_property(server, sid, "lifecyclestage") == "salesqualifiedlead"
+    else:
+        catalogs = server.vendor("pipedrive").state.catalogs
+        assert _pipedrive_custom(server, sid, catalogs.key("person", "Lifecycle stage")) == catalogs.option(
+            "person", "Lifecycle stage", "SQL")
+        ours = wb.provisioned()["pipedrive"].field_keys["lifecycle_stage"]
+        assert _pipedrive_custom(server, sid, ours) == "lead"  # never MQL over the seller's SQL
 
 
 def _held_people(store: Store, source: str) -> list[tuple[str, int]]:
@@ -382,10 +513,14 @@ def _held_people(store: Store, source: str) -> list[tuple[str, int]]:
 
 
 def test_in_claim_mode_deals_have_no_owner_and_the_team_is_told_to_claim(server, store, tmp_path) -> None:
+    from crmbridge.notify import SlackWebhook
+
+    receiver = _Receiver(status=200)
     (tmp_path / "routing.yaml").write_text("version: 1\nrules: []\nfallback: {mode: claim}\n")
     (tmp_path / "handoff.yaml").write_text("target: hubspot\nrouting: routing.yaml\n")
     wb = build_writeback(load_settings(handoff_config=tmp_path / "handoff.yaml"), store,
-                         {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
+                         {s: _connector(server, s) for s in SOURCES},
+                         notifier=Notifier([SlackWebhook(receiver.url, timeout=5)]))
     wb.setup()
     report = wb.run()
     created = [o for o in report.handoffs.outcomes if o.action == "created"]
@@ -393,6 +528,13 @@ def test_in_claim_mode_deals_have_no_owner_and_the_team_is_told_to_claim(server,
     deals = server.vendor("hubspot").portal.store("deals")
     owner = deals.catalog.column("hubspot_owner_id")
     assert all(not deals.live(int(o.deal_id)).get(owner) for o in created)
+    # The team heard of each claimable deal exactly once, as one to claim, at the channel itself.
+    notified = [o for o in report.handoffs.outcomes if o.action in ("created", "reused", "recovered")]
+    assert receiver.delivered() == Counter({o.key: 1 for o in notified})
+    texts = {m.group(1): json.dumps(body) for body in receiver.bodies
+             for m in [HANDOFF_REF.search(json.dumps(body))] if m}
+    assert all("to claim" in texts[o.key] for o in created)
+    receiver.server.shutdown()
 
 
 def test_setup_from_the_command_line_says_when_nothing_changed(server, store, tmp_path) -> None:
