@@ -69,9 +69,20 @@ def test_calibration_is_a_pure_function_of_its_samples() -> None:
     assert calibrate(SAMPLES).to_dict() == calibrate(list(reversed(SAMPLES))).to_dict()
 
 
-@pytest.mark.parametrize("text", ["accepted", "SQL accepted", "deal_won", "Won", "closed-lost", "rejected"])
-def test_outcome_spellings_are_understood(text: str) -> None:
-    assert Outcome.parse(text) in set(Outcome)
+@pytest.mark.parametrize(("text", "expected"), [
+    ("accepted", Outcome.ACCEPTED), ("SQL accepted", Outcome.ACCEPTED), ("sql_accepted", Outcome.ACCEPTED),
+    ("deal_won", Outcome.WON), ("Won", Outcome.WON), ("closed-won", Outcome.WON),
+    ("closed-lost", Outcome.LOST), ("Deal lost", Outcome.LOST), (" lost ", Outcome.LOST),
+    ("rejected", Outcome.REJECTED), ("SQL-Rejected", Outcome.REJECTED),
+])
+def test_outcome_spellings_are_understood(text: str, expected: Outcome) -> None:
+    assert Outcome.parse(text) is expected
+
+
+@pytest.mark.parametrize("text", ["", "maybe", "won't", "accepted later", "sql_", "closed"])
+def test_an_outcome_spelling_it_does_not_know_is_refused_by_name(text: str) -> None:
+    with pytest.raises(ValueError, match="unknown outcome"):
+        Outcome.parse(text)
 
 
 def test_outcomes_load_from_csv_and_json(tmp_path: Path) -> None:
