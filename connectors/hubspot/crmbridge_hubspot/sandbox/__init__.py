@@ -27,6 +27,7 @@ from crmbridge_hubspot.sandbox.inputs import json_body
 from crmbridge_hubspot.sandbox.limits import RateLimits
 from crmbridge_hubspot.sandbox.portal import HubSpotPortal
 from crmbridge_hubspot.sandbox.routes_associations import AssociationRoutes
+from crmbridge_hubspot.sandbox.routes_legacy import LegacyRoutes
 from crmbridge_hubspot.sandbox.routes_metadata import MetadataRoutes
 from crmbridge_hubspot.sandbox.routes_objects import ObjectRoutes
 from crmbridge_hubspot.sandbox.routes_webhooks import WebhookRoutes
@@ -113,6 +114,7 @@ class HubSpotSandbox:
         ObjectRoutes(self.portal).register(app.router)
         AssociationRoutes(self.portal).register(app.router)
         MetadataRoutes(self.portal, self.account_info()).register(app.router)
+        LegacyRoutes(self.portal).register(app.router)
         WebhookRoutes(self.webhooks).register(app.router)
         app.router.add_post("/_sandbox/touch", self._touch_route)
         app.router.add_get("/_sandbox/counts", self._counts_route)

@@ -65,6 +65,18 @@ class ChangeListener(Protocol):
                    at_ms: int, source: str) -> None: ...
 
 
+def support_pipelines(stamp: str) -> list[dict[str, Any]]:
+    """The ticket pipeline every HubSpot account starts with (ids as HubSpot gives them)."""
+    stages = [("1", "New", "OPEN"), ("2", "Waiting on contact", "OPEN"), ("3", "Waiting on us", "OPEN"),
+              ("4", "Closed", "CLOSED")]
+    return [{"label": "Support Pipeline", "displayOrder": 0, "id": "0", "createdAt": stamp, "updatedAt": stamp,
+             "archived": False, "stages": [
+                 {"label": label, "displayOrder": i, "metadata": {"ticketState": state,
+                                                                  "isClosed": str(state == "CLOSED").lower()},
+                  "id": sid, "createdAt": stamp, "updatedAt": stamp, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                  "archived": False} for i, (sid, label, state) in enumerate(stages)]}]
+
+
 class HubSpotPortal:
     def __init__(self, world: World, *, portal_id: int, search_lag_seconds: float | tuple[float, float] = 0.0,
                  wall_ms: Callable[[], int] = now_ms, monotonic: Callable[[], float] = time.monotonic,
@@ -132,6 +144,11 @@ class HubSpotPortal:
             deals = self.catalogs["deals"]
             deals.external["pipeline"] = lambda: frozenset(p["id"] for p in self.pipelines)
             deals.external["dealstage"] = lambda: frozenset(s["id"] for p in self.pipelines for s in p["stages"])
+            self.ticket_pipelines: list[dict[str, Any]] = support_pipelines(PIPELINE_EPOCH)
+            tickets = self.catalogs["tickets"]
+            tickets.external["hs_pipeline"] = lambda: frozenset(p["id"] for p in self.ticket_pipelines)
+            tickets.external["hs_pipeline_stage"] = lambda: frozenset(
+                s["id"] for p in self.ticket_pipelines for s in p["stages"])
 
     # -- reads ---------------------------------------------------------------------------------------
 

@@ -349,9 +349,37 @@ def _tasks() -> list[PropertyDef]:
     ])
 
 
+def _tickets() -> list[PropertyDef]:
+    g = "ticketinformation"
+    return [
+        _p("subject", "Ticket name", group=g), _p("content", "Ticket description", "string", "textarea", g),
+        _enum("hs_pipeline", "Pipeline", (), g, external_options=True),
+        _enum("hs_pipeline_stage", "Ticket status", (), g, external_options=True),
+        _enum("hs_ticket_priority", "Priority", _opts("LOW", "Low", "MEDIUM", "Medium", "HIGH", "High",
+                                                      "URGENT", "Urgent"), g),
+        _enum("hs_ticket_category", "Category", _opts(
+            "PRODUCT_ISSUE", "Product issue", "BILLING_ISSUE", "Billing issue", "FEATURE_REQUEST",
+            "Feature request", "GENERAL_INQUIRY", "General inquiry"), g, "checkbox"),
+        _dt("closed_date", "Close date", g),
+        _owner(g), *_system("tickets", g),
+        _p("hs_merged_object_ids", "Merged Ticket IDs", group=g, read_only=True, hidden=True),
+    ]
+
+
+def _line_items() -> list[PropertyDef]:
+    g = "lineiteminformation"
+    return [
+        _p("name", "Name", group=g), _p("description", "Description", "string", "textarea", g),
+        _num("price", "Unit price", g), _num("quantity", "Quantity", g), _num("amount", "Net price", g),
+        _p("hs_product_id", "Product ID", group=g), _p("hs_sku", "SKU", group=g),
+        _p("hs_recurring_billing_period", "Term", group=g, description="ISO 8601 period, e.g. P12M"),
+        *_system("line_items", g),
+    ]
+
+
 _BUILTIN: dict[str, Callable[[], list[PropertyDef]]] = {
     "contacts": _contacts, "companies": _companies, "deals": _deals, "calls": _calls, "emails": _emails,
-    "meetings": _meetings, "notes": _notes, "tasks": _tasks,
+    "meetings": _meetings, "notes": _notes, "tasks": _tasks, "tickets": _tickets, "line_items": _line_items,
 }
 _GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "contacts": (("contactinformation", "Contact information"), ("emailinformation", "Email information"),
@@ -363,7 +391,8 @@ _GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
     "deals": (("dealinformation", "Deal information"), ("deal_activity", "Deal activity")),
     "calls": (("call", "Call information"),), "emails": (("email", "Email information"),),
     "meetings": (("meeting", "Meeting information"),), "notes": (("note", "Note information"),),
-    "tasks": (("task", "Task information"),),
+    "tasks": (("task", "Task information"),), "tickets": (("ticketinformation", "Ticket information"),),
+    "line_items": (("lineiteminformation", "Line item information"),),
 }
 
 _ENGAGEMENT_COMMON = ("hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate", "hs_object_id")
@@ -411,7 +440,7 @@ class PropertyCatalog:
             name: PropertyGroup(name, label, i) for i, (name, label) in enumerate(_GROUPS[type_name])
         }
         builtin = {p.name: p for p in _BUILTIN[type_name]()}
-        for name in SEEDED_COLUMNS[type_name]:
+        for name in SEEDED_COLUMNS.get(type_name, ()):  # types the world seeds nothing of have no order
             self.add(builtin.pop(name))
         for prop in builtin.values():
             self.add(prop)

@@ -89,21 +89,37 @@ class MetadataRoutes:
     # -- pipelines -----------------------------------------------------------------------------------
 
     def _deal_pipelines(self, request: web.Request) -> None:
-        otype = object_type(request.match_info["object_type"])
-        if otype is None or otype.name != "deals":
-            raise errors.validation(f"{request.match_info['object_type']} has no pipelines in this sandbox "
-                                    "(deals do)", context={"objectType": [request.match_info["object_type"]]})
+        """Deals take new pipelines here; tickets have their support pipeline, read-only in this sandbox."""
+        name = request.match_info["object_type"]
+        otype = object_type(name)
+        if otype is None:
+            raise errors.unknown_object_type(name)
+        if otype.name != "deals":
+            raise errors.validation(f"{name} pipelines are read-only in this sandbox (deals take new ones)",
+                                    context={"objectType": [name]})
+
+    def _pipelines_of(self, request: web.Request) -> list[dict[str, Any]]:
+        """Deals and tickets have pipelines; other types answer 400 as HubSpot does."""
+        name = request.match_info["object_type"]
+        otype = object_type(name)
+        if otype is None:
+            raise errors.unknown_object_type(name)
+        if otype.name == "deals":
+            return self.portal.pipelines
+        if otype.name == "tickets":
+            return self.portal.ticket_pipelines
+        raise errors.validation(f"Object type {otype.type_id} does not support pipelines",
+                                context={"objectType": [name]})
 
     def _pipeline(self, request: web.Request) -> dict[str, Any]:
-        self._deal_pipelines(request)
-        pipeline = self.portal.pipeline(request.match_info["pipelineId"])
+        key = request.match_info["pipelineId"]
+        pipeline = next((p for p in self._pipelines_of(request) if p["id"] == key), None)
         if pipeline is None:
-            raise errors.not_found(f"Pipeline {request.match_info['pipelineId']} not found")
+            raise errors.not_found(f"Pipeline {key} not found")
         return pipeline
 
     async def pipelines(self, request: web.Request) -> web.Response:
-        self._deal_pipelines(request)
-        return json_response({"results": self.portal.pipelines})
+        return json_response({"results": self._pipelines_of(request)})
 
     async def pipeline(self, request: web.Request) -> web.Response:
         return json_response(self._pipeline(request))
@@ -121,6 +137,7 @@ class MetadataRoutes:
         return json_response(pipeline, 201)
 
     async def create_stage(self, request: web.Request) -> web.Response:
+        self._deal_pipelines(request)
         pipeline = self._pipeline(request)
         stage = self.portal.add_stage(pipeline, await json_body(request))
         return json_response(stage, 201)

@@ -72,6 +72,14 @@ OBJECT_TYPES: dict[str, ObjectType] = {
                    _ENGAGEMENT_DEFAULTS, searchable=("hs_note_body",)),
         ObjectType("tasks", "task", "0-27", "TASK", 8_000_000_000, "hs_createdate", "hs_lastmodifieddate",
                    _ENGAGEMENT_DEFAULTS, searchable=("hs_task_subject", "hs_task_body")),
+        # Every portal has tickets and line items; the seeded world has none, so they start empty.
+        ObjectType("tickets", "ticket", "0-5", "TICKET", 9_000_000_000, "createdate", "hs_lastmodifieddate",
+                   ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline",
+                    "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject"),
+                   searchable=("subject", "content"), mergeable=True),
+        ObjectType("line_items", "line_item", "0-8", "LINE_ITEM", 10_000_000_000, "createdate",
+                   "hs_lastmodifieddate", ("amount", "createdate", "hs_lastmodifieddate", "hs_object_id", "name",
+                                           "price", "quantity"), searchable=("name", "description")),
     )
 }
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
@@ -109,6 +117,15 @@ _PAIR_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
     ("tasks", "contacts"): (204, None), ("contacts", "tasks"): (203, None),
     ("tasks", "companies"): (192, None), ("companies", "tasks"): (191, None),
     ("tasks", "deals"): (216, None), ("deals", "tasks"): (215, None),
+    ("contacts", "tickets"): (15, None), ("tickets", "contacts"): (16, None),
+    ("companies", "tickets"): (340, 25), ("tickets", "companies"): (339, 26),
+    ("deals", "tickets"): (27, None), ("tickets", "deals"): (28, None),
+    ("deals", "line_items"): (19, None), ("line_items", "deals"): (20, None),
+    ("calls", "tickets"): (220, None), ("tickets", "calls"): (219, None),
+    ("emails", "tickets"): (224, None), ("tickets", "emails"): (223, None),
+    ("meetings", "tickets"): (226, None), ("tickets", "meetings"): (225, None),
+    ("notes", "tickets"): (228, None), ("tickets", "notes"): (227, None),
+    ("tasks", "tickets"): (230, None), ("tickets", "tasks"): (229, None),
 }
 
 

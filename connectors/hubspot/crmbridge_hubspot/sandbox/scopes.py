@@ -53,7 +53,7 @@ def required_scopes(method: str, path: str, match_info: Mapping[str, str]) -> tu
         return _object_scope(name, write) if name else ()
     if parts[:3] == ["crm", "v3", "owners"]:
         return ("crm.objects.owners.read",)
-    if parts[:3] == ["crm", "v3", "schemas"]:
+    if parts[:3] in (["crm", "v3", "schemas"], ["crm-object-schemas", "v3", "schemas"]):
         return ("crm.schemas.custom.write",) if write else ("crm.schemas.custom.read",)
     if parts[:3] == ["marketing", "v3", "forms"]:
         return ("forms",)
