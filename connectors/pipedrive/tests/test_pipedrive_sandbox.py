@@ -468,3 +468,33 @@ def test_touch_control_route_and_reset(sandbox_factory):
     vendor.reset()
     assert get(server, "/api/v2/deals", updated_since=since).json()["data"] == []
     assert vendor.stats()["total_calls"] == 1
+
+
+# -- parameters that work as Pipedrive's or fail as Pipedrive's ---------------------------------
+
+def test_more_than_100_ids_is_a_400_not_a_silent_cut(sandbox_factory):
+    server = sandbox_factory(contacts=50)
+    ids = ",".join(str(i) for i in range(1, 102))
+    answer = get(server, "/api/v2/persons", ids=ids)
+    assert answer.status_code == 400 and "A maximum of 100 ids" in answer.json()["error"]
+    assert get(server, "/api/v2/persons", ids=ids.rsplit(",", 1)[0]).status_code == 200
+
+
+def test_filter_id_names_a_saved_filter_the_account_does_not_have(sandbox_factory):
+    server = sandbox_factory(contacts=50)
+    missing = get(server, "/api/v2/deals", filter_id=7)
+    assert missing.status_code == 404 and missing.json()["error"] == "Filter with id 7 not found"
+    assert get(server, "/api/v2/deals", filter_id="seven").status_code == 400
+
+
+def test_a_fractional_updated_since_is_compared_exactly_not_cut_to_the_second(sandbox_factory):
+    server = sandbox_factory(contacts=50)
+    state = server.vendor("pipedrive").state
+    person = state.live_ids("persons")[0]
+    stamp = state.update("persons", person, {"name": "Ada Changed"})["update_time"]  # whole seconds
+    at = {p["id"] for p in get(server, "/api/v2/persons", updated_since=stamp).json()["data"]}
+    after = {p["id"] for p in get(server, "/api/v2/persons",
+                                  updated_since=stamp.replace("Z", ".5Z")).json()["data"]}
+    before = {p["id"] for p in get(server, "/api/v2/persons",
+                                   updated_until=stamp.replace("Z", ".5Z")).json()["data"]}
+    assert person in at and person not in after and person in before

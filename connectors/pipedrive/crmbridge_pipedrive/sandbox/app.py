@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -29,6 +29,7 @@ from crmbridge.sandbox.sellers import SellerRequest, SurgeRequest
 from crmbridge.sandbox.stats import SandboxStats
 from crmbridge.sandbox.world import generate_world, parse_anchor
 from crmbridge_pipedrive import streams as S
+from crmbridge_pipedrive.sandbox import v1 as v1_shapes
 from crmbridge_pipedrive.sandbox.auth import Caller, Credentials
 from crmbridge_pipedrive.sandbox.limits import TokenLimits
 from crmbridge_pipedrive.sandbox.references import Refused, check, check_references
@@ -126,7 +127,18 @@ def _instant(query: Mapping[str, str], name: str) -> str | None:
         raise Problem(400, f"Validation failed: {name}: must be an RFC 3339 date-time") from None
     if parsed.tzinfo is None:
         raise Problem(400, f"Validation failed: {name}: must carry a time zone (RFC 3339)")
+    if parsed.microsecond:
+        # Update times are whole seconds: t >= 10:20:00.5 is t >= 10:20:01, and t < 10:20:00.5 is
+        # t < 10:20:01, so a fraction moves either bound up to the next whole second.
+        parsed = parsed.replace(microsecond=0) + timedelta(seconds=1)
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _filter_id(query: Mapping[str, str]) -> None:
+    """``filter_id`` names a saved filter; the sandbox's account has none, so any id is not found."""
+    filter_id = _int(query, "filter_id")
+    if filter_id is not None:
+        raise Problem(404, f"Filter with id {filter_id} not found")
 
 
 def _ids(query: Mapping[str, str]) -> set[int] | None:
@@ -371,6 +383,8 @@ class PipedriveSandbox:
             add("GET", f"{v1}/{endpoint}", partial(self.v1_fields, obj), c1["list"])
             add("POST", f"{v1}/{endpoint}", partial(self.v1_add_field, obj), c1["create"])
             add("GET", f"{v1}/{endpoint}/{{id:\\d+}}", partial(self.v1_field, obj), c1["get"])
+        add("GET", f"{v1}/persons", self.v1_persons, c1["list"])
+        add("GET", f"{v1}/pipelines", self.v1_pipelines, c1["list"])
         add("GET", f"{v1}/leads", self.v1_leads, c1["list"])
         add("POST", f"{v1}/leads", self.v1_add_lead, c1["create"])
         add("GET", f"{v1}/leads/{{id}}", self.v1_lead, c1["get"])
@@ -397,6 +411,8 @@ class PipedriveSandbox:
         if direction not in ("asc", "desc"):
             raise Problem(400, "Validation failed: sort_direction: must be one of asc, desc")
         since, until = _instant(q, "updated_since"), _instant(q, "updated_until")
+        if kind in WITH_IDS:  # the lists that document filter_id
+            _filter_id(q)
         try:
             after = decode_cursor(q["cursor"]) if q.get("cursor") else None
         except BadCursor:
@@ -548,6 +564,41 @@ class PipedriveSandbox:
                                            self.state.now())
         return _ok(item)
 
+    async def v1_persons(self, request: web.Request) -> web.Response:
+        """``GET /v1/persons``: every live person in v1's shape, paged by ``start``/``limit``, filtered by
+        ``user_id`` (owner) and ``first_char``, sorted by ``sort`` (``field ASC|DESC``, comma-separated)."""
+        q = request.query
+        start = _int(q, "start", v2=False) or 0
+        limit = _limit(q, v2=False)
+        if q.get("filter_id"):
+            raise Problem(404, f"Filter with id {_int(q, 'filter_id', v2=False)} not found", v2=False)
+        owner, first = _int(q, "user_id", v2=False), (q.get("first_char") or "").lower()[:1]
+        order = _v1_sort(q.get("sort"))
+        with self.state.lock:
+            table = self.state.tables["persons"]
+            rows = [r for r in (table.rows[i] for i in table.ids) if not r.get("is_deleted")
+                    and (owner is None or r.get("owner_id") == owner)
+                    and (not first or str(r.get("name") or "").lower().startswith(first))]
+            for field, descending in reversed(order):
+                rows.sort(key=lambda r, f=field: (r.get(f) is None, r.get(f) or ""), reverse=descending)
+            items = [v1_shapes.person(self.state, r) for r in rows[start:start + limit]]
+            related = v1_shapes.related(self.state, items)
+        more = start + limit < len(rows)
+        pagination: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
+        if more:
+            pagination["next_start"] = start + limit
+        body = {"success": True, "data": items or None, "additional_data": {"pagination": pagination},
+                "related_objects": related}
+        return _json(body)
+
+    async def v1_pipelines(self, request: web.Request) -> web.Response:
+        """``GET /v1/pipelines``: every pipeline in v1's shape, in the order sales sees them (not paged)."""
+        with self.state.lock:
+            table = self.state.tables["pipelines"]
+            rows = sorted((table.rows[i] for i in table.ids if not table.rows[i].get("is_deleted")),
+                          key=lambda r: (r.get("order_nr") or 0, r["id"]))
+            return _ok([v1_shapes.pipeline(r) for r in rows])
+
     async def v1_leads(self, request: web.Request) -> web.Response:
         q = request.query
         start = _int(q, "start", v2=False) or 0
@@ -672,6 +723,23 @@ class PipedriveSandbox:
     async def control_state(self, request: web.Request) -> web.Response:
         return _json({"counts": self.state.counts(), "limits": self.limits.snapshot(), "now": iso(
             self.state.clock() * 1000)})
+
+
+V1_PERSON_SORTS = ("id", "name", "first_name", "last_name", "add_time", "update_time", "owner_id", "org_id")
+
+
+def _v1_sort(raw: str | None) -> list[tuple[str, bool]]:
+    """v1's ``sort``: ``field_name ASC`` or ``DESC``, comma-separated; by id when not given."""
+    if not raw:
+        return [("id", False)]
+    order = []
+    for part in raw.split(","):
+        field, _, direction = part.strip().partition(" ")
+        direction = direction.strip().upper() or "ASC"
+        if field not in V1_PERSON_SORTS or direction not in ("ASC", "DESC"):
+            raise Problem(400, f"Invalid sort field or direction: {part.strip()}", v2=False)
+        order.append((field, direction == "DESC"))
+    return order
 
 
 def _refer(check_ids: Callable[[], None], *, v2: bool = True) -> None:
