@@ -143,6 +143,7 @@ def build_tick_world(url: str, n: int, seed: int) -> dict[str, float]:
     from crmbridge.sla.config import SlaConfig
     from crmbridge.sla.engine import SlaEngine
     from crmbridge.store import Store, schema
+    from crmbridge.store.cursors import Watermark
     from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
 
     rng = random.Random(seed)
@@ -174,7 +175,7 @@ def build_tick_world(url: str, n: int, seed: int) -> dict[str, float]:
     for table, rows in ((schema.identities, identities), (schema.handoffs, handoffs), (schema.deals, deals),
                         (schema.activities, activities)):
         bulk_insert(store, table, rows)
-    store.set_cursor("pipedrive", SETUP_STREAM, SETUP_KIND, {"pipeline_id": "1", "stage_id": "7", "field_keys": {}})
+    store.cursors.put("pipedrive", SETUP_STREAM, SETUP_KIND, {"pipeline_id": "1", "stage_id": "7", "field_keys": {}})
     generated = time.perf_counter() - started
     engine = SlaEngine(store, SlaConfig.default())
     t0, c0 = time.perf_counter(), time.process_time()
@@ -183,7 +184,7 @@ def build_tick_world(url: str, n: int, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
     taken = fast_forward(store, engine, ms(TICK_AT) - INTERVAL_MS)
     engine.ledger.mark_breached(ms(TICK_AT) - INTERVAL_MS, ms(TICK_AT) - INTERVAL_MS)
-    store.set_cursor("_sla", "observe", "stored", {"since_ms": int(time.time() * 1000)})
+    store.cursors.advance("_sla", "observe", "stored", Watermark(int(time.time() * 1000)))
     forward_s = time.perf_counter() - t0
     store.close()
     return {"generated_s": generated, "clocks": clocks, "start_s": start_s, "start_cpu_s": start_cpu,

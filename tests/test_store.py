@@ -6,7 +6,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 
 from crmbridge.model import Activity, ActivityKind, EntityType, Person
-from crmbridge.store import Store
+from crmbridge.store import Store, Watermark
 from crmbridge.store.engine import migrate
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_links_to_an_already_merged_record_are_stored_against_the_survivor(store
 
 def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, monkeypatch) -> None:
     store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")], cursors=[("backfill", {"after": "1"})])
-    assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
+    assert store.cursors.get("crm", "contacts", "backfill") == {"after": "1"}
 
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")
@@ -86,7 +86,7 @@ def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, mon
     with contextlib.suppress(RuntimeError):
         store.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")],
                           cursors=[("backfill", {"after": "2"})])
-    assert store.get_cursor("crm", "contacts", "backfill") == {"after": "1"}
+    assert store.cursors.get("crm", "contacts", "backfill") == {"after": "1"}
     assert store.get(EntityType.PERSON, "crm", "2") is None
 
 
@@ -111,17 +111,17 @@ def test_migrating_twice_is_harmless(store: Store) -> None:
 
 
 def test_quarantine_counts_attempts_and_release_forgets(store: Store) -> None:
-    store.quarantine("crm", "contacts", "7", "bad date", {"id": "7"})
-    store.quarantine("crm", "contacts", "7", "bad date", {"id": "7"})
-    assert store.quarantined()[0]["attempts"] == 2
-    store.release("crm", "contacts", ["7"])
-    assert store.quarantined() == []
+    store.quarantine.add("crm", "contacts", "7", "bad date", {"id": "7"})
+    store.quarantine.add("crm", "contacts", "7", "bad date", {"id": "7"})
+    assert store.quarantine.list()[0]["attempts"] == 2
+    store.quarantine.release("crm", "contacts", ["7"])
+    assert store.quarantine.list() == []
 
 
 def test_runs_are_recorded_with_their_stats(store: Store) -> None:
-    run = store.start_run("backfill", "crm")
-    store.finish_run(run, "ok", {"contacts": {"new": 3}})
-    (last,) = store.last_runs()
+    run = store.runs.start("backfill", "crm")
+    store.runs.finish(run, "ok", {"contacts": {"new": 3}})
+    (last,) = store.runs.last()
     assert last["status"] == "ok" and last["stats"] == {"contacts": {"new": 3}}
 
 
@@ -134,3 +134,18 @@ def test_the_migrations_build_exactly_the_schema_the_code_declares(store: Store)
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_a_watermark_reads_back_typed_never_moves_back_and_starts_its_look_back_early(store: Store) -> None:
+    assert store.cursors.watermark("_job", "plan", "since") is None  # no pass yet: the caller reads everything
+    store.cursors.advance("_job", "plan", "since", Watermark(10_000, "p9", lookback_ms=1_000))
+
+    mark = store.cursors.watermark("_job", "plan", "since", lookback_ms=2_500)
+    assert mark == Watermark(10_000, "p9", 2_500)  # the reader's look-back today, not the one stored
+    assert mark.since_ms == 7_500
+    assert mark.advanced(9_000) is mark and mark.advanced(12_000).timestamp_ms == 12_000
+
+
+def test_a_watermark_stored_before_it_was_typed_is_read_as_one(store: Store) -> None:
+    store.cursors.put("_sla", "observe", "stored", {"since_ms": 42_000})
+    assert store.cursors.watermark("_sla", "observe", "stored", lookback_ms=5_000).since_ms == 37_000

@@ -107,25 +107,25 @@ def test_a_record_that_fails_to_map_is_quarantined_and_the_rest_are_stored(store
 
     assert report.streams["people"].quarantined == 1
     assert store.live_count("mem", "people", EntityType.PERSON) == 3
-    assert [q["source_id"] for q in store.quarantined()] == ["002"]
+    assert [q["source_id"] for q in store.quarantine.list()] == ["002"]
 
     crm.people["002"].update(updated="2026-01-02T00:00:00Z", v=2)
     crm.version = 2
     Syncer(store, crm, MAPPING).sync()
-    assert store.quarantined() == []
+    assert store.quarantine.list() == []
     assert store.live_count("mem", "people", EntityType.PERSON) == 4
 
 
 def test_a_dry_run_reads_and_maps_but_stores_nothing(store: Store) -> None:
     report = Syncer(store, MemoryCrm(_people(3)), MAPPING, dry_run=True).backfill()
     assert report.streams["people"].stored.new == 3
-    assert store.counts() == {} and store.last_runs() == []
+    assert store.counts() == {} and store.runs.last() == []
 
 
 def test_a_finished_backfill_leaves_no_checkpoint_and_an_incremental_cursor(store: Store) -> None:
     Syncer(store, MemoryCrm(_people(3)), MAPPING).backfill()
-    assert store.get_cursor("mem", "people", "backfill") is None
-    assert store.get_cursor("mem", "people", "incremental") == {"version": 1}
+    assert store.cursors.get("mem", "people", "backfill") is None
+    assert store.cursors.get("mem", "people", "incremental") == {"version": 1}
 
 
 def test_sync_before_any_backfill_says_what_to_run(store: Store) -> None:

@@ -350,8 +350,8 @@ def status_data(settings: Settings) -> dict[str, Any]:
         from crmbridge.store.store import now_ms
 
         return {"database": _safe_url(settings.database_url), "counts": store.counts(),
-                "cursors": store.cursors(), "last_runs": store.last_runs(10),
-                "quarantined": len(store.quarantined()), "inbox": Inbox(store).counts(),
+                "cursors": store.cursors.all(), "last_runs": store.runs.last(10),
+                "quarantined": len(store.quarantine.list()), "inbox": Inbox(store).counts(),
                 "sla": open_clock_counts(store, now_ms()),
                 "identity_review": [{"name": c.name, "records": [[k.source, k.source_id, k.domain] for k in c.records]}
                                     for c in store.name_conflicts()]}

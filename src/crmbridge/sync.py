@@ -46,10 +46,10 @@ def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping
     def catalogs(refresh: bool) -> dict[str, Mapping[str, str]]:
         out: dict[str, Mapping[str, str]] = {}
         for stream in wanted:
-            cached = None if refresh else store.get_cursor(source, stream, "catalog")
+            cached = None if refresh else store.cursors.get(source, stream, "catalog")
             if cached is None or now_ms() - int(cached.get("fetched_ms", 0)) > CATALOG_TTL_MS:
                 cached = {"fetched_ms": now_ms(), "fields": dict(connector.field_catalog(stream))}
-                store.set_cursor(source, stream, "catalog", cached)
+                store.cursors.put(source, stream, "catalog", cached)
             out[stream] = cached["fields"]
         return out
 
@@ -275,7 +275,7 @@ class Syncer:
         for raw, error in failures:
             log.warning("sync.record_quarantined", source=self.source, stream=raw.stream, id=raw.id,
                         field=error.field, reason=error.reason)
-            self.store.quarantine(self.source, raw.stream, raw.id, str(error), dict(raw.properties))
+            self.store.quarantine.add(self.source, raw.stream, raw.id, str(error), dict(raw.properties))
         report.quarantined += len(failures)
         entity = EntityType(report.entity)
         result = self.store.commit_page(self.source, page.stream, entity, records, archived_ids=page.archived_ids,
@@ -284,18 +284,18 @@ class Syncer:
             result.changed_ids = []  # a backfill rescores everyone: keeping every id would grow with N
         report.stored.add(result)
         if self._had_quarantine and records:
-            self.store.release(self.source, page.stream, [r.source_id for r in records])
+            self.store.quarantine.release(self.source, page.stream, [r.source_id for r in records])
 
     # -- backfill ------------------------------------------------------------------------------
 
     def backfill(self, streams: Sequence[str] | None = None, *, restart: bool = False) -> RunReport:
         names = self._streams(streams)
         if restart and not self.dry_run:
-            self.store.clear_cursors(self.source, "backfill")
+            self.store.cursors.clear(self.source, "backfill")
         report = RunReport(self.source, "backfill", dry_run=self.dry_run)
         jobs, starts = [], {}
         for name in names:
-            state = None if self.dry_run else self.store.get_cursor(self.source, name, "backfill")
+            state = None if self.dry_run else self.store.cursors.get(self.source, name, "backfill")
             if state and state.get("done"):
                 continue  # finished before the interruption this run resumes from
             starts[name] = (state or {}).get("start") or dict(self.connector.start_cursor(name))
@@ -315,7 +315,7 @@ class Syncer:
 
         self._run(report, jobs, cursors)
         if not self.dry_run:
-            self.store.clear_cursors(self.source, "backfill")
+            self.store.cursors.clear(self.source, "backfill")
         return report
 
     # -- incremental ---------------------------------------------------------------------------
@@ -330,7 +330,7 @@ class Syncer:
         report = RunReport(self.source, "sync", dry_run=self.dry_run)
         jobs = []
         for name in names:
-            cursor = self.store.get_cursor(self.source, name, "incremental")
+            cursor = self.store.cursors.get(self.source, name, "incremental")
             if cursor is None:
                 raise ConfigError(f"{self.source}/{name} has never been backfilled: run "
                                   f"`crmbridge backfill --source {self.source}` first")
@@ -353,7 +353,7 @@ class Syncer:
         self._command = command
         before = self.connector.usage()
         started = time.monotonic()
-        self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
+        self._had_quarantine = not self.dry_run and bool(self.store.quarantine.list(self.source))
         try:
             for page in pages:
                 if page.stream not in report.streams:
@@ -374,8 +374,8 @@ class Syncer:
         started = time.monotonic()
         self._command = report.command
         before = self.connector.usage()
-        self._had_quarantine = not self.dry_run and bool(self.store.quarantined(self.source))
-        run_id = None if self.dry_run or not record else self.store.start_run(report.command, self.source)
+        self._had_quarantine = not self.dry_run and bool(self.store.quarantine.list(self.source))
+        run_id = None if self.dry_run or not record else self.store.runs.start(report.command, self.source)
         status, error = "failed", None
         try:
             for name, _ in jobs:
@@ -394,7 +394,7 @@ class Syncer:
                 for name, pages in groups.items():
                     self._commit(report.streams[name], pages, cursors)
                 if run_id is not None and time.monotonic() - beat > HEARTBEAT_SECONDS:
-                    self.store.heartbeat(run_id)
+                    self.store.runs.heartbeat(run_id)
                     beat = time.monotonic()
                 if self.should_stop():
                     raise Interrupted(f"{report.command} {self.source} stopped; it resumes from its checkpoint")
@@ -410,7 +410,7 @@ class Syncer:
             report.rate_limited = after.rate_limited - before.rate_limited
             report.seconds = time.monotonic() - started
             if run_id is not None:
-                self.store.finish_run(run_id, status, report.as_dict(), error)
+                self.store.runs.finish(run_id, status, report.as_dict(), error)
 
     def _commit(self, stream: StreamReport, pages: list[Page], cursors: Any) -> None:
         if not pages:

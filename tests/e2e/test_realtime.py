@@ -95,7 +95,7 @@ def live(request, tmp_path) -> Iterator[Live]:
 
 
 def _runs(store: Store) -> list[str]:
-    return [r["command"] for r in store.last_runs(50)]
+    return [r["command"] for r in store.runs.last(50)]
 
 
 def test_a_contact_created_in_hubspot_is_stored_within_seconds_with_no_sync_pass(live: Live) -> None:

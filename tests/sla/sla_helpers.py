@@ -65,7 +65,7 @@ def seed_world(store: Store, people: int = 1) -> None:
     store.commit_page("pipedrive", "persons", EntityType.PERSON, [
         Person(source="pipedrive", source_id=f"p{n}", email=f"lead{n}@acme.example", first_name=f"Lead{n}")
         for n in range(people)])
-    store.set_cursor("pipedrive", SETUP_STREAM, SETUP_KIND,
+    store.cursors.put("pipedrive", SETUP_STREAM, SETUP_KIND,
                      {"pipeline_id": "1", "stage_id": HANDOFF_STAGE, "field_keys": {}})
 
 

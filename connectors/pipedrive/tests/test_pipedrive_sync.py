@@ -265,7 +265,7 @@ def test_more_changes_than_a_page_are_walked_and_checkpointed(sandbox_factory, c
         report = Syncer(store, fresh, mapping(store, fresh)).sync(["activities"])
         assert set(report.streams["activities"].stored.changed_ids) == {str(i) for i in touched}
         assert report.api_calls["GET /api/v2/activities"] == -(-len(touched) // 500)
-        cursor = store.get_cursor("pipedrive", "activities", "incremental")
+        cursor = store.cursors.get("pipedrive", "activities", "incremental")
         assert cursor["since"] == max(state.tables["activities"].rows[i]["update_time"] for i in touched)
 
 
@@ -321,8 +321,8 @@ def test_field_catalogs_are_read_once_a_day_not_on_every_pass(synced):
     sync(reconcile=True)
     assert not fields & set(vendor.stats()["calls"])
     for stream in ("persons", "organizations", "deals"):  # the core's copies are a day and a second old
-        cached = store.get_cursor("pipedrive", stream, "catalog")
-        store.set_cursor("pipedrive", stream, "catalog", {**cached, "fetched_ms": cached["fetched_ms"] - (
+        cached = store.cursors.get("pipedrive", stream, "catalog")
+        store.cursors.put("pipedrive", stream, "catalog", {**cached, "fetched_ms": cached["fetched_ms"] - (
             DAY + 1) * 1000})
     vendor.reset_stats()
     sync()

@@ -49,6 +49,7 @@ from crmbridge.sla.ledger import (
 )
 from crmbridge.sla.surges import SurgeWatch
 from crmbridge.store import schema
+from crmbridge.store.cursors import Watermark
 from crmbridge.store.handoffs import WritebackLedger
 from crmbridge.store.store import Store, _chunks, now_ms
 from crmbridge.writeback.contract import DealUpdate, Writer
@@ -161,16 +162,16 @@ class SlaEngine:
         """Clocks for the hand-offs done since the last tick (less an overlap for late commits); the first
         tick looks at every hand-off."""
         started = 0
-        mark = self.store.get_cursor(*START_CURSOR)
-        since = None if mark is None else int(mark["done_ms"]) - START_OVERLAP_MS
-        newest = 0 if mark is None else int(mark["done_ms"])
+        mark = self.store.cursors.watermark(*START_CURSOR, lookback_ms=START_OVERLAP_MS)
+        since = None if mark is None else mark.since_ms
+        newest = 0 if mark is None else mark.timestamp_ms
         while True:
             handoffs = self.ledger.unclocked_handoffs(self.batch, since)
             if handoffs:
                 newest = max(newest, *(int(h["done_ms"]) for h in handoffs))
                 started += self._start_batch(handoffs, now)
             if len(handoffs) < self.batch:
-                self.store.set_cursor(*START_CURSOR, {"done_ms": newest})
+                self.store.cursors.advance(*START_CURSOR, Watermark(newest, lookback_ms=START_OVERLAP_MS))
                 return started
 
     def _start_batch(self, handoffs: list[dict[str, Any]], now: int) -> int:
@@ -226,16 +227,16 @@ class SlaEngine:
 
     def observe(self, now: int, report: TickReport | None = None) -> None:
         report = report or TickReport()
-        cursor = self.store.get_cursor(*CURSOR) or {}
-        since = int(cursor.get("since_ms", 0)) - OVERLAP_MS
+        mark = self.store.cursors.watermark(*CURSOR, lookback_ms=OVERLAP_MS) or Watermark(lookback_ms=OVERLAP_MS)
+        since = mark.since_ms
         earliest = self._earliest_live_start()
-        newest = int(cursor.get("since_ms", 0))
+        newest = mark.timestamp_ms
         if earliest is not None:
             newest = max(newest, self._observe_activities(since, earliest, now, report))
             newest = max(newest, self._observe_deals(since, now, report))
         else:
             newest = max(newest, self._newest_stored())
-        self.store.set_cursor(*CURSOR, {"since_ms": newest})
+        self.store.cursors.advance(*CURSOR, mark.advanced(newest))
 
     def _earliest_live_start(self) -> int | None:
         c = schema.sla_clocks.c
@@ -344,7 +345,7 @@ class SlaEngine:
     def _handoff_stage(self, target: str) -> str | None:
         from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
 
-        value = self.store.get_cursor(target, SETUP_STREAM, SETUP_KIND) or {}
+        value = self.store.cursors.get(target, SETUP_STREAM, SETUP_KIND) or {}
         return str(value["stage_id"]) if value.get("stage_id") else None
 
     def _outcome(self, clock: Mapping[str, Any], kind: str, at: int, reason: str | None, now: int) -> dict[str, Any]:
@@ -632,7 +633,7 @@ class SlaEngine:
     def _field_keys(self, target: str) -> dict[str, str]:
         from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
 
-        value = self.store.get_cursor(target, SETUP_STREAM, SETUP_KIND) or {}
+        value = self.store.cursors.get(target, SETUP_STREAM, SETUP_KIND) or {}
         return dict(value.get("field_keys") or {})
 
     def write_deals(self, now: int) -> int:

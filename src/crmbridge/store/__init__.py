@@ -1,4 +1,4 @@
-"""The canonical store: records by (source, source_id), their links, sync cursors and run history.
+"""The canonical store: records by (source, source_id), their links and identities, cursors and run history.
 
 SQLite is the embedded default; PostgreSQL (``postgresql://…``) is for production and for several
 replicas sharing the work. A page of records, its archives and merges, and the checkpoint after it
@@ -7,7 +7,8 @@ are committed in one transaction, which is what makes every long job resumable a
 
 from __future__ import annotations
 
+from crmbridge.store.cursors import Watermark
 from crmbridge.store.engine import create_engine_for, normalise_url
 from crmbridge.store.store import PageResult, Store
 
-__all__ = ["PageResult", "Store", "create_engine_for", "normalise_url"]
+__all__ = ["PageResult", "Store", "Watermark", "create_engine_for", "normalise_url"]

@@ -1,9 +1,9 @@
-"""``Store``: upserts keyed by (source, source_id), soft deletes, merges, cursors, runs, quarantine."""
+"""``Store``: the composition root over one database, and the records: upserts keyed by (source,
+source_id), soft deletes, merges. Cursors, runs and quarantine are repositories of their own on it."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,19 +15,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crmbridge.identity import NameConflict, company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
+from crmbridge.store.cursors import Cursors, now_ms
 from crmbridge.store.decode import DECODERS
 from crmbridge.store.engine import create_engine_for, migrate
-from crmbridge.store.holders import holder_dead, this_process
 from crmbridge.store.identities import company_name_conflicts, resolve
+from crmbridge.store.runs import Quarantine, Runs
 from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
-# A running run that has not shown life for this long is shown as interrupted (killed, or its host gone).
-RUN_STALE_MS = 120_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _ms(value: Any) -> int | None:
@@ -144,6 +139,10 @@ class Store:
         self._merged_seen: set[tuple[str, str]] = set()
         if auto_migrate:
             migrate(self.engine)
+        # The repositories, one per concern, sharing this engine.
+        self.cursors = Cursors(self.engine, self._insert)
+        self.runs = Runs(self.engine)
+        self.quarantine = Quarantine(self.engine, self._insert)
 
     @property
     def dialect(self) -> str:
@@ -193,7 +192,7 @@ class Store:
             result.merged = self._merge(conn, table, source, entity, merges, stored)
             result.archived = self._archive(conn, table, source, list(archived_ids), stored)
             for kind, value in cursors:
-                self._put_cursor(conn, source, stream, kind, value)
+                self.cursors.put_in(conn, source, stream, kind, value)
         return result
 
     def _classify(self, conn: sa.Connection, table: sa.Table, source: str, stream: str,
@@ -328,107 +327,6 @@ class Store:
             ).values(archived=True, archived_ms=stored))
             done += res.rowcount or 0
         return done
-
-    # -- cursors and checkpoints ---------------------------------------------------------------
-
-    def _put_cursor(self, conn: sa.Connection, source: str, stream: str, kind: str,
-                    value: Mapping[str, Any]) -> None:
-        row = {"source": source, "stream": stream, "kind": kind, "value": orjson.dumps(value).decode(),
-               "updated_ms": now_ms()}
-        stmt = self._insert(schema.cursors)
-        stmt = stmt.on_conflict_do_update(index_elements=["source", "stream", "kind"],
-                                          set_={"value": stmt.excluded.value, "updated_ms": stmt.excluded.updated_ms})
-        conn.execute(stmt, row)
-
-    def set_cursor(self, source: str, stream: str, kind: str, value: Mapping[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            self._put_cursor(conn, source, stream, kind, value)
-
-    def get_cursor(self, source: str, stream: str, kind: str) -> dict[str, Any] | None:
-        c = schema.cursors.c
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(c.value).where(c.source == source, c.stream == stream,
-                                                          c.kind == kind)).scalar()
-        return None if value is None else orjson.loads(value)
-
-    def clear_cursors(self, source: str, kind: str) -> None:
-        c = schema.cursors.c
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(schema.cursors).where(c.source == source, c.kind == kind))
-
-    def cursors(self, source: str | None = None) -> list[dict[str, Any]]:
-        c = schema.cursors.c
-        q = sa.select(c.source, c.stream, c.kind, c.value, c.updated_ms).order_by(c.source, c.stream, c.kind)
-        if source:
-            q = q.where(c.source == source)
-        with self.engine.connect() as conn:
-            return [{"source": s, "stream": st, "kind": k, "value": orjson.loads(v), "updated_ms": u}
-                    for s, st, k, v, u in conn.execute(q)]
-
-    # -- runs and quarantine -------------------------------------------------------------------
-
-    def start_run(self, command: str, source: str) -> int:
-        now = now_ms()
-        with self.engine.begin() as conn:
-            res = conn.execute(sa.insert(schema.runs).values(
-                command=command, source=source, started_ms=now, status="running", stats="{}",
-                holder=this_process(), heartbeat_ms=now))
-            return int(res.inserted_primary_key[0])
-
-    def heartbeat(self, run_id: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(heartbeat_ms=now_ms()))
-
-    def finish_run(self, run_id: int, status: str, stats: Mapping[str, Any], error: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(schema.runs).where(schema.runs.c.id == run_id).values(
-                finished_ms=now_ms(), status=status, stats=orjson.dumps(stats).decode(), error=error))
-
-    def last_runs(self, limit: int = 10, now: int | None = None) -> list[dict[str, Any]]:
-        """The newest runs; a ``running`` one whose process is gone (or silent) says ``interrupted``."""
-        r = schema.runs.c
-        q = sa.select(r.id, r.command, r.source, r.started_ms, r.finished_ms, r.status, r.stats, r.error,
-                      r.holder, r.heartbeat_ms).order_by(r.id.desc()).limit(limit)
-        now = now_ms() if now is None else now
-        out = []
-        with self.engine.connect() as conn:
-            for row in conn.execute(q):
-                run = {**row._asdict(), "stats": orjson.loads(row.stats)}
-                if run["status"] == "running" and (
-                        holder_dead(run["holder"]) or now - (run["heartbeat_ms"] or run["started_ms"]) > RUN_STALE_MS):
-                    run["status"] = "interrupted"
-                out.append(run)
-        return out
-
-    def quarantine(self, source: str, stream: str, source_id: str, error: str, raw: Mapping[str, Any]) -> None:
-        now = now_ms()
-        stmt = self._insert(schema.quarantine)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["source", "stream", "source_id"],
-            set_={"error": stmt.excluded.error, "raw": stmt.excluded.raw, "last_seen_ms": now,
-                  "attempts": schema.quarantine.c.attempts + 1})
-        with self.engine.begin() as conn:
-            conn.execute(stmt, {"source": source, "stream": stream, "source_id": source_id, "error": error,
-                                "raw": orjson.dumps(raw, default=str).decode(), "attempts": 1,
-                                "first_seen_ms": now, "last_seen_ms": now})
-
-    def release(self, source: str, stream: str, source_ids: Iterable[str]) -> None:
-        """Forget quarantined records that have since been stored successfully."""
-        q = schema.quarantine.c
-        ids = list(source_ids)
-        with self.engine.begin() as conn:
-            for chunk in _chunks(ids):
-                conn.execute(sa.delete(schema.quarantine).where(q.source == source, q.stream == stream,
-                                                                q.source_id.in_(chunk)))
-
-    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
-        q = schema.quarantine.c
-        stmt = sa.select(q.source, q.stream, q.source_id, q.error, q.attempts).order_by(q.source, q.stream,
-                                                                                       q.source_id)
-        if source:
-            stmt = stmt.where(q.source == source)
-        with self.engine.connect() as conn:
-            return [row._asdict() for row in conn.execute(stmt)]
 
     # -- reading -------------------------------------------------------------------------------
 

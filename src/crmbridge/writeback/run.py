@@ -19,6 +19,7 @@ from crmbridge.model import LifecycleStage
 from crmbridge.notify import HandoffNotice, Notifier
 from crmbridge.rescore import utc_now
 from crmbridge.routing import OwnerRouter
+from crmbridge.store.cursors import Watermark
 from crmbridge.store.handoffs import WritebackLedger, iter_scores
 from crmbridge.store.store import Store
 from crmbridge.writeback.config import HandoffConfig
@@ -99,7 +100,7 @@ class WriteBack:
         for source, writer in self.writers.items():
             result = writer.provision(self.spec(source), dry_run=dry_run)
             if not dry_run:
-                self.store.set_cursor(source, SETUP_STREAM, SETUP_KIND, result.as_dict())
+                self.store.cursors.put(source, SETUP_STREAM, SETUP_KIND, result.as_dict())
             out[source] = result
             log.info("writeback.setup", source=source, changed=result.changed, dry_run=dry_run)
         return out
@@ -107,7 +108,7 @@ class WriteBack:
     def provisioned(self) -> dict[str, Provisioned]:
         out = {}
         for source in self.writers:
-            value = self.store.get_cursor(source, SETUP_STREAM, SETUP_KIND)
+            value = self.store.cursors.get(source, SETUP_STREAM, SETUP_KIND)
             if value is None or not value.get("stage_id"):
                 raise ConfigError(f"write-back to {source} is not set up yet: run `crmbridge setup` first",
                                   key="crmbridge setup")
@@ -116,7 +117,7 @@ class WriteBack:
         return out
 
     def is_set_up(self) -> bool:
-        return all(self.store.get_cursor(s, SETUP_STREAM, SETUP_KIND) for s in self.writers)
+        return all(self.store.cursors.get(s, SETUP_STREAM, SETUP_KIND) for s in self.writers)
 
     # -- one pass ----------------------------------------------------------------------------------
 
@@ -131,14 +132,16 @@ class WriteBack:
             done = [o.key for o in handoffs.outcomes if o.action in ("created", "reused", "recovered")]
             for row in self.ledger.handoffs(keys=done):
                 self.ledger.enqueue(row["key"], list(self.notifier.channels_for(self.notice(row))))
-        cursor = None if full else self.store.get_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND)
-        since = None if cursor is None else int(cursor["since_ms"]) - self.overlap_ms
+        mark = None if full else self.store.cursors.watermark(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND,
+                                                              lookback_ms=self.overlap_ms)
+        since = None if mark is None else mark.since_ms
         started = self.now_ms()  # what is stored before this moment is in this plan (or, in flight, in the overlap)
         plan = self.plan(since)
         applied = None if dry_run else self.apply(plan, provisioned)
         if applied is not None:
             # A record the CRM rejected is tried again by the next full pass (the daemon makes one a day).
-            self.store.set_cursor(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND, {"since_ms": started})
+            self.store.cursors.advance(PLAN_SOURCE, PLAN_STREAM, PLAN_KIND,
+                                       Watermark(started, lookback_ms=self.overlap_ms))
         notified = {} if dry_run else self.deliver_notifications()
         return WriteBackReport(handoffs, plan, applied, notified)
 
