@@ -57,3 +57,31 @@ def test_headers_can_change_the_limit_and_interval() -> None:
     pacer.wait()
     pacer.wait()
     assert clock.now == 1.0
+
+
+def test_the_window_a_sandbox_admits_with_is_the_one_a_pacer_waits_on() -> None:
+    from crmbridge.pacing import RollingWindow
+    from crmbridge.sandbox.ratelimit import RollingWindow as SandboxWindow
+
+    clock = FakeClock()
+    window = SandboxWindow(5, 10.0, clock)
+    assert SandboxWindow is RollingWindow
+    assert [window.acquire().allowed for _ in range(5)] == [True] * 5
+    clock.now = 4.0
+    refused = window.acquire()
+    assert (refused.allowed, refused.remaining, refused.retry_after) == (False, 0, 6.0)
+    clock.now = 10.0  # the first five leave together
+    assert window.acquire(cost=5).allowed and not window.acquire().allowed
+
+
+def test_a_costly_request_waits_until_enough_of_the_oldest_have_left() -> None:
+    from crmbridge.pacing import RollingWindow
+
+    clock = FakeClock()
+    window = RollingWindow(10, 10.0, clock)
+    for at, cost in ((0.0, 4), (2.0, 3), (4.0, 3)):
+        clock.now = at
+        assert window.acquire(cost).allowed
+    clock.now = 5.0
+    assert window.acquire(6).retry_after == 7.0  # at 12 s the first two have left: 3 used, 6 more fit
+    assert window.reserve(cost=6) == 7.0 and window.used() == 10
