@@ -178,3 +178,39 @@ def test_the_developer_key_and_client_secret_are_redacted_from_logs(hs_server: A
     plugin("hubspot").webhooks(secret="client-secret-that-is-secret")
     assert "secret" not in redact("key dev-key-that-is-secret and client-secret-that-is-secret").replace(
         "[redacted]", "")
+
+
+# -- incremental sync against a lagging search index --------------------------------------------------------
+
+
+def test_the_look_back_catches_a_write_search_showed_after_a_later_one(make_sandbox: Any) -> None:
+    """A write indexed late sits behind a cursor that a later, quickly indexed write already moved on;
+    only the look-back reaches it. Without one it is lost."""
+    import time
+
+    from crmbridge.connectors import StreamState
+
+    server, _, _ = make_sandbox(contacts=30, hubspot_search_per_second=10_000)
+    hs = server.vendor("hubspot")
+    ids = iter(hs.ids("contacts"))
+
+    def synced(lookback: float) -> tuple[str, str, set[str]]:
+        """Two writes, the earlier indexed late; two passes. Answers both ids and what the passes read."""
+        c = connector(server, lookback_seconds=lookback)
+        start = c.start_cursor("contacts")
+        early, late = next(ids), next(ids)
+        hs.set_search_lag(0.6)
+        hs.update("contacts", early, {"jobtitle": "Indexed late"})
+        time.sleep(0.02)
+        hs.set_search_lag(0)
+        hs.update("contacts", late, {"jobtitle": "Indexed at once"})
+        first = list(c.changes("contacts", StreamState(start, 30)))
+        cursor = next(p.checkpoint for p in reversed(first) if p.checkpoint)
+        time.sleep(0.7)  # the early write is searchable now
+        second = list(c.changes("contacts", StreamState(cursor, 30)))
+        return early, late, {r.id for p in first + second for r in p.records}
+
+    early, late, read = synced(0)
+    assert late in read and early not in read, "with no look-back the late-indexed write is lost"
+    early, late, read = synced(30)
+    assert {early, late} <= read

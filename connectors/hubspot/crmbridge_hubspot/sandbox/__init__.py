@@ -208,6 +208,12 @@ class HubSpotSandbox:
 
     # -- the Python API on the state, for tests and benchmarks -----------------------------------------------
 
+    def set_search_lag(self, seconds: float | Sequence[float]) -> None:
+        """Change the search index lag for the writes that follow (seconds or [low, high], scaled like the
+        option), e.g. to let a later write show in search before an earlier one."""
+        low, high = search_lag({"hubspot_search_lag_seconds": seconds}, self.time_scale)
+        self.portal.set_search_lag(low, high)
+
     def count(self, object_type_name: str, archived: bool = False) -> int:
         """Live (or archived) records of a type; merged-away records are neither."""
         counts = self.portal.counts()[_otype(object_type_name).name]

@@ -150,6 +150,14 @@ class HubSpotPortal:
             tickets.external["hs_pipeline_stage"] = lambda: frozenset(
                 s["id"] for p in self.ticket_pipelines for s in p["stages"])
 
+    def set_search_lag(self, low: float, high: float) -> None:
+        """From now on each write's search lag is drawn from [low, high]; writes already waiting keep theirs."""
+        with self.lock:
+            self.search_lag = (low, high)
+            for store in self.stores.values():
+                store.index.lag_range = (low, high)
+                store.index.lag = max(store.index.lag, high) if store.index.pending else high
+
     # -- reads ---------------------------------------------------------------------------------------
 
     def store(self, type_name: str) -> ObjectStore:

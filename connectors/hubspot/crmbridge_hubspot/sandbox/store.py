@@ -73,6 +73,11 @@ class SearchIndex:
         self._dirty = False
         self.version = 0
 
+    @property
+    def pending(self) -> bool:
+        """Writes the index has not shown yet."""
+        return bool(self._queue)
+
     def build(self, records: Iterable[Record]) -> None:
         self.indexed = {r.id: r.updated_ms for r in records if r.live}
         self.by_modified = sorted((ms, rid) for rid, ms in self.indexed.items())
