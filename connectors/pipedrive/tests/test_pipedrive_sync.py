@@ -7,6 +7,7 @@ from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from requests.adapters import HTTPAdapter
 
 from crmbridge.errors import ConfigError
@@ -49,7 +50,29 @@ def synced(sandbox_factory, connect, mapping, sqlite_url):
     store.close()
 
 
-def test_backfill_stores_every_record_with_its_associations(sandbox_factory, connect, mapping, sqlite_url):
+def sandbox_custom(state, mapping_file) -> dict[str, dict[str, str]]:
+    """Each live person's custom fields as the account holds them, read through the mapping's labels and
+    option values: person id -> canonical name -> canonical value (fields left empty are absent)."""
+    custom = yaml.safe_load(mapping_file.read_text())["streams"]["persons"]["custom"]
+    out: dict[str, dict[str, str]] = {}
+    for pid in state.live_ids("persons"):
+        row = state.tables["persons"].rows[pid].get("custom_fields") or {}
+        values = {}
+        for name, spec in custom.items():
+            option = row.get(state.catalogs.key("person", spec["label"]))
+            if option is not None:
+                labels = {i: label for label, i in state.catalogs.options[("person", spec["label"])].items()}
+                values[name] = spec["values"][labels[option]]
+        out[str(pid)] = values
+    return out
+
+
+def stored_custom(people) -> dict[str, dict[str, str]]:
+    return {sid: {k: v for k, v in p.custom.items() if v is not None} for sid, p in people.items()}
+
+
+def test_backfill_stores_every_record_with_its_associations(sandbox_factory, connect, mapping, sqlite_url,
+                                                              mapping_path):
     server = sandbox_factory(contacts=800)
     state = server.vendor("pipedrive").state
     with Store(sqlite_url) as store:
@@ -81,8 +104,10 @@ def test_backfill_stores_every_record_with_its_associations(sandbox_factory, con
         assert {o.active for o in owners} == {True, False} and all(o.timezone for o in owners)
         (pipeline, *_) = [p for p in store.iter_records(EntityType.PIPELINE, "pipedrive") if p.source_id == "1"]
         assert [s.label for s in pipeline.stages][:2] == ["Appointment Scheduled", "Qualified To Buy"]
-        # Custom fields arrive under their labels' canonical names.
-        assert any(p.custom.get("bant_budget") for p in people.values())
+        # Custom fields arrive under their labels' canonical names, each person's own value.
+        expected = sandbox_custom(state, mapping_path)
+        assert sum(1 for v in expected.values() if v) > len(expected) // 4  # not a comparison of empties
+        assert stored_custom(people) == expected
         assert {p.seniority for p in people.values()} <= {"executive", "vp", "director", "manager", "senior",
                                                            "entry", "intern", "student", None}
         companies = list(store.iter_records(EntityType.COMPANY, "pipedrive"))
