@@ -44,7 +44,7 @@ CRM_STREAMS: tuple[CrmObjectStream, ...] = (
     CrmObjectStream("companies", EntityType.COMPANY, always=("hs_merged_object_ids",)),
     CrmObjectStream("contacts", EntityType.PERSON, ("companies",), modified="lastmodifieddate",
                     always=("hs_merged_object_ids",)),
-    CrmObjectStream("deals", EntityType.DEAL, ("contacts", "companies")),
+    CrmObjectStream("deals", EntityType.DEAL, ("contacts", "companies"), always=("hs_merged_object_ids",)),
     CrmObjectStream("calls", EntityType.ACTIVITY, ENGAGEMENT_LINKS),
     CrmObjectStream("emails", EntityType.ACTIVITY, ENGAGEMENT_LINKS),
     CrmObjectStream("meetings", EntityType.ACTIVITY, ENGAGEMENT_LINKS),

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crmbridge.connectors import plugin
+from crmbridge.mapping import SourceMapping
 from crmbridge.writeback.contract import ProvisionSpec
 from crmbridge_hubspot import streams as S
 from crmbridge_hubspot.writer import WebhookProvisioner
 
 TARGET = "https://crmbridge.example.com/webhooks/hubspot"
+MAPPING = Path(__file__).resolve().parents[3] / "mappings" / "hubspot.yaml"
 
 
 def connector(server: Any, **options: Any) -> Any:
@@ -48,6 +51,17 @@ def test_fetch_reports_archived_ids_and_merged_ids_with_their_survivor(hs_server
     assert new not in (primary, merged), "a merge makes a new record"
     assert page.merged == {merged: new, primary: new}
     assert sorted(r.id for r in page.records) == sorted([new, plain])
+
+
+def test_a_merged_deal_is_reported_merged_not_archived(hs_server: Any, hs: Any) -> None:
+    primary, merged = hs.ids("deals")[:2]
+    new = hs.merge("deals", primary, merged)
+    c = connector(hs_server)
+    [page] = list(c.fetch("deals", [primary, merged]))
+    assert page.merged == {primary: new, merged: new} and page.archived_ids == []
+    [record] = page.records
+    mapped = SourceMapping.load(MAPPING).mapper("deals").map(record)
+    assert sorted(mapped.merged_ids) == sorted([primary, merged]), "the store learns the merge from the survivor"
 
 
 def test_fetch_asks_once_for_an_id_named_twice(hs_server: Any, hs: Any) -> None:
