@@ -81,3 +81,14 @@ def test_a_batch_read_of_more_than_100_ids_fails_as_hubspot_does(http: Any, hs: 
     assert "100" in answer.body["message"] and answer.body["correlationId"]
     assert http("POST", "/crm/v3/objects/contacts/batch/read",
                 {"inputs": [{"id": i} for i in ids[:100]]}).status == 200
+
+
+def test_id_property_must_name_a_unique_property(http: Any, hs: Any) -> None:
+    email = hs.get("contacts", hs.ids("contacts")[0])["email"]
+    by_email = http("GET", f"/crm/v3/objects/contacts/{email}?idProperty=email")
+    assert by_email.status == 200 and by_email.body["id"] == hs.ids("contacts")[0]
+    first_name = hs.get("contacts", hs.ids("contacts")[0])["firstname"]
+    for answer in (http("GET", f"/crm/v3/objects/contacts/{first_name}?idProperty=firstname"),
+                   http("POST", "/crm/v3/objects/contacts/batch/read",
+                        {"idProperty": "firstname", "inputs": [{"id": first_name}]})):
+        assert answer.status == 400 and answer.body["category"] == "VALIDATION_ERROR"

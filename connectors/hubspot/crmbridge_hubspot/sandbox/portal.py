@@ -167,6 +167,10 @@ class HubSpotPortal:
         """The live record an id (or a unique property value) names; merged-away ids give the survivor."""
         store = self.stores[otype.name]
         if id_property and id_property != "hs_object_id":
+            prop = store.catalog.defs.get(id_property)
+            if prop is None or not prop.unique:  # HubSpot looks records up only by a unique property
+                raise errors.validation(f"{id_property} is not a unique property of {otype.name}, so it cannot be "
+                                        "used as idProperty", context={"idProperty": [id_property]})
             return store.by_unique(id_property, key)
         try:
             rid = int(key)
