@@ -381,3 +381,17 @@ surges = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default="{}"),
     sa.Column("notified_ms", sa.BigInteger),
 )
+
+# What scoring reads of each live activity, filed under each person record it is linked to
+# (store/features.py keeps it with every write): a re-score reads a person's activities as one text,
+# without parsing their records. Clustered by person on SQLite (no rowid), as it is read.
+activity_facts = sa.Table(
+    "activity_facts",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(128), primary_key=True),
+    sa.Column("activity_id", sa.String(128), primary_key=True),
+    sa.Column("fact", sa.Text, nullable=False),
+    sa.Index(None, "source", "activity_id"),
+    sqlite_with_rowid=False,
+)

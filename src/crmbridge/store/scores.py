@@ -3,9 +3,15 @@ activities and stored fingerprints, and the scores that changed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from crmbridge.model import Activity, Person
+import sqlalchemy as sa
+
+from crmbridge.model import Company, Person
+from crmbridge.store.decode import DECODERS
+from crmbridge.store.features import ScoringActivity, decode_facts
 
 # Canonical people per chunk: a chunk's records (ten activities a person or more) are decoded at once,
 # so this bounds the memory of a re-score whatever the store holds.
@@ -17,7 +23,7 @@ class ScoringChunk:
     """The canonical people of one chunk, as a re-score reads them."""
 
     people: list[tuple[int, list[Person]]] = field(default_factory=list)  # live members, by id then source
-    activities: dict[tuple[str, str], list[Activity]] = field(default_factory=dict)  # live, by person record
+    activities: dict[tuple[str, str], list[ScoringActivity]] = field(default_factory=dict)  # live, by person record
     fingerprints: dict[int, str] = field(default_factory=dict)  # of the stored scores
 
 
@@ -32,3 +38,130 @@ UPSERT_SCORE_ARRAYS = (
     f"SELECT * FROM unnest({', '.join(f'CAST(%({name})s AS {kind}[])' for name, kind in SCORE_COLUMNS)}) "
     f"ON CONFLICT (person_id) DO UPDATE SET "
     f"{', '.join(f'{name} = excluded.{name}' for name, _ in SCORE_COLUMNS if name != 'person_id')}")
+
+
+def _people_sql(dialect: str, ids: int) -> str:
+    """Live member records of a chunk's people, each with the facts of its activities in one text: in
+    the driver's own placeholder style, with ``ids`` placeholders for the canonical ids (else a range)."""
+    mark = "%s" if dialect == "postgresql" else "?"
+    concat = "string_agg" if dialect == "postgresql" else "group_concat"
+    within = (f"i.canonical_id IN ({', '.join([mark] * ids)})" if ids else
+              f"i.canonical_id > {mark} AND i.canonical_id <= {mark}")
+    return ("SELECT i.canonical_id, i.source, i.source_id, p.data, p.merged_into, "
+            f"(SELECT {concat}(f.fact, ',') FROM activity_facts f "
+            "WHERE f.source = i.source AND f.person_id = i.source_id) "
+            "FROM identities i JOIN persons p ON p.source = i.source AND p.source_id = i.source_id "
+            f"WHERE i.entity = 'person' AND p.archived = {mark} AND {within} ORDER BY i.canonical_id, i.source")
+
+
+def _scores_sql(dialect: str, ids: int) -> str:
+    mark = "%s" if dialect == "postgresql" else "?"
+    return ("SELECT person_id, fingerprint FROM scores WHERE "
+            + (f"person_id IN ({', '.join([mark] * ids)})" if ids else f"person_id > {mark} AND person_id <= {mark}"))
+
+
+def read_chunk(conn: sa.Connection, *, after: int = 0, last: int = 0, ids: Sequence[int] = ()) -> ScoringChunk:
+    """The people of canonical ids ``after < id <= last`` (or ``ids``) in two queries: their live
+    member records with their activities' facts, and their stored fingerprints.
+
+    Both run on the driver's cursor: SQLAlchemy's result rows cost more per row than the rest of the
+    reading, and these are plain text and numbers.
+    """
+    dialect = conn.dialect.name
+    within: list[Any] = list(ids) if ids else [after, last]
+    person = DECODERS[Person]
+    chunk = ScoringChunk()
+    people, activities = chunk.people, chunk.activities
+    group: list[Person] = []
+    current = None
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_people_sql(dialect, len(ids)), [False, *within])
+        for cid, source, sid, data, merged_into, facts in cursor.fetchall():
+            if cid != current:
+                group = []
+                people.append((int(cid), group))
+                current = cid
+            record = person(data)
+            # As the store reads a live record: the row's columns, not its JSON, say whether it was merged.
+            fields = record.__dict__
+            fields["archived"] = False
+            fields["merged_into"] = merged_into
+            record.__pydantic_fields_set__.update(("archived", "merged_into"))
+            group.append(record)  # type: ignore[arg-type]
+            if facts:
+                activities[(source, sid)] = decode_facts(facts)
+        cursor.execute(_scores_sql(dialect, len(ids)), within)
+        chunk.fingerprints = {int(pid): fp for pid, fp in cursor.fetchall()}
+    finally:
+        cursor.close()
+    return chunk
+
+
+# -- what an account roll-up reads ------------------------------------------------------------------
+
+def _marks(dialect: str, n: int) -> str:
+    return ", ".join(["%s" if dialect == "postgresql" else "?"] * n)
+
+
+def _fetch(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()  # type: ignore[no-any-return]
+    finally:
+        cursor.close()
+
+
+def company_members(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[int, list[Company]]:
+    """The live member records of these canonical companies, as ``Store.members`` reads them, but
+    decoded on the fast path."""
+    out: dict[int, list[Company]] = {}
+    decode = DECODERS[Company]
+    dialect = conn.dialect.name
+    for start in range(0, len(canonical_ids), 500):
+        ids = list(canonical_ids[start:start + 500])
+        sql = ("SELECT i.canonical_id, c.data, c.merged_into FROM identities i JOIN companies c "
+               "ON c.source = i.source AND c.source_id = i.source_id WHERE i.entity = 'company' "
+               f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
+               "ORDER BY i.canonical_id, i.source")
+        for cid, data, merged_into in _fetch(conn, sql, [False, *ids]):
+            record = decode(data)
+            fields = record.__dict__
+            fields["archived"] = False
+            fields["merged_into"] = merged_into
+            record.__pydantic_fields_set__.update(("archived", "merged_into"))
+            out.setdefault(int(cid), []).append(record)  # type: ignore[arg-type]
+    return out
+
+
+def company_people(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+    """Each company's scored people in person id order: (email, engagement, disqualified, stage,
+    persona, responded), the last two taken out of the score's JSON by the database."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        select = ("SELECT company_id, email, engagement, disqualified, stage, j ->> 'persona', "
+                  "CAST(j ->> 'responded' AS boolean) FROM (SELECT company_id, person_id, email, engagement, "
+                  "disqualified, stage, CAST(data AS json) AS j FROM scores WHERE company_id IN ({})) s "
+                  "ORDER BY company_id, person_id")
+    else:
+        select = ("SELECT company_id, email, engagement, disqualified, stage, json_extract(data, '$.persona'), "
+                  "json_extract(data, '$.responded') FROM scores WHERE company_id IN ({}) "
+                  "ORDER BY company_id, person_id")
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for start in range(0, len(company_ids), 500):
+        ids = list(company_ids[start:start + 500])
+        for cid, *rest in _fetch(conn, select.format(_marks(dialect, len(ids))), ids):
+            out.setdefault(int(cid), []).append(tuple(rest))
+    return out
+
+
+def account_fingerprints(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int, str]:
+    """The fingerprints of these companies' stored account scores."""
+    out: dict[int, str] = {}
+    dialect = conn.dialect.name
+    for start in range(0, len(company_ids), 500):
+        ids = list(company_ids[start:start + 500])
+        sql = f"SELECT company_id, fingerprint FROM account_scores WHERE company_id IN ({_marks(dialect, len(ids))})"
+        out.update((int(c), fp) for c, fp in _fetch(conn, sql, ids))
+    return out
