@@ -1,10 +1,16 @@
-"""The seeded B2B world every vendor sandbox renders into its own shapes.
+"""The seeded B2B world every connector's sandbox renders into its own vendor's shapes.
 
 One population, deterministic from (seed, number of people, anchor time): companies, people, owners,
 pipelines, deals, what people did on the seller's website and with its e-mails (behaviours), and
-what sellers did about it (sales activities). Everything here uses canonical vocabularies and a
-stable integer index per entity, so the HubSpot and Pipedrive sandboxes can render overlapping
-subsets of the same people and a test can tell that both describe the same person.
+what sellers did about it (sales activities). It knows no vendor: each plugin's sandbox renders it
+(a third-party connector's sandbox can too), and a stable integer index per entity lets sandboxes
+render overlapping subsets of the same people, so a test can tell that two CRMs describe one person.
+
+These are seed facts, not a second canonical model: they are never stored or scored as they are, but
+reach crmbridge only through a sandbox, its connector and the source's mapping, as real data would.
+Where the canonical model has a vocabulary (``LifecycleStage``, ``ActivityKind``) the world uses it;
+its other vocabularies (industries, seniorities, departments) are the values the shipped mappings
+produce.
 
 Built for 100,000 people in a few seconds: slotted records, shared strings from small pools, and
 behaviours stored column-wise in ``array`` buffers rather than one object per event.
@@ -58,8 +64,9 @@ FREE_MAIL_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "gm
 COMPETITOR_DOMAINS = ("leadlift.example", "pipelinepilot.example", "scorewise.example", "funnelforge.example")
 COMPETITOR_NAMES = ("LeadLift", "PipelinePilot", "ScoreWise", "FunnelForge")
 
+# What companies run; the CRMs among them (the first three) are the ones a seller integrates with.
 TECHNOLOGIES = (
-    "salesforce", "hubspot", "pipedrive", "marketo", "pardot", "google-analytics", "aws", "azure", "gcp",
+    "salesforce", "zoho-crm", "dynamics-365", "marketo", "pardot", "google-analytics", "aws", "azure", "gcp",
     "snowflake", "slack", "microsoft-teams", "zendesk", "shopify", "sap", "oracle", "wordpress", "segment",
     "stripe", "intercom", "zoom", "jira", "tableau", "looker",
 )

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 from crmbridge.model import ActivityKind, LifecycleStage
-from crmbridge.sandbox.world import COUNTRY_NAMES, TITLES, World
+from crmbridge.sandbox.world import COUNTRY_NAMES, TECHNOLOGIES, TITLES, World
 
 USER_ID_BASE = 12_000_000
 DAY_MS = 86_400_000
@@ -45,11 +45,9 @@ INDUSTRY = {"software": "Software", "it_services": "IT services", "financial_ser
             "logistics": "Logistics", "telecom": "Telecommunications", "government": "Government",
             "nonprofit": "Non-profit", "other": "Other"}
 TIER = {"tier_1": "Tier 1", "tier_2": "Tier 2", "tier_3": "Tier 3"}
-TECHNOLOGY = {t: {"aws": "AWS", "gcp": "GCP", "sap": "SAP", "hubspot": "HubSpot", "wordpress": "WordPress"}.get(
-    t, "-".join(w.capitalize() for w in t.split("-"))) for t in (
-    "salesforce", "hubspot", "pipedrive", "marketo", "pardot", "google-analytics", "aws", "azure", "gcp",
-    "snowflake", "slack", "microsoft-teams", "zendesk", "shopify", "sap", "oracle", "wordpress", "segment",
-    "stripe", "intercom", "zoom", "jira", "tableau", "looker")}
+TECHNOLOGY = {t: {"aws": "AWS", "gcp": "GCP", "sap": "SAP", "zoho-crm": "Zoho CRM", "dynamics-365": "Dynamics 365",
+                  "wordpress": "WordPress"}.get(t, "-".join(w.capitalize() for w in t.split("-")))
+              for t in TECHNOLOGIES}
 LEAD_SOURCES = ("Inbound", "Outbound", "Referral", "Event", "Partner")
 LOST_REASONS = ("Price", "No budget", "Went with a competitor", "No decision", "Timing")
 
