@@ -1,9 +1,10 @@
 """Visitors acting now (``POST /_sandbox/simulate``): hand-raisers who submit "Contact us", and browsers.
 
 A hand-raiser is someone the default scoring model (``examples/scoring/default.yaml``) should hand to
-sales: a sweet-spot company (50-1,000 employees) in a served region, not a competitor, a university
-or too small to serve, reached on their business address, neither student nor intern, reachable by
-e-mail, not yet sales' business (SQL, opportunity, customer) and not a recent hand-raiser. Each
+sales: a decision maker (executive, VP or head of a function: the model's SQLs need its ICP fit, and
+size, region and role together reach it) at a sweet-spot company (50-1,000 employees) in a served
+region, not a competitor, a university or too small to serve, reached on their business address,
+reachable by e-mail, not yet sales' business (SQL, opportunity, customer) and not a recent hand-raiser. Each
 submission is appended to the events API and moves the contact's conversion properties through the
 portal, so the subscribed ``contact.propertyChange`` webhooks go out as they would in HubSpot.
 """
@@ -31,6 +32,12 @@ SWEET_SPOT = (50, 1000)
 HAND_RAISES = frozenset({"contact", "demo"})  # the forms the model's contact_request rule counts
 HAND_RAISE_DAYS = 90  # ... for this long
 BROWSED_SECTIONS = ("product", "pricing")
+DECISION_SENIORITY = frozenset({"executive", "vp"})
+
+
+def _decides(person: Person) -> bool:
+    """A decision maker as the default model's personas see one: its fit points complete the ICP fit."""
+    return person.seniority in DECISION_SENIORITY or "head of" in (person.title or "").lower()
 
 
 def _count(value: Any) -> int:
@@ -96,7 +103,7 @@ class Simulator:
                    for i in b.of(person))
 
     def _fits(self, person: Person, email: str) -> bool:
-        if person.company < 0 or person.seniority in ("student", "intern") or person.department == "education":
+        if person.company < 0 or person.department == "education" or not _decides(person):
             return False
         company = self.portal.world.companies[person.company]
         if company.is_university or company.is_competitor or company.domain in MODEL_COMPETITORS:
