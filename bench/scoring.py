@@ -306,7 +306,7 @@ def store_rescore(args: argparse.Namespace) -> None:
     url, cleanup = bench_database(args.store, args.url, args.people, args.reuse)
     try:
         with Store(url) as store:
-            held = store.identity_count(EntityType.PERSON)
+            held = store.identities.count(EntityType.PERSON)
         if held != args.people:
             if held:
                 raise SystemExit(f"the store holds {held:,} people, not {args.people:,}: use another --url")

@@ -31,15 +31,15 @@ def test_the_same_email_in_two_crms_is_one_person_keeping_both_ids(store: Store)
     store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
     store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
 
-    assert store.identity_count(EntityType.PERSON) == 1
-    ((cid, members),) = list(store.identities(EntityType.PERSON))
+    assert store.identities.count(EntityType.PERSON) == 1
+    ((cid, members),) = list(store.identities.groups(EntityType.PERSON))
     assert {(m.source, m.source_id) for m in members} == {("hubspot", "1"), ("pipedrive", "77")}
-    assert store.canonical_id(EntityType.PERSON, "pipedrive", "77") == cid
+    assert store.identities.canonical_id(EntityType.PERSON, "pipedrive", "77") == cid
 
 
 def groups(store: Store, entity: EntityType) -> set[frozenset[tuple[str, str]]]:
     """Every identity as the set of its member records: what a user means by "the same company"."""
-    return {frozenset((m.source, m.source_id) for m in members) for _, members in store.identities(entity)}
+    return {frozenset((m.source, m.source_id) for m in members) for _, members in store.identities.groups(entity)}
 
 
 def test_the_order_in_which_crms_are_read_does_not_matter(store: Store) -> None:
@@ -56,8 +56,8 @@ def test_an_email_change_in_one_crm_does_not_create_a_second_person(store: Store
     store.commit_page("hubspot", "contacts", EntityType.PERSON,
                       [person("hubspot", "1", "ada.lovelace@acme.example", at=T0 + timedelta(days=1))])
 
-    assert store.identity_count(EntityType.PERSON) == 1
-    assert store.canonical_id(EntityType.PERSON, "hubspot", "1") == store.canonical_id(
+    assert store.identities.count(EntityType.PERSON) == 1
+    assert store.identities.canonical_id(EntityType.PERSON, "hubspot", "1") == store.identities.canonical_id(
         EntityType.PERSON, "pipedrive", "77")
 
 
@@ -65,7 +65,7 @@ def test_duplicates_inside_one_crm_stay_separate_identities(store: Store) -> Non
     store.commit_page("hubspot", "contacts", EntityType.PERSON,
                       [person("hubspot", "1", "ada@acme.example"), person("hubspot", "2", "ada@acme.example")])
     store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
-    assert store.identity_count(EntityType.PERSON) == 2
+    assert store.identities.count(EntityType.PERSON) == 2
 
 
 def test_companies_match_by_domain_then_by_name_but_never_by_free_mail(store: Store) -> None:
@@ -79,7 +79,7 @@ def test_companies_match_by_domain_then_by_name_but_never_by_free_mail(store: St
         company("pipedrive", "o2", "Northgate Logistics Ltd.", "northgate.example"),
         company("pipedrive", "o3", "Other Freelancer", "gmail.com"),
     ])
-    pairs = {frozenset(m.source_id for m in members) for _, members in store.identities(EntityType.COMPANY)}
+    pairs = {frozenset(m.source_id for m in members) for _, members in store.identities.groups(EntityType.COMPANY)}
     assert pairs == {frozenset({"c1", "o1"}), frozenset({"c2", "o2"}), frozenset({"c3"}), frozenset({"o3"})}
 
 
@@ -106,7 +106,7 @@ def test_companies_get_the_same_partners_whichever_crm_is_read_first(store: Stor
             store.commit_page(source, stream, EntityType.COMPANY, [record])
 
     assert groups(store, EntityType.COMPANY) == EXPECTED
-    (conflict,) = store.name_conflicts()
+    (conflict,) = store.identities.name_conflicts()
     assert conflict.name == "blue harbor"
     assert [k.ref for k in conflict.records] == [("hubspot", "c3"), ("hubspot", "c4"), ("pipedrive", "o3")]
 

@@ -354,7 +354,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
                 "quarantined": len(store.quarantine.list()), "inbox": Inbox(store).counts(),
                 "sla": open_clock_counts(store, now_ms()),
                 "identity_review": [{"name": c.name, "records": [[k.source, k.source_id, k.domain] for k in c.records]}
-                                    for c in store.name_conflicts()]}
+                                    for c in store.identities.name_conflicts()]}
     finally:
         store.close()
 

@@ -306,8 +306,8 @@ def _summary(console: Console, store: Store, reports: dict[str, RunReport], serv
             table.add_row(source, stream, str(info["entity"]), f"{info['live']:,}", f"{info['archived']:,}")
     console.print(table)
     if len(reports) > 1:
-        people = [ids for _, ids in store.identities(EntityType.PERSON)]
-        companies = [ids for _, ids in store.identities(EntityType.COMPANY)]
+        people = [ids for _, ids in store.identities.groups(EntityType.PERSON)]
+        companies = [ids for _, ids in store.identities.groups(EntityType.COMPANY)]
         console.print(f"one identity across CRMs: {len(people):,} people "
                       f"({sum(1 for m in people if len({r.source for r in m}) > 1):,} in more than one CRM), "
                       f"{len(companies):,} companies "

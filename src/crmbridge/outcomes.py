@@ -34,6 +34,6 @@ def known_outcomes(store: Store) -> dict[int, Outcome]:
             for pid in deal.person_ids:
                 if closed.get((deal.source, pid)) is not Outcome.WON:
                     closed[(deal.source, pid)] = Outcome.WON if deal.status is DealStatus.WON else Outcome.LOST
-    for key, cid in store.canonical_ids(EntityType.PERSON, closed).items():
+    for key, cid in store.identities.canonical_ids(EntityType.PERSON, closed).items():
         note(cid, closed[key])
     return found

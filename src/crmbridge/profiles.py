@@ -37,7 +37,7 @@ class ProfileReader:
     def all(self, batch: int = 1000) -> Iterator[list[PersonProfile]]:
         """Every canonical person with at least one live record, in batches."""
         group: list[tuple[int, list[SourceRecord]]] = []
-        for cid, members in self.store.identities(EntityType.PERSON):
+        for cid, members in self.store.identities.groups(EntityType.PERSON):
             group.append((cid, members))
             if len(group) >= batch:
                 yield self._build(group)
@@ -48,7 +48,7 @@ class ProfileReader:
     def some(self, person_ids: Collection[int], batch: int = 1000) -> Iterator[list[PersonProfile]]:
         ids = sorted(set(person_ids))
         for start in range(0, len(ids), batch):
-            members = self.store.members(EntityType.PERSON, ids[start:start + batch])
+            members = self.store.identities.members(EntityType.PERSON, ids[start:start + batch])
             if members:
                 yield self._build(sorted(members.items()))
 
@@ -80,15 +80,15 @@ class ProfileReader:
         return out
 
     def by_email(self, email: str) -> list[PersonProfile]:
-        return [p for group in self.some(self.store.people_by_email(email)) for p in group]
+        return [p for group in self.some(self.store.identities.people_by_email(email)) for p in group]
 
     def _build(self, group: Sequence[tuple[int, list[SourceRecord]]]) -> list[PersonProfile]:
         store = self.store
         first_company = {(m.source, m.source_id): (m.source, m.company_ids[0])
                          for _, members in group for m in members if isinstance(m, Person) and m.company_ids}
-        company_cids = store.canonical_ids(EntityType.COMPANY, set(first_company.values()))
+        company_cids = store.identities.canonical_ids(EntityType.COMPANY, set(first_company.values()))
         companies = {cid: merge(cid, ms, self.policy)
-                     for cid, ms in store.members(EntityType.COMPANY, set(company_cids.values())).items()}
+                     for cid, ms in store.identities.members(EntityType.COMPANY, set(company_cids.values())).items()}
         by_source: dict[str, list[str]] = {}
         for _, members in group:
             for m in members:
@@ -131,10 +131,10 @@ class _Companies:
             self.golden.clear()
         new = [k for k in keys if k not in self.ids]
         if new:
-            found = self.store.canonical_ids(EntityType.COMPANY, new)
+            found = self.store.identities.canonical_ids(EntityType.COMPANY, new)
             self.ids.update((k, found.get(k)) for k in new)
         wanted = {c for k in keys if (c := self.ids[k]) is not None and c not in self.golden}
         if wanted:
-            members = self.store.members(EntityType.COMPANY, wanted)
+            members = self.store.identities.members(EntityType.COMPANY, wanted)
             for c in wanted:
                 self.golden[c] = merge(c, members[c], self.policy) if c in members else None

@@ -138,7 +138,7 @@ class Rescorer:
         for start in range(0, len(company_ids), batch):
             chunk = company_ids[start:start + batch]
             golden = {cid: merge(cid, members, self.policy)
-                      for cid, members in self.store.members(EntityType.COMPANY, chunk).items()}
+                      for cid, members in self.store.identities.members(EntityType.COMPANY, chunk).items()}
             people = self.store.company_people(chunk)
             history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
             rows = []
@@ -207,7 +207,7 @@ def affected_people(store: Store, source: str, report: RunReport) -> set[int]:
         elif stream.entity == EntityType.COMPANY.value:
             for members in store.links_to(source, EntityType.COMPANY, ids, EntityType.PERSON).values():
                 people.update((source, p) for p in members)
-    return set(store.canonical_ids(EntityType.PERSON, people).values())
+    return set(store.identities.canonical_ids(EntityType.PERSON, people).values())
 
 
 def funnel(store: Store) -> dict[str, int]:
@@ -247,7 +247,7 @@ def outcome_samples(store: Store) -> list[Sample]:
             verdicts[key] = Outcome.REJECTED
         elif person.lifecycle_stage in (LifecycleStage.OPPORTUNITY, LifecycleStage.CUSTOMER):
             verdicts[key] = Outcome.ACCEPTED
-    canonical = store.canonical_ids(EntityType.PERSON, verdicts)
+    canonical = store.identities.canonical_ids(EntityType.PERSON, verdicts)
     by_person: dict[int, Outcome] = {}
     for key, outcome in verdicts.items():
         cid = canonical.get(key)

@@ -77,11 +77,11 @@ def test_the_seeded_overlap_of_people_yields_exactly_that_many_merged_persons(bo
 
 
 def _pairs(store: Store, entity: EntityType) -> list[dict[str, str]]:
-    return [{m.source: m.source_id for m in members} for _, members in store.identities(entity)]
+    return [{m.source: m.source_id for m in members} for _, members in store.identities.groups(entity)]
 
 
 def _groups(store: Store, entity: EntityType) -> set[frozenset[tuple[str, str]]]:
-    return {frozenset((m.source, m.source_id) for m in members) for _, members in store.identities(entity)}
+    return {frozenset((m.source, m.source_id) for m in members) for _, members in store.identities.groups(entity)}
 
 
 def test_companies_are_the_sandboxs_truth_whichever_crm_is_backfilled_first(stores) -> None:
@@ -102,7 +102,8 @@ def test_companies_are_the_sandboxs_truth_whichever_crm_is_backfilled_first(stor
             frozenset({ref}) for ref in companies - partnered}
         assert _groups(store, EntityType.COMPANY) == expected
         assert len(bare - ambiguous) > 10 and len(ambiguous) >= 3  # the name fallback had work, both ways
-        held_apart = {k.source_id for c in store.name_conflicts() for k in c.records if k.source == "pipedrive"}
+        conflicts = store.identities.name_conflicts()
+        held_apart = {k.source_id for c in conflicts for k in c.records if k.source == "pipedrive"}
         assert ambiguous <= held_apart
 
 
@@ -126,7 +127,7 @@ def test_an_email_change_in_one_crm_does_not_create_a_second_person(both, tmp_pa
     server, store = both
     pipedrive = server.vendor("pipedrive")
     pid, world = next(iter(pipedrive.state.overlap()["persons"].items()))
-    before = store.identity_count(EntityType.PERSON)
+    before = store.identities.count(EntityType.PERSON)
     pipedrive.state.update("persons", int(pid), {"emails": [{"value": "renamed.person@elsewhere.example",
                                                              "primary": True, "label": "work"}]})
     try:
@@ -137,6 +138,6 @@ def test_an_email_change_in_one_crm_does_not_create_a_second_person(both, tmp_pa
         pipedrive.reset()
     assert str(pid) in report.streams["persons"].stored.changed_ids
     assert store.get(EntityType.PERSON, "pipedrive", str(pid)).email == "renamed.person@elsewhere.example"
-    assert store.identity_count(EntityType.PERSON) == before
-    assert store.canonical_id(EntityType.PERSON, "pipedrive", str(pid)) == store.canonical_id(
+    assert store.identities.count(EntityType.PERSON) == before
+    assert store.identities.canonical_id(EntityType.PERSON, "pipedrive", str(pid)) == store.identities.canonical_id(
         EntityType.PERSON, "hubspot", str(record_id("contacts", world)))

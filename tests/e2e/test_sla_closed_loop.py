@@ -181,7 +181,7 @@ def _latest(outcomes: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 
 def _hubspot_id(store: Store, person_id: int) -> str | None:
-    members = store.members(EntityType.PERSON, [person_id]).get(person_id) or []
+    members = store.identities.members(EntityType.PERSON, [person_id]).get(person_id) or []
     return next((m.source_id for m in members if m.source == "hubspot" and not m.archived), None)
 
 

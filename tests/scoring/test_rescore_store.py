@@ -52,7 +52,7 @@ def _backfill(server: SandboxServer, store: Store) -> None:
 
 def _disturb(store: Store) -> None:
     """Archives and merges on top of the backfill: what a re-score must leave out or follow."""
-    merged = [(cid, ms) for cid, ms in store.identities(EntityType.PERSON) if len(ms) > 1]
+    merged = [(cid, ms) for cid, ms in store.identities.groups(EntityType.PERSON) if len(ms) > 1]
     assert len(merged) > 20, "the sandboxes share people"
     # What a person does as seen by the second CRM counts too (the sandbox's are sellers' activities).
     seen_there = []
@@ -74,7 +74,7 @@ def _disturb(store: Store) -> None:
                             .order_by(t.source, t.source_id).limit(40)).all()
     for source, sid in some[::4]:
         store.commit_page(source, "archived", EntityType.ACTIVITY, [], archived_ids=[sid])
-    hubspot = [m for _, ms in store.identities(EntityType.PERSON) for m in ms if m.source == "hubspot"]
+    hubspot = [m for _, ms in store.identities.groups(EntityType.PERSON) for m in ms if m.source == "hubspot"]
     loser, winner = hubspot[3], hubspot[4]
     store.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={loser.source_id: winner.source_id})
 
@@ -166,7 +166,7 @@ def expected_accounts(store: Store, model: ScoringModel, policy: MergePolicy, as
 
     accounts = AccountScorer(model)
     ids = sorted({r["company_id"] for r in (*scored.values(), *stored.values()) if r["company_id"] is not None})
-    golden = {cid: merge(cid, ms, policy) for cid, ms in store.members(EntityType.COMPANY, ids).items()}
+    golden = {cid: merge(cid, ms, policy) for cid, ms in store.identities.members(EntityType.COMPANY, ids).items()}
     history = store.account_history(ids, since_ms=int((as_of - WINDOW).timestamp() * 1000))
     views: dict[int, list[Any]] = {}
     for pid in sorted(stored):

@@ -71,7 +71,7 @@ def seed_world(store: Store, people: int = 1) -> None:
 
 def hand_off(store: Store, n: int, at: datetime, owner: str = "u1") -> str:
     """Lead n handed to ``owner`` as deal d<n> in the sales CRM at ``at``."""
-    person_id = store.canonical_id(EntityType.PERSON, "pipedrive", f"p{n}")
+    person_id = store.identities.canonical_id(EntityType.PERSON, "pipedrive", f"p{n}")
     assert person_id is not None
     ledger = WritebackLedger(store, clock=lambda: ms(at))
     key = f"cb-test-{n}"

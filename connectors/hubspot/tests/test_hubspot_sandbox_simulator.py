@@ -116,7 +116,7 @@ def test_hand_raisers_become_sales_qualified_through_webhooks_end_to_end(make_sa
     finally:
         receiver.stop()
     for person in raised:
-        [canonical] = store.people_by_email(person["email"].lower())
+        [canonical] = store.identities.people_by_email(person["email"].lower())
         score = store.score_of(canonical)
         assert score is not None and score["stage"] == "sql", person
         assert "contact_request" in str(score["data"]), "the hand-raise is why"
@@ -124,7 +124,7 @@ def test_hand_raisers_become_sales_qualified_through_webhooks_end_to_end(make_sa
 
 
 def _stage(store: Store, email: str) -> str | None:
-    [canonical] = store.people_by_email(email.lower())
+    [canonical] = store.identities.people_by_email(email.lower())
     score = store.score_of(canonical)
     return None if score is None else str(score["stage"])
 

@@ -272,7 +272,8 @@ class SlaEngine:
                                     [str(d) for d in record.get("deal_ids") or ()], touch))
         if not touches:
             return newest
-        people = self.store.canonical_ids(EntityType.PERSON, {(s, p) for s, _, _, ps, _, _ in touches for p in ps})
+        touched = {(s, p) for s, _, _, ps, _, _ in touches for p in ps}
+        people = self.store.identities.canonical_ids(EntityType.PERSON, touched)
         events: list[tuple[set[int], set[tuple[str, str]], str, int, bool]] = []
         for source, kind, occurred, person_ids, deal_ids, touch in touches:
             canon = {people[(source, p)] for p in person_ids if (source, p) in people}

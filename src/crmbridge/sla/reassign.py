@@ -45,11 +45,12 @@ class RoutingReassigner:
 
     def _lead(self, clock: Mapping[str, Any]) -> Lead:
         person_id = int(clock["person_id"])
-        people = self.store.members(EntityType.PERSON, [person_id]).get(person_id) or []
+        people = self.store.identities.members(EntityType.PERSON, [person_id]).get(person_id) or []
         person = next((p for p in people if isinstance(p, Person)), None)
         company = None
         if clock.get("company_id") is not None:
-            members = self.store.members(EntityType.COMPANY, [int(clock["company_id"])]).get(int(clock["company_id"]))
+            company_id = int(clock["company_id"])
+            members = self.store.identities.members(EntityType.COMPANY, [company_id]).get(company_id)
             company = next((c for c in members or [] if isinstance(c, Company)), None)
         return Lead(person_id=person_id, email=person.email if person else None,
                     name=person.full_name if person else None, title=person.title if person else None,

@@ -53,7 +53,7 @@ class SurgeWatch:
                 fresh.append((cid, at, float(baseline.get("score") or 0.0), score, data))
         if not fresh:
             return 0
-        companies = self.store.members(EntityType.COMPANY, [cid for cid, *_ in fresh])
+        companies = self.store.identities.members(EntityType.COMPANY, [cid for cid, *_ in fresh])
         people = self.store.company_people([cid for cid, *_ in fresh])
         owners = self._owners()
         announced = 0

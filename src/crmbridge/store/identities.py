@@ -1,15 +1,19 @@
-"""Records and identity: the store's side of matching. It gathers the keys around a page's records,
-hands them to ``crmbridge.identity.match`` (a pure decision) and writes the answer back."""
+"""Records and identity: the store's side of matching, and identities read back.
+
+On a stored page, ``resolve`` gathers the keys around its records, hands them to
+``crmbridge.identity.match`` (a pure decision) and writes the answer back; ``Identities`` answers
+which records are one person or company.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from crmbridge.identity import Matching, MatchKeys, Member, NameConflict, company_domain_key, match, name_conflicts
-from crmbridge.model import EntityType, SourceRecord
+from crmbridge.model import ENTITY_CLASSES, EntityType, SourceRecord
 from crmbridge.store import schema
 
 _CHUNK = 500
@@ -124,3 +128,103 @@ def company_name_conflicts(conn: sa.Connection) -> list[NameConflict]:
          .join(sizes, sizes.c.canonical_id == ident.canonical_id).where(live))
     rows = [(_keys(EntityType.COMPANY, s, sid, domain, name), int(n)) for s, sid, domain, name, n in conn.execute(q)]
     return name_conflicts(rows)
+
+
+def with_state(record: SourceRecord, archived: bool, merged_into: str | None) -> SourceRecord:
+    """Archives and merges update the row's columns, not its stored JSON: the columns are the truth."""
+    record.archived = bool(archived)
+    record.merged_into = merged_into
+    return record
+
+
+def _by_source(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for source, sid in keys:
+        out.setdefault(source, []).append(sid)
+    return out
+
+
+class Identities:
+    """Which records are one person or company across CRMs, read back: ids, members, counts, review."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def canonical_id(self, entity: EntityType, source: str, source_id: str) -> int | None:
+        ident = schema.identities.c
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(ident.canonical_id).where(
+                ident.entity == entity.value, ident.source == source, ident.source_id == source_id)).scalar()
+        return None if value is None else int(value)
+
+    def canonical_ids(self, entity: EntityType, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        ident = schema.identities.c
+        out: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for source, ids in _by_source(keys).items():
+                for chunk in _chunks(sorted(set(ids))):
+                    q = sa.select(ident.source_id, ident.canonical_id).where(
+                        ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))
+                    out.update({(source, sid): int(cid) for sid, cid in conn.execute(q).all()})
+        return out
+
+    def groups(self, entity: EntityType, *, live_only: bool = True, batch: int = 2000
+               ) -> Iterator[tuple[int, list[SourceRecord]]]:
+        """Each canonical identity with its member source records, in canonical id order."""
+        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+        cls = ENTITY_CLASSES[entity]
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(sa.func.max(ident.c.canonical_id)).where(
+                ident.c.entity == entity.value)).scalar() or 0
+        for low in range(0, int(top), batch):
+            q = (sa.select(ident.c.canonical_id, table.c.data, table.c.archived, table.c.merged_into)
+                 .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+                 .where(ident.c.entity == entity.value, ident.c.canonical_id > low,
+                        ident.c.canonical_id <= low + batch)
+                 .order_by(ident.c.canonical_id, ident.c.source))
+            if live_only:
+                q = q.where(table.c.archived.is_(False))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            found: dict[int, list[SourceRecord]] = {}
+            for cid, data, archived, merged_into in rows:
+                found.setdefault(int(cid), []).append(with_state(cls.model_validate_json(data), archived, merged_into))
+            yield from found.items()
+
+    def members(self, entity: EntityType, canonical_ids: Iterable[int]) -> dict[int, list[SourceRecord]]:
+        """The live member records of the given canonical identities."""
+        ident, table, cls = schema.identities, schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
+        out: dict[int, list[SourceRecord]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(canonical_ids))):
+                q = (sa.select(ident.c.canonical_id, table.c.data, table.c.merged_into)
+                     .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+                     .where(ident.c.entity == entity.value, ident.c.canonical_id.in_(chunk),
+                            table.c.archived.is_(False))
+                     .order_by(ident.c.canonical_id, ident.c.source))
+                for cid, data, merged_into in conn.execute(q).all():
+                    out.setdefault(int(cid), []).append(with_state(cls.model_validate_json(data), False, merged_into))
+        return out
+
+    def people_by_email(self, email: str) -> list[int]:
+        """Canonical ids of live people with this (normalised) e-mail."""
+        ident, table = schema.identities, schema.persons
+        q = (sa.select(ident.c.canonical_id).distinct()
+             .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
+             .where(ident.c.entity == "person", table.c.email_norm == email, table.c.archived.is_(False)))
+        with self.engine.connect() as conn:
+            return sorted(int(c) for c in conn.execute(q).scalars())
+
+    def count(self, entity: EntityType) -> int:
+        """Canonical identities with at least one live member record."""
+        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
+        q = sa.select(sa.func.count(sa.distinct(ident.c.canonical_id))).join(table, sa.and_(
+            table.c.source == ident.c.source, table.c.source_id == ident.c.source_id)).where(
+            ident.c.entity == entity.value, table.c.archived.is_(False))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    def name_conflicts(self) -> list[NameConflict]:
+        """Companies the name fallback kept apart (their name is not unique on some side), for review."""
+        with self.engine.connect() as conn:
+            return company_name_conflicts(conn)

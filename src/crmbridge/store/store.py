@@ -12,13 +12,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from crmbridge.identity import NameConflict, company_name_key
+from crmbridge.identity import company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import schema
 from crmbridge.store.cursors import Cursors, now_ms
 from crmbridge.store.decode import DECODERS
 from crmbridge.store.engine import create_engine_for, migrate
-from crmbridge.store.identities import company_name_conflicts, resolve
+from crmbridge.store.identities import Identities, resolve, with_state
 from crmbridge.store.runs import Quarantine, Runs
 from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk
 
@@ -87,13 +87,6 @@ class PageResult:
                 "stale": self.stale, "archived": self.archived, "merged": self.merged}
 
 
-def _with_state(record: SourceRecord, archived: bool, merged_into: str | None) -> SourceRecord:
-    """Archives and merges update the row's columns, not its stored JSON: the columns are the truth."""
-    record.archived = bool(archived)
-    record.merged_into = merged_into
-    return record
-
-
 def _live(record: SourceRecord, merged_into: str | None) -> SourceRecord:
     """``_with_state`` for a live record (archived False), writing the model's fields directly: every
     field of a record decoded from the store is already among those set."""
@@ -140,6 +133,7 @@ class Store:
         if auto_migrate:
             migrate(self.engine)
         # The repositories, one per concern, sharing this engine.
+        self.identities = Identities(self.engine)
         self.cursors = Cursors(self.engine, self._insert)
         self.runs = Runs(self.engine)
         self.quarantine = Quarantine(self.engine, self._insert)
@@ -367,7 +361,7 @@ class Store:
                 if row.merged_into and follow_merges:
                     source_id = row.merged_into
                     continue
-                return _with_state(ENTITY_CLASSES[entity].model_validate_json(row.data), row.archived,
+                return with_state(ENTITY_CLASSES[entity].model_validate_json(row.data), row.archived,
                                    row.merged_into)
         return None
 
@@ -389,7 +383,7 @@ class Store:
             if not rows:
                 return
             for row in rows:
-                yield _with_state(cls.model_validate_json(row.data), row.archived, row.merged_into)
+                yield with_state(cls.model_validate_json(row.data), row.archived, row.merged_into)
             last = rows[-1].id
 
     def links_to(self, source: str, to_entity: EntityType, to_ids: Sequence[str],
@@ -414,37 +408,6 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
 
-    def canonical_id(self, entity: EntityType, source: str, source_id: str) -> int | None:
-        ident = schema.identities.c
-        with self.engine.connect() as conn:
-            value = conn.execute(sa.select(ident.canonical_id).where(
-                ident.entity == entity.value, ident.source == source, ident.source_id == source_id)).scalar()
-        return None if value is None else int(value)
-
-    def identities(self, entity: EntityType, *, live_only: bool = True, batch: int = 2000
-                   ) -> Iterator[tuple[int, list[SourceRecord]]]:
-        """Each canonical identity with its member source records, in canonical id order."""
-        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
-        cls = ENTITY_CLASSES[entity]
-        with self.engine.connect() as conn:
-            top = conn.execute(sa.select(sa.func.max(ident.c.canonical_id)).where(
-                ident.c.entity == entity.value)).scalar() or 0
-        for low in range(0, int(top), batch):
-            q = (sa.select(ident.c.canonical_id, table.c.data, table.c.archived, table.c.merged_into)
-                 .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
-                 .where(ident.c.entity == entity.value, ident.c.canonical_id > low,
-                        ident.c.canonical_id <= low + batch)
-                 .order_by(ident.c.canonical_id, ident.c.source))
-            if live_only:
-                q = q.where(table.c.archived.is_(False))
-            with self.engine.connect() as conn:
-                rows = conn.execute(q).all()
-            groups: dict[int, list[SourceRecord]] = {}
-            for cid, data, archived, merged_into in rows:
-                groups.setdefault(int(cid), []).append(
-                    _with_state(cls.model_validate_json(data), archived, merged_into))
-            yield from groups.items()
-
     def records(self, entity: EntityType, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SourceRecord]:
         """Records by (source, source_id), as stored (archived ones included)."""
         table, cls = schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
@@ -458,60 +421,8 @@ class Store:
                     q = sa.select(table.c.source_id, table.c.data, table.c.archived, table.c.merged_into).where(
                         table.c.source == source, table.c.source_id.in_(chunk))
                     for sid, data, archived, merged_into in conn.execute(q).all():
-                        out[(source, sid)] = _with_state(cls.model_validate_json(data), archived, merged_into)
+                        out[(source, sid)] = with_state(cls.model_validate_json(data), archived, merged_into)
         return out
-
-    def canonical_ids(self, entity: EntityType, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        ident = schema.identities.c
-        by_source: dict[str, list[str]] = {}
-        for source, sid in keys:
-            by_source.setdefault(source, []).append(sid)
-        out: dict[tuple[str, str], int] = {}
-        with self.engine.connect() as conn:
-            for source, ids in by_source.items():
-                for chunk in _chunks(sorted(set(ids))):
-                    q = sa.select(ident.source_id, ident.canonical_id).where(
-                        ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))
-                    out.update({(source, sid): int(cid) for sid, cid in conn.execute(q).all()})
-        return out
-
-    def members(self, entity: EntityType, canonical_ids: Iterable[int]) -> dict[int, list[SourceRecord]]:
-        """The live member records of the given canonical identities."""
-        ident, table, cls = schema.identities, schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
-        out: dict[int, list[SourceRecord]] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(canonical_ids))):
-                q = (sa.select(ident.c.canonical_id, table.c.data, table.c.merged_into)
-                     .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
-                     .where(ident.c.entity == entity.value, ident.c.canonical_id.in_(chunk),
-                            table.c.archived.is_(False))
-                     .order_by(ident.c.canonical_id, ident.c.source))
-                for cid, data, merged_into in conn.execute(q).all():
-                    out.setdefault(int(cid), []).append(_with_state(cls.model_validate_json(data), False, merged_into))
-        return out
-
-    def people_by_email(self, email: str) -> list[int]:
-        """Canonical ids of live people with this (normalised) e-mail."""
-        ident, table = schema.identities, schema.persons
-        q = (sa.select(ident.c.canonical_id).distinct()
-             .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
-             .where(ident.c.entity == "person", table.c.email_norm == email, table.c.archived.is_(False)))
-        with self.engine.connect() as conn:
-            return sorted(int(c) for c in conn.execute(q).scalars())
-
-    def name_conflicts(self) -> list[NameConflict]:
-        """Companies the name fallback kept apart (their name is not unique on some side), for review."""
-        with self.engine.connect() as conn:
-            return company_name_conflicts(conn)
-
-    def identity_count(self, entity: EntityType) -> int:
-        """Canonical identities with at least one live member record."""
-        ident, table = schema.identities, schema.ENTITY_TABLES[entity]
-        q = sa.select(sa.func.count(sa.distinct(ident.c.canonical_id))).join(table, sa.and_(
-            table.c.source == ident.c.source, table.c.source_id == ident.c.source_id)).where(
-            ident.c.entity == entity.value, table.c.archived.is_(False))
-        with self.engine.connect() as conn:
-            return int(conn.execute(q).scalar() or 0)
 
     # -- scores --------------------------------------------------------------------------------
 

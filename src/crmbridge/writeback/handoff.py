@@ -137,8 +137,8 @@ class HandoffRunner:
         return [c for c in out if _target_of(c, self) in self.writers]
 
     def _load_records(self, candidates: list[_Candidate]) -> None:
-        people = self.store.members(EntityType.PERSON, [c.person_id for c in candidates])
-        companies = self.store.members(EntityType.COMPANY, [c.company_id for c in candidates
+        people = self.store.identities.members(EntityType.PERSON, [c.person_id for c in candidates])
+        companies = self.store.identities.members(EntityType.COMPANY, [c.company_id for c in candidates
                                                             if c.company_id is not None])
         for c in candidates:
             c.person = _merged(people.get(c.person_id) or [])  # type: ignore[assignment]
