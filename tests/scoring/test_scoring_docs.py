@@ -28,7 +28,12 @@ def test_the_complete_example_model_loads() -> None:
 def test_the_documented_case_file_runs_against_the_default_model(default_model: ScoringModel) -> None:
     report = run_case_text(default_model, yaml_block_after("## Testing a model: persona cases"))
     assert report.passed, report.failures
-    assert [p.id for p in report.personas] == ["average_company_very_active", "student"]
+    assert report.warnings == ()
+    assert [p.id for p in report.personas] == ["average_company_very_active", "engaged_customer", "rejected_sql",
+                                               "student"]
+    assert [p.final.value for p in report.personas] == ["lead", "customer", "lead", "lead"]
+    assert {c.subject for c in report.checks if c.subject.startswith("order")} == {
+        "order activity_first", "order fresh_interest_first"}
 
 
 def test_every_example_file_is_referenced_from_the_docs() -> None:

@@ -9,6 +9,7 @@ from scoring_helpers import EXAMPLES
 
 from crmbridge.model import LifecycleStage as S
 from crmbridge.scoring import LifecyclePolicy, ScoringModel, apply_lifecycle_policy
+from crmbridge.scoring.lifecycle import lifecycle_note, reachable_stages, stage_name
 
 REJECTED = datetime(2025, 2, 1, tzinfo=UTC)
 RECYCLING = LifecyclePolicy(recycle_rejected=True, recycle_to=S.LEAD)
@@ -61,3 +62,41 @@ def test_the_default_model_recycles_rejected_sqls() -> None:
     policy = ScoringModel.load(EXAMPLES / "default.yaml").lifecycle_policy
     assert policy == LifecyclePolicy(allow_downgrade=False, demote_disqualified=True, recycle_rejected=True,
                                      recycle_to=S.LEAD)
+
+
+STAGES = [None, *S]
+POLICIES = [LifecyclePolicy(), LifecyclePolicy(allow_downgrade=True), RECYCLING,
+            LifecyclePolicy(recycle_rejected=True, recycle_to=S.MQL, demote_disqualified=False)]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_note_explains_exactly_when_the_policy_changed_the_proposal(policy: LifecyclePolicy) -> None:
+    for current in STAGES:
+        for proposed in (S.SUBSCRIBER, S.LEAD, S.MQL, S.SQL, S.OTHER):
+            for disqualified in (False, True):
+                for rejected, engaged in ((None, None), (REJECTED, None), (REJECTED, REJECTED + timedelta(days=1))):
+                    facts = {"disqualified": disqualified, "rejected_at": rejected, "last_engaged_at": engaged}
+                    stage = apply_lifecycle_policy(current, proposed, policy, **facts)  # type: ignore[arg-type]
+                    note = lifecycle_note(current, proposed, policy, **facts)  # type: ignore[arg-type]
+                    assert (note is None) == (stage is proposed), (current, proposed, facts)
+                    if note is not None:
+                        assert note.startswith(("held at ", "recycled to ")) and stage_name(stage) in note
+
+
+def test_the_note_names_the_rule() -> None:
+    assert lifecycle_note(S.CUSTOMER, S.SQL) == \
+        "held at customer: scoring never moves opportunity, customer or evangelist (proposed: SQL)"
+    assert lifecycle_note(S.SQL, S.MQL) == \
+        "held at SQL: stages only move forward (lifecycle.allow_downgrade: false; proposed: MQL)"
+    assert lifecycle_note(S.SQL, S.SQL, RECYCLING, rejected_at=REJECTED) == (
+        "recycled to lead: sales rejected this SQL and there was no engagement since "
+        "(lifecycle.recycle_rejected; proposed: SQL)")
+
+
+def test_reachable_stages_are_what_the_policy_can_give() -> None:
+    proposable = {S.LEAD, S.MQL, S.SQL}
+    assert reachable_stages(S.CUSTOMER, proposable) == {S.CUSTOMER}
+    assert reachable_stages(None, proposable) == proposable
+    assert reachable_stages(S.SQL, proposable) == {S.SQL}
+    assert reachable_stages(S.SQL, proposable, disqualified_stage=S.LEAD) == {S.SQL, S.LEAD}
+    assert reachable_stages(S.SQL, proposable, RECYCLING, rejected_at=REJECTED) == {S.SQL, S.LEAD}

@@ -10,6 +10,7 @@ from scoring_helpers import AS_OF, EXAMPLES, activity, company, person
 
 from crmbridge.model import ActivityKind, LifecycleStage
 from crmbridge.scoring import LifecyclePolicy, Profile, Scorer, ScoringModel, apply_lifecycle_policy
+from crmbridge.scoring.engine import held_back
 
 MODEL = ScoringModel.load(EXAMPLES / "default.yaml")
 SCORER = Scorer(MODEL)  # shared on purpose: its memos must never change a result
@@ -132,3 +133,14 @@ def test_a_score_is_a_pure_function_of_data_model_and_moment(who, org, acts) -> 
     assert warm == cold
     assert warm.fingerprint == cold.fingerprint
     assert list(warm.reasons) == list(cold.reasons)
+
+
+@PROFILE_SETTINGS
+@given(people, companies, st.lists(any_activities, max_size=12))
+def test_every_sql_meets_the_icp_fit_an_mql_needs(who, org, acts) -> None:  # type: ignore[no-untyped-def]
+    result = score(who, org, acts)
+    if result.stage is LifecycleStage.SQL:
+        assert result.fit >= MODEL.spec.thresholds.mql.fit_min
+    elif held_back(MODEL.compiled.thresholds, result) is not None:  # held: it qualified but for its fit
+        assert result.fit < MODEL.spec.thresholds.mql.fit_min
+        assert result.hand_raise or (result.total >= 50 and result.engagement >= 10)

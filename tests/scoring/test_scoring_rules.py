@@ -9,6 +9,7 @@ from scoring_helpers import AS_OF, activity, company, days, minimal_with, person
 
 from crmbridge.model import ActivityKind, ActorKind, LifecycleStage
 from crmbridge.scoring import Profile, Scorer, ScoringModel
+from crmbridge.scoring.engine import held_back
 
 K = ActivityKind
 
@@ -300,10 +301,64 @@ def test_enough_points_and_engagement_make_an_sql(score) -> None:  # type: ignor
     assert result.missing == ()
 
 
-def test_a_contact_request_qualifies_directly(score) -> None:  # type: ignore[no-untyped-def]
-    result = score(person(title="Analyst", seniority="senior"), None,
+def test_a_contact_request_from_the_icp_qualifies_directly(score) -> None:  # type: ignore[no-untyped-def]
+    result = score(vp_sales(), sweet_spot_company(employees=60),
                    activity(K.FORM_SUBMISSION, form_name="Request a demo"))
     assert result.hand_raise and result.stage is LifecycleStage.SQL
+
+
+def test_a_contact_request_from_outside_the_icp_is_held_at_mql(default_model, score) -> None:  # type: ignore[no-untyped-def]
+    result = score(person(email="sean@gmx.de", title="Analyst", seniority="senior"), None,
+                   activity(K.FORM_SUBMISSION, form_name="Request a demo"))
+    assert result.hand_raise and result.fit == -8
+    assert result.stage is LifecycleStage.MQL
+    assert held_back(default_model.compiled.thresholds, result) == \
+        "held at MQL: fit -8 < 25 required for SQL (thresholds.sql.requires_fit)"
+    assert result.missing[0].text == "fit -8 of 25 (33 more)"  # for SQL: first what blocks it
+
+
+def test_university_staff_are_no_sql_however_active(default_model, score) -> None:  # type: ignore[no-untyped-def]
+    university = company(domain="univ-example.edu", industry="education", employees=4000, region="EMEA")
+    result = score(person(email="prof@univ-example.edu", title="Professor", seniority="senior",
+                          department="education"), university,
+                   activity(K.FORM_SUBMISSION, days(1), form_name="Contact us"),
+                   *[activity(K.CONTENT_DOWNLOAD, days(i), content_type="buyers_guide") for i in (1, 2)])
+    assert result.fit == -23 and result.total >= 50 and result.engagement >= 10
+    assert result.stage is LifecycleStage.MQL
+    assert held_back(default_model.compiled.thresholds, result) == \
+        "held at MQL: fit -23 < 25 required for SQL (thresholds.sql.requires_fit)"
+
+
+def test_sql_without_the_fit_requirement_is_a_setting() -> None:
+    lenient = minimal_with("""
+engagement:
+  - {id: demo, kind: form_submission, points: 60, hand_raise: true}
+""").spec.model_dump(exclude_unset=True)
+    lenient["thresholds"]["sql"]["requires_fit"] = False
+    strict = minimal_with("""
+engagement:
+  - {id: demo, kind: form_submission, points: 60, hand_raise: true}
+""")
+    demo = activity(K.FORM_SUBMISSION)
+    assert run(strict, person(), None, demo).stage is LifecycleStage.MQL
+    assert run(ScoringModel.from_dict(lenient), person(), None, demo).stage is LifecycleStage.SQL
+
+
+def test_the_fit_an_sql_needs_is_the_larger_minimum() -> None:
+    model = minimal_with("""
+fit:
+  company:
+    - {id: big, when: {employees: {min: 100}}, points: 20}
+engagement:
+  - {id: views, kind: page_view, points: 60}
+""").spec.model_dump(exclude_unset=True)
+    model["thresholds"]["sql"]["fit_min"] = 30
+    sized = ScoringModel.from_dict(model)
+    result = run(sized, person(), company(employees=500), activity(K.PAGE_VIEW))
+    assert result.stage is LifecycleStage.MQL
+    assert [g.text for g in result.missing] == ["fit 20 of 30 (10 more)", "or a hand-raise (e.g. a contact request)"]
+    assert held_back(sized.compiled.thresholds, result) == \
+        "held at MQL: fit 20 < 30 required for SQL (thresholds.sql.fit_min)"
 
 
 def test_a_lead_learns_what_is_missing_for_mql_and_sql(score) -> None:  # type: ignore[no-untyped-def]
@@ -312,6 +367,7 @@ def test_a_lead_learns_what_is_missing_for_mql_and_sql(score) -> None:  # type: 
     assert result.stage is LifecycleStage.LEAD
     assert [(g.stage.value, g.text) for g in result.missing] == [
         ("mql", "fit 12 of 25 (13 more)"),
+        ("sql", "fit 12 of 25 (13 more)"),  # an SQL needs the MQL's fit too (thresholds.sql.requires_fit)
         ("sql", "total 15 of 50 (35 more)"),
         ("sql", "engagement 3 of 10 (7 more)"),
         ("sql", "or a hand-raise (e.g. a contact request)"),

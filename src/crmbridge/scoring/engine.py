@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from crmbridge.model import Activity, ActivityKind, ActorKind, Company, LifecycleStage, Person
 from crmbridge.scoring.conditions import Facts, normalise
+from crmbridge.scoring.lifecycle import stage_name
 from crmbridge.scoring.memo import AtomMask, remember
 from crmbridge.scoring.model import ScoringModel
 from crmbridge.scoring.result import Gap, PersonScore, Reason, Reasons
@@ -322,30 +323,80 @@ def _answers(custom: Mapping[str, Any], forms: list[Activity], as_of: datetime,
 
 _HAND_RAISE_GAP = Gap(_SQL, "hand_raise", note="or a hand-raise (e.g. a contact request)")
 _REQUIREMENT_GAP = Gap(_MQL, "requirement", note="the model's MQL requirement (thresholds.mql.when) is not met")
+_SQL_REQUIREMENT_GAP = Gap(_SQL, "requirement",
+                           note="the MQL requirement (thresholds.mql.when), which an SQL must meet too")
 
 
 def decide(t: Thresholds, fit: float, engagement: float, total: float, hand_raise: bool,
            disqualified: str | None, mql_requirement: bool = True) -> tuple[LifecycleStage, tuple[Gap, ...]]:
-    """The stage the model proposes, and what is missing before the next one."""
+    """The stage the model proposes, and what is missing before the next one.
+
+    With ``sql.requires_fit`` an SQL (by score or by hand-raise) must also meet the MQL's fit: one
+    comparison already made for MQL, so the check costs nothing measurable.
+    """
     if disqualified is not None:
         return t.disqualified_stage, (Gap(_SQL, "disqualified", note=f"disqualified: {disqualified}"),)
     raised = hand_raise and t.hand_raise_stage is not None and (
         t.hand_raise_fit_min is None or fit >= t.hand_raise_fit_min)
+    mql = fit >= t.mql_fit_min and mql_requirement
     sql = (total >= t.sql_total_min and engagement >= t.sql_engagement_min
            and (t.sql_fit_min is None or fit >= t.sql_fit_min))
-    if sql or (raised and t.hand_raise_stage is _SQL):
+    if (sql or (raised and t.hand_raise_stage is _SQL)) and (mql or not t.sql_requires_fit):
         return _SQL, ()
-    mql = fit >= t.mql_fit_min and mql_requirement
     gaps = [] if mql or raised else _mql_gaps(t, fit, mql_requirement)
+    need = t.sql_fit_need  # first: without it, neither points nor a hand-raise make an SQL
+    if need is not None and fit < need:
+        gaps.append(_new(Gap, (_SQL, "fit", fit, need, "")))
+    if t.sql_requires_fit and not mql_requirement:
+        gaps.append(_SQL_REQUIREMENT_GAP)
     if total < t.sql_total_min:
         gaps.append(_new(Gap, (_SQL, "total", total, t.sql_total_min, "")))
     if engagement < t.sql_engagement_min:
         gaps.append(_new(Gap, (_SQL, "engagement", engagement, t.sql_engagement_min, "")))
-    if t.sql_fit_min is not None and fit < t.sql_fit_min:
-        gaps.append(_new(Gap, (_SQL, "fit", fit, t.sql_fit_min, "")))
     if t.hand_raise_stage is not None and not hand_raise:
         gaps.append(_HAND_RAISE_GAP)
     return (_MQL if mql or raised else t.base_stage), tuple(gaps)
+
+
+def held_back(t: Thresholds, score: PersonScore) -> str | None:
+    """Which fit rule kept a person from SQL though their score or hand-raise qualified, in words.
+
+    E.g. ``held at MQL: fit 0 < 25 required for SQL (thresholds.sql.requires_fit)``; None when nothing
+    did (an SQL, a disqualified person, or one whose points and hand-raise do not qualify anyway).
+    Mirrors ``decide``; only explanations call it.
+    """
+    if score.stage is _SQL or score.disqualified is not None:
+        return None
+    fit = score.fit
+    by_score = score.total >= t.sql_total_min and score.engagement >= t.sql_engagement_min
+    by_hand = score.hand_raise and t.hand_raise_stage is _SQL
+    blockers: list[str] = []
+    shared = _requires_fit_blockers(t, score) if by_score or by_hand else []
+    if by_score and t.sql_fit_min is not None and fit < t.sql_fit_min:
+        blockers.append(f"fit {_num(fit)} < {_num(t.sql_fit_min)} required for SQL (thresholds.sql.fit_min)")
+    if by_hand and t.hand_raise_fit_min is not None and fit < t.hand_raise_fit_min:
+        blockers.append(f"fit {_num(fit)} < {_num(t.hand_raise_fit_min)} required for a hand-raise to count "
+                        "(thresholds.hand_raise.fit_min)")
+    blockers += shared
+    if not blockers:
+        return None
+    return f"held at {stage_name(score.stage)}: " + "; ".join(dict.fromkeys(blockers))
+
+
+def _requires_fit_blockers(t: Thresholds, score: PersonScore) -> list[str]:
+    if not t.sql_requires_fit:
+        return []
+    found = []
+    if score.fit < t.mql_fit_min:
+        found.append(f"fit {_num(score.fit)} < {_num(t.mql_fit_min)} required for SQL (thresholds.sql.requires_fit)")
+    if any(g.measure == "requirement" for g in score.missing):
+        found.append("the MQL requirement (thresholds.mql.when) is not met, and an SQL must meet it "
+                     "(thresholds.sql.requires_fit)")
+    return found
+
+
+def _num(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def _mql_gaps(t: Thresholds, fit: float, mql_requirement: bool) -> list[Gap]:

@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from crmbridge.model import LifecycleStage
 from crmbridge.scoring.account import AccountScore
+from crmbridge.scoring.cases import PersonaResult
 from crmbridge.scoring.result import PersonScore, Reason
 
 _CATEGORY_ORDER = {"company": 0, "person": 1, "negative": 2, "engagement": 3, "qualifying": 4, "committee": 5}
@@ -24,9 +26,16 @@ def explain(result: PersonScore | AccountScore) -> dict[str, Any]:
     return result.to_dict()
 
 
-def render_score(result: PersonScore, console: Console, *, title: str | None = None) -> None:
-    """A summary line, the rules that fired as a table, and what is missing as a tree."""
-    console.print(_headline(result, title))
+def render_score(result: PersonScore, console: Console, *, title: str | None = None,
+                 notes: tuple[str, ...] = (), final: LifecycleStage | None = None) -> None:
+    """A summary line, the rules that fired as a table, and what is missing as a tree.
+
+    ``final`` is the stage after the lifecycle policy, when known; ``notes`` say what held the person
+    back (a fit rule, the lifecycle policy), right under the summary.
+    """
+    console.print(_headline(result, title, final))
+    for note in notes:
+        console.print(Text(note[:1].upper() + note[1:], style="bold yellow"))
     if result.disqualified:
         console.print(Text(f"Disqualified ({result.disqualified_by}): {result.disqualified}", style="bold red"))
     console.print(reasons_table(result.reasons))
@@ -35,6 +44,16 @@ def render_score(result: PersonScore, console: Console, *, title: str | None = N
 
 def render_score_json(result: PersonScore | AccountScore, console: Console) -> None:
     console.print_json(data=explain(result))
+
+
+def render_persona(person: PersonaResult, console: Console, fmt: str = "table", *, title: str | None = None) -> None:
+    """A person's explanation with the stage they end with: the model's proposal after the lifecycle policy
+    from their current stage, and the rule that held them back if one did. JSON: ``stage`` is that final
+    stage, ``proposed`` the model's."""
+    if fmt == "json":
+        console.print_json(data=person.to_dict())
+        return
+    render_score(person.score, console, title=title or person.name, notes=person.notes, final=person.final)
 
 
 def render(result: PersonScore | AccountScore, console: Console, fmt: str = "table") -> None:
@@ -47,11 +66,14 @@ def render(result: PersonScore | AccountScore, console: Console, fmt: str = "tab
         render_score(result, console)
 
 
-def _headline(result: PersonScore, title: str | None) -> Text:
+def _headline(result: PersonScore, title: str | None, final: LifecycleStage | None = None) -> Text:
     text = Text()
     text.append(title or result.email or "person", style="bold")
     text.append(f"  score {result.score}", style="bold cyan")
-    text.append(f"  stage {result.stage.value.upper()}", style=_stage_style(result.stage.value))
+    stage = final or result.stage
+    text.append(f"  stage {stage.value.upper()}", style=_stage_style(stage.value))
+    if stage is not result.stage:
+        text.append(f" (model proposes {result.stage.value.upper()})")
     text.append(f"  (fit {result.fit:.1f}, engagement {result.engagement:.1f}, "
                 f"qualifying {result.qualifying:.1f})")
     if result.persona:

@@ -124,6 +124,8 @@ class SqlSpec(_Spec):
     total_min: float
     engagement_min: float = Field(gt=0, description="no lead becomes SQL on demographics alone")
     fit_min: float | None = None
+    requires_fit: bool = Field(default=True, description="an SQL, by score or hand-raise, also meets the "
+                               "MQL's fit (mql.fit_min and mql.when): every SQL fits the ICP")
 
 
 class HandRaiseSpec(_Spec):

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crmbridge.scoring.calibrate import Calibration
-from crmbridge.scoring.cases import CaseReport
+from crmbridge.scoring.cases import CaseReport, PersonaResult
 
 
 def render_case_report(report: CaseReport, console: Console) -> None:
@@ -15,14 +15,13 @@ def render_case_report(report: CaseReport, console: Console) -> None:
                        style="bold"))
     people = Table(title="Personas", title_justify="left")
     for column, justify in (("persona", "left"), ("name", "left"), ("score", "right"), ("fit", "right"),
-                            ("engagement", "right"), ("qualifying", "right"), ("stage", "left"),
-                            ("note", "left")):
+                            ("engagement", "right"), ("qualifying", "right"), ("proposed", "left"),
+                            ("stage", "left"), ("note", "left")):
         people.add_column(column, justify=justify)  # type: ignore[arg-type]
     for p in report.personas:
         s = p.score
-        note = f"disqualified: {s.disqualified}" if s.disqualified else ("hand raised" if s.hand_raise else "")
         people.add_row(p.id, p.name, f"{s.total:.1f}", f"{s.fit:.1f}", f"{s.engagement:.1f}",
-                       f"{s.qualifying:.1f}", s.stage.value.upper(), note)
+                       f"{s.qualifying:.1f}", s.stage.value.upper(), p.final.value.upper(), _note(p))
     console.print(people)
     checks = Table(title="Expectations", title_justify="left")
     for column in ("", "subject", "expectation", "got"):
@@ -33,9 +32,20 @@ def render_case_report(report: CaseReport, console: Console) -> None:
     if not report.checks:
         checks.add_row("", "-", "no expectations in the case file", "")
     console.print(checks)
+    for warning in report.warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), warning))
     failed = len(report.failures)
     summary = f"{len(report.checks) - failed} passed, {failed} failed"
     console.print(Text(summary, style="bold red" if failed else "bold green"))
+
+
+def _note(p: PersonaResult) -> str:
+    """Why the persona stopped where it did: disqualified, held back by fit or by the lifecycle policy."""
+    s = p.score
+    notes = [f"disqualified: {s.disqualified}"] if s.disqualified else []
+    if s.hand_raise:
+        notes.append("hand raised")
+    return "; ".join([*notes, *p.notes])
 
 
 def render_calibration(cal: Calibration, console: Console) -> None:

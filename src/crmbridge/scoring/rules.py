@@ -150,6 +150,8 @@ class Thresholds:
     sql_total_min: float
     sql_engagement_min: float
     sql_fit_min: float | None
+    sql_requires_fit: bool
+    sql_fit_need: float | None  # the fit an SQL needs, for "what is missing": the larger of both minimums
     hand_raise_stage: LifecycleStage | None
     hand_raise_fit_min: float | None
     base_stage: LifecycleStage
@@ -325,11 +327,18 @@ def _thresholds(spec: ModelSpec, scope: Scope) -> Thresholds:
         sql_total_min=t.sql.total_min,
         sql_engagement_min=t.sql.engagement_min,
         sql_fit_min=t.sql.fit_min,
+        sql_requires_fit=t.sql.requires_fit,
+        sql_fit_need=_sql_fit_need(t.sql.fit_min, t.mql.fit_min if t.sql.requires_fit else None),
         hand_raise_stage=LifecycleStage(t.hand_raise.stage) if t.hand_raise.stage else None,
         hand_raise_fit_min=t.hand_raise.fit_min,
         base_stage=LifecycleStage(t.base_stage),
         disqualified_stage=LifecycleStage(t.disqualified_stage),
     )
+
+
+def _sql_fit_need(*minimums: float | None) -> float | None:
+    given = [m for m in minimums if m is not None]
+    return max(given) if given else None
 
 
 def _policy(spec: ModelSpec) -> LifecyclePolicy:
