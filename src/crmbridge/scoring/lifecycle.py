@@ -1,7 +1,7 @@
 """Lifecycle policy: turn the stage a score proposes into the stage a record should get.
 
 Scoring never moves a record out of a stage sales or finance own (opportunity, customer, evangelist),
-never touches a manual "other", and by default only moves forward, as HubSpot does. Recycling sends an
+never touches a manual "other", and by default only moves forward, as marketing CRMs do. Recycling sends an
 SQL that sales rejected back to nurture until the person engages again.
 """
 
