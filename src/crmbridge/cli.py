@@ -619,29 +619,46 @@ def _backtest_router(settings: Settings, store: Store) -> Any:
 
 @score_app.command("explain")
 @guarded
-def score_explain(email: Annotated[str, typer.Argument(help="the person's e-mail, in any case")],
+def score_explain(who: Annotated[str, typer.Argument(metavar="PERSON", help="the person's e-mail, in any case; "
+                                                     "with --cases a persona's id, name or e-mail")],
+                  model: Annotated[Path | None, typer.Option("--model", "-m", help="score with this model (YAML) "
+                                                             "instead of the configured one")] = None,
+                  cases: Annotated[Path | None, typer.Option("--cases", "-c", help="explain a persona of this case "
+                                                             "file (no database is read or created)")] = None,
+                  as_of: Annotated[str | None, typer.Option("--as-of", help="with --cases: measure ages from this "
+                                                            "ISO time (default: the file's as_of, else now)")] = None,
                   fmt: FormatOpt = Format.table) -> None:
-    """Why a person has the score they have: rules fired, points, decay, what is missing for the next stage."""
+    """Why a person has the score and stage they have: rules fired, points, decay, the rule that held them back,
+    what is missing for the next stage."""
     from datetime import UTC, datetime
 
     from crmbridge.mapping.transforms import normalise_email
-    from crmbridge.scoring.explain import render_score, render_score_json
+    from crmbridge.scoring import Scorer, ScoringModel
+    from crmbridge.scoring.cases import explain_case, persona_result
+    from crmbridge.scoring.cli import parse_as_of
+    from crmbridge.scoring.explain import render_persona
 
+    if cases is not None:
+        scoring_model = ScoringModel.load(model if model is not None else _settings().scoring_model_path)
+        persona = explain_case(scoring_model, cases, who, parse_as_of(as_of), default_as_of=datetime.now(UTC))
+        render_persona(persona, out, fmt.value, title=f"{persona.name} (persona {persona.id})")
+        return
     settings = _settings()
     store = open_existing_store(settings)
     try:
         scorer = rescorer(store, settings)
-        wanted = normalise_email(email)
+        chosen = ScoringModel.load(model) if model is not None else scorer.model
+        score = scorer.scorer.score if model is None else Scorer(chosen).score
+        wanted = normalise_email(who)
         profiles = scorer.reader.by_email(wanted) if wanted else []
         if not profiles:
-            raise CrmbridgeError(f"no person with e-mail {email!r} in the store (run a backfill or sync first)")
+            raise CrmbridgeError(f"no person with e-mail {who!r} in the store (run a backfill or sync first)")
         for p in profiles:
-            result = scorer.scorer.score(p.profile, datetime.now(UTC))
-            if fmt is Format.json:
-                render_score_json(result, out)
-            else:
-                ids = ", ".join(f"{k} {v}" for k, v in p.profile.person.source_ids.items())
-                render_score(result, out, title=f"{p.profile.person.full_name or wanted} ({ids})")
+            person = p.profile.person
+            found = persona_result(chosen, wanted or who, person.full_name or wanted or who,
+                                   score(p.profile, datetime.now(UTC)), person.lifecycle_stage)
+            ids = ", ".join(f"{k} {v}" for k, v in person.source_ids.items())
+            render_persona(found, out, fmt.value, title=f"{found.name} ({ids})")
     finally:
         store.close()
 
