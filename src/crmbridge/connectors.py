@@ -207,14 +207,15 @@ class SandboxOptions:
     tokens: tuple[str, ...] = (SANDBOX_TOKEN,)
 
 
-SANDBOX_OPTION_TYPES = ("text", "int", "float", "bool")
+SANDBOX_OPTION_TYPES = ("text", "int", "float", "bool", "list")
 
 
 @dataclass(frozen=True, slots=True)
 class SandboxOption:
     """A knob of a plugin's sandbox that ``crmbridge sandbox --option <plugin>.<name>=<value>`` sets.
 
-    The core parses the value (``type``: text, int, float or bool; ``choices`` if any) and puts it in
+    The core parses the value (``type``: text, int, float, bool, or list: comma-separated texts;
+    ``choices`` if any) and puts it in
     ``SandboxOptions.extra[key]``; the plugin's sandbox reads that key. ``default`` is what the sandbox
     does when the option is not given (shown in help and errors; the core never sends it).
     """

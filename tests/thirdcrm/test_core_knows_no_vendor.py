@@ -48,9 +48,11 @@ def test_the_auto_target_is_the_highest_declared_rank_then_the_first_configured(
 
 
 def test_sandbox_options_land_under_the_key_the_plugin_declares() -> None:
-    extra = sandbox_extra(["hubspot.search_lag_seconds=2.5", "hubspot.tier=Free", "pipedrive.seats=3"], plugins())
+    extra = sandbox_extra(["hubspot.search_lag_seconds=2.5", "hubspot.tier=Free", "pipedrive.seats=3",
+                           "pipedrive.oauth_tokens=a, b"], plugins())
     # The search lag reaches the key the HubSpot sandbox reads (the CLI once wrote one nobody read).
-    assert extra == {"hubspot_search_lag_seconds": 2.5, "hubspot_tier": "free", "pipedrive_seats": 3}
+    assert extra == {"hubspot_search_lag_seconds": ["2.5"], "hubspot_tier": "free", "pipedrive_seats": 3,
+                     "pipedrive_oauth_tokens": ["a", "b"]}
 
 
 @pytest.mark.parametrize(("text", "says"), [

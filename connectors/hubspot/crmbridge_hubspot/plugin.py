@@ -25,7 +25,8 @@ SANDBOX_OPTIONS = (
     SandboxOption("tier", "hubspot_tier", "the account's rate-limit tier", default="professional",
                   choices=("free", "starter", "professional", "enterprise", "addon", "oauth")),
     SandboxOption("search_lag_seconds", "hubspot_search_lag_seconds",
-                  "how long a write stays invisible to search (scaled by --time-scale)", type="float"),
+                  "how long a write stays invisible to search: seconds, or low,high to draw each write's lag "
+                  "from (scaled by --time-scale; 0 only for unit tests)", type="list", default="1,3"),
     SandboxOption("client_secret", "hubspot_client_secret",
                   "the sandbox app's secret that signs webhooks", default="random, printed at start"),
     SandboxOption("app_id", "hubspot_app_id", "the sandbox app's id", type="int", default=SANDBOX_APP_ID),

@@ -27,6 +27,10 @@ SANDBOX_OPTIONS = (
                   type="int", default=10),
     SandboxOption("stall_seconds", "pipedrive_stall_seconds", "how long a timeout fault stalls before answering",
                   type="float", default=30.0),
+    SandboxOption("oauth_tokens", "pipedrive_oauth_tokens",
+                  "OAuth access tokens the sandbox takes as Bearer (API tokens come from --token)", type="list"),
+    SandboxOption("openapi_dir", "pipedrive_openapi_dir",
+                  "the folder of Pipedrive's OpenAPI files that writes are validated against"),
 )
 
 

@@ -73,8 +73,14 @@ def _boolean(raw: str) -> bool:
     raise ValueError(raw)
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {"text": str, "int": int, "float": float, "bool": _boolean}
-_EXPECTED = {"text": "text", "int": "an integer", "float": "a number", "bool": "true or false"}
+def _items(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"text": str, "int": int, "float": float, "bool": _boolean,
+                                             "list": _items}
+_EXPECTED = {"text": "text", "int": "an integer", "float": "a number", "bool": "true or false",
+             "list": "comma-separated values"}
 
 
 def _shape(option: SandboxOption) -> str:
