@@ -17,7 +17,8 @@ from crmbridge.model import Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.scoring import Profile
 from crmbridge.scoring.memo import MEMO_LIMIT
 from crmbridge.store import Store
-from crmbridge.store.scores import ScoringChunk
+from crmbridge.store.features import ScoringActivity
+from crmbridge.store.scores import ScoringChunk, company_members
 
 _IN_ORDER = attrgetter("occurred_at", "source", "source_id")
 
@@ -72,7 +73,7 @@ class ProfileReader:
             company_cid = next((c for m in members if (key := first_company.get((m.source, m.source_id)))
                                 and (c := companies.ids[key]) is not None), None)
             company = companies.golden.get(company_cid) if company_cid is not None else None
-            acts: list[Activity] = []
+            acts: list[ScoringActivity] = []  # what scoring reads of each activity, not the records
             for m in members:
                 acts += chunk.activities.get((m.source, m.source_id), ())
             acts.sort(key=_IN_ORDER)
@@ -135,6 +136,7 @@ class _Companies:
             self.ids.update((k, found.get(k)) for k in new)
         wanted = {c for k in keys if (c := self.ids[k]) is not None and c not in self.golden}
         if wanted:
-            members = self.store.identities.members(EntityType.COMPANY, wanted)
+            with self.store.engine.connect() as conn:
+                members = company_members(conn, sorted(wanted))
             for c in wanted:
                 self.golden[c] = merge(c, members[c], self.policy) if c in members else None

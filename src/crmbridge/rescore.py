@@ -33,6 +33,7 @@ from crmbridge.scoring import (
     apply_lifecycle_policy,
 )
 from crmbridge.store import Store
+from crmbridge.store.scores import account_fingerprints, company_members, company_people
 from crmbridge.store.store import now_ms
 from crmbridge.sync import RunReport
 
@@ -134,12 +135,16 @@ class Rescorer:
         }
 
     def _roll_up(self, company_ids: list[int], as_of: datetime, report: RescoreReport, batch: int = 500) -> None:
+        """Score the accounts of ``company_ids`` from their people's stored scores; only the accounts
+        whose fingerprint changed are turned into rows and written."""
         window = timedelta(days=90)
+        at_ms = int(as_of.timestamp() * 1000)
         for start in range(0, len(company_ids), batch):
             chunk = company_ids[start:start + batch]
-            golden = {cid: merge(cid, members, self.policy)
-                      for cid, members in self.store.identities.members(EntityType.COMPANY, chunk).items()}
-            people = self.store.company_people(chunk)
+            with self.store.engine.connect() as conn:
+                golden = {cid: merge(cid, ms, self.policy) for cid, ms in company_members(conn, chunk).items()}
+                people = company_people(conn, chunk)
+                known = account_fingerprints(conn, chunk)
             history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
             rows = []
             for cid in chunk:
@@ -150,13 +155,15 @@ class Rescorer:
                 snapshots = [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s) for at, s in history.get(cid, ())]
                 account = self.accounts.score(company if isinstance(company, Company) else None, views,  # type: ignore[arg-type]
                                               as_of, snapshots)
+                if account.surge.detected:
+                    report.surges.append(cid)
+                if known.get(cid) == account.fingerprint:
+                    continue
                 rows.append({"company_id": cid, "score": round(account.score, 4), "stage": account.stage.value,
                              "surge": account.surge.detected, "fingerprint": account.fingerprint,
                              "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
-                if account.surge.detected:
-                    report.surges.append(cid)
-            report.accounts += len(rows)
-            report.accounts_written += self.store.save_account_scores(rows, at_ms=int(as_of.timestamp() * 1000))
+            report.accounts += len(chunk)
+            report.accounts_written += self.store.save_account_scores(rows, at_ms=at_ms) if rows else 0
 
 
 @contextmanager

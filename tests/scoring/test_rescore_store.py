@@ -255,3 +255,57 @@ def test_rescoring_some_people_writes_theirs_and_their_accounts_only(
     assert stored_accounts(store) == _after(accounts_before, accounts)
     assert report.scored == len(some) and report.written == _changed(before, chosen)
     assert report.accounts == len(accounts) and report.accounts_written == _changed(accounts_before, accounts)
+
+
+# -- the scoring facts a re-score reads instead of the activity records -----------------------------
+
+def _facts(store: Store) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The facts the store kept with its writes, and the facts its records imply (derived afresh)."""
+    from crmbridge.store.features import derive
+
+    with store.engine.connect() as conn:
+        kept = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT source, person_id, activity_id, fact FROM activity_facts")))
+        return kept, sorted(derive(conn))
+
+
+def test_the_scoring_facts_are_what_the_records_imply_after_backfills_archives_and_merges(seeded: Store) -> None:
+    kept, derived = _facts(seeded)
+    assert len(derived) > 1000
+    assert kept == derived
+
+
+def test_records_changed_after_a_rescore_are_scored_from_their_new_facts(
+        seeded: Store, model: ScoringModel, policy: MergePolicy) -> None:
+    """A later page (a sync pass or a webhook batch) changes, archives, adds and merges what the facts
+    were built from; the next re-score still writes what profile-by-profile scoring gives."""
+    store = seeded
+    as_of = NOW + timedelta(days=2)
+    Rescorer(store, model, policy, clock=lambda: as_of).run()
+    t = schema.activities.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.source, t.source_id).where(t.archived.is_(False), t.source == "hubspot")
+                            .order_by(t.source_id).limit(12)).all()
+    first, second, third = (store.get(EntityType.ACTIVITY, s, i) for s, i in rows[:3])
+    assert isinstance(first, Activity) and isinstance(second, Activity) and isinstance(third, Activity)
+    # An activity now a demo request, another one moved to a different person, a third merged away.
+    someone_else = next(p for _, ms in store.identities.groups(EntityType.PERSON) for p in ms
+                        if p.source == "hubspot" and p.source_id not in second.person_ids)
+    store.commit_page("hubspot", "events", EntityType.ACTIVITY, [
+        first.model_copy(update={
+            "kind": ActivityKind.FORM_SUBMISSION, "occurred_at": as_of - timedelta(hours=1),
+            "attributes": {"form_name": "Request a demo", "answers": {"project_status": "current"}}}),
+        second.model_copy(update={"person_ids": [someone_else.source_id], "occurred_at": as_of - timedelta(days=1)}),
+        Activity(source="hubspot", source_id="late-1", kind=ActivityKind.PAGE_VIEW, occurred_at=as_of,
+                 attributes={"url": "https://www.example.com/pricing"}, person_ids=list(third.person_ids))])
+    store.commit_page("hubspot", "events", EntityType.ACTIVITY, [], merged={third.source_id: "late-1"})
+    people = [m for _, ms in store.identities.groups(EntityType.PERSON) for m in ms if m.source == "hubspot"]
+    store.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={people[7].source_id: people[8].source_id})
+
+    kept, derived = _facts(store)
+    assert kept == derived
+    before = stored_people(store)
+    expected = expected_people(store, model, policy, as_of)
+    report = Rescorer(store, model, policy, clock=lambda: as_of).run()
+    assert stored_people(store) == _after(before, expected)
+    assert report.written == _changed(before, expected) > 0

@@ -30,10 +30,13 @@ FACT_FIELDS = ("occurred_at", "kind", "actor", "subject", "owner_id", "source", 
 
 
 def fact(activity: Activity) -> str:
-    """One activity's fact: a JSON array of ``FACT_FIELDS`` (times as ISO 8601 with their offset)."""
-    f = activity.__dict__
-    return orjson.dumps([f["occurred_at"], f["kind"], f["actor"], f["subject"], f["owner_id"], f["source"],
-                         f["source_id"], f["attributes"]]).decode()
+    """One activity's fact: a JSON array of ``FACT_FIELDS``, each value as the stored record's JSON has
+    it (a time inside the attributes is the text the record reads back, not the ``datetime`` it held)."""
+    values = activity.model_dump(mode="json", include=_FACT_SET)
+    return orjson.dumps([values[name] for name in FACT_FIELDS]).decode()
+
+
+_FACT_SET = frozenset(FACT_FIELDS)
 
 
 class ScoringActivity:

@@ -14,13 +14,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crmbridge.identity import company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
-from crmbridge.store import schema
+from crmbridge.store import features, schema
+from crmbridge.store.crm_facts import FieldCatalogs, Provisioned
 from crmbridge.store.cursors import Cursors, now_ms
-from crmbridge.store.decode import DECODERS
 from crmbridge.store.engine import create_engine_for, migrate
 from crmbridge.store.identities import Identities, resolve, with_state
 from crmbridge.store.runs import Quarantine, Runs
-from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk
+from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk, read_chunk
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
 
@@ -87,18 +87,6 @@ class PageResult:
                 "stale": self.stale, "archived": self.archived, "merged": self.merged}
 
 
-def _live(record: SourceRecord, merged_into: str | None) -> SourceRecord:
-    """``_with_state`` for a live record (archived False), writing the model's fields directly: every
-    field of a record decoded from the store is already among those set."""
-    fields = record.__dict__
-    fields["archived"] = False
-    fields["merged_into"] = merged_into
-    given = record.__pydantic_fields_set__
-    if "archived" not in given or "merged_into" not in given:
-        given.update(("archived", "merged_into"))
-    return record
-
-
 def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[str, Any]:
     data = record.model_dump_json().encode()
     row: dict[str, Any] = {
@@ -135,6 +123,8 @@ class Store:
         # The repositories, one per concern, sharing this engine.
         self.identities = Identities(self.engine)
         self.cursors = Cursors(self.engine, self._insert)
+        self.catalogs = FieldCatalogs(self.engine, self._insert)
+        self.provisioned = Provisioned(self.engine, self._insert)
         self.runs = Runs(self.engine)
         self.quarantine = Quarantine(self.engine, self._insert)
 
@@ -183,8 +173,13 @@ class Store:
                 self._relink(conn, source, entity, changed, replaced)
                 if entity in _MATCH_KEYS:
                     resolve(conn, entity, source, changed, stored)
+                if entity is EntityType.ACTIVITY:
+                    features.refresh(conn, source, changed)
             result.merged = self._merge(conn, table, source, entity, merges, stored)
-            result.archived = self._archive(conn, table, source, list(archived_ids), stored)
+            features.merged(conn, source, entity, merges)
+            gone = list(archived_ids)
+            result.archived = self._archive(conn, table, source, gone, stored)
+            features.archived(conn, source, entity, gone)
             for kind, value in cursors:
                 self.cursors.put_in(conn, source, stream, kind, value)
         return result
@@ -429,7 +424,8 @@ class Store:
     def scoring_chunks(self, person_ids: Iterable[int] | None = None, batch: int = CHUNK_PEOPLE
                        ) -> Iterator[ScoringChunk]:
         """Everyone (``person_ids`` None) or the given canonical people, a chunk at a time, each chunk
-        read in three set-based queries: live member records, their live activities, stored fingerprints.
+        read in two set-based queries: live member records with their activities' scoring facts, and
+        stored fingerprints.
 
         Everyone is walked by canonical id ranges (keyset, never OFFSET), so each chunk costs the same
         however far into the store it lies, and memory holds one chunk.
@@ -457,47 +453,8 @@ class Store:
             after = int(last)
 
     def _scoring_chunk(self, *, after: int = 0, last: int = 0, ids: Sequence[int] = ()) -> ScoringChunk:
-        ident, people, sc = schema.identities, schema.persons, schema.scores
-        within = (ident.c.canonical_id.in_(ids) if ids else
-                  sa.and_(ident.c.canonical_id > after, ident.c.canonical_id <= last))
-        scored = sc.c.person_id.in_(ids) if ids else sa.and_(sc.c.person_id > after, sc.c.person_id <= last)
-        q_people = (sa.select(ident.c.canonical_id, people.c.data, people.c.merged_into)
-                    .join(people, sa.and_(people.c.source == ident.c.source, people.c.source_id == ident.c.source_id))
-                    .where(ident.c.entity == EntityType.PERSON.value, within, people.c.archived.is_(False))
-                    .order_by(ident.c.canonical_id, ident.c.source))
-        # Without statistics SQLite prefers the links' covering key (source, from_entity, ...), which
-        # reads every activity link of the source for each person: name the index it should seek.
-        hint = " INDEXED BY ix_links_source_to_entity_to_id_from_entity" if self.dialect == "sqlite" else ""
-        q_acts = sa.text(
-            "SELECT i.source, i.source_id, a.data, a.merged_into FROM identities i "
-            f"JOIN links l{hint} ON l.source = i.source AND l.to_entity = 'person' AND l.to_id = i.source_id "
-            "AND l.from_entity = 'activity' "
-            "JOIN activities a ON a.source = l.source AND a.source_id = l.from_id "
-            "WHERE i.entity = 'person' AND a.archived = :no AND "
-            + ("i.canonical_id IN :ids" if ids else "i.canonical_id > :after AND i.canonical_id <= :last"))
-        params: dict[str, Any] = {"no": False, "ids": list(ids)} if ids else {"no": False, "after": after, "last": last}
-        if ids:
-            q_acts = q_acts.bindparams(sa.bindparam("ids", expanding=True))
-        q_scores = sa.select(sc.c.person_id, sc.c.fingerprint).where(scored)
-        person, activity = DECODERS[Person], DECODERS[Activity]
-        chunk = ScoringChunk()
         with self.engine.connect() as conn:
-            group: list[Person] = []
-            current = None
-            for cid, data, merged_into in conn.execute(q_people):
-                if cid != current:
-                    group = []
-                    chunk.people.append((int(cid), group))
-                    current = cid
-                group.append(_live(person(data), merged_into))  # type: ignore[arg-type]
-            live = {(m.source, m.source_id) for _, members in chunk.people for m in members}
-            found = chunk.activities
-            for source, sid, data, merged_into in conn.execute(q_acts, params):
-                key = (source, sid)
-                if key in live:  # an archived record's activities are not its identity's
-                    found.setdefault(key, []).append(_live(activity(data), merged_into))  # type: ignore[arg-type]
-            chunk.fingerprints = {int(pid): fp for pid, fp in conn.execute(q_scores)}
-        return chunk
+            return read_chunk(conn, after=after, last=last, ids=ids)
 
     def write_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store person scores already known to have changed (their fingerprints were compared when
