@@ -77,7 +77,7 @@ class HighWater:
 def _backfill(server: SandboxServer, time_scale: float, workdir: Path) -> tuple[dict[str, Any], float, Any]:
     database = workdir / f"bench-{time.monotonic_ns()}.db"
     env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": f"sqlite:///{database}",
-           "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "bench",
+           "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "sandbox",
            "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * time_scale), "CRMBRIDGE_LOG_LEVEL": "WARNING"}
     out = workdir / "report.json"
     started = time.perf_counter()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from crmbridge.connectors import Connector, SandboxOptions, plugin
+from crmbridge.connectors import SANDBOX_TOKEN, Connector, SandboxOptions, plugin
 from crmbridge.mapping import SourceMapping
 from crmbridge.sandbox import SandboxServer
 from crmbridge.store import Store
@@ -35,8 +35,13 @@ def syncer(server: SandboxServer, store: Store, **options: Any) -> Syncer:
 ANCHOR = "2026-11-01T00:00:00Z"
 
 
+# A token that tests check never leaks into output; the sandboxes accept it beside their default one.
+SECRET_TOKEN = "pat-test-secret-0001"
+
+
 def sandbox_options(contacts: int = 5000, seed: int = 7, **extra: Any) -> SandboxOptions:
-    return SandboxOptions(seed=seed, contacts=contacts, time_scale=TIME_SCALE, extra={"anchor": ANCHOR, **extra})
+    return SandboxOptions(seed=seed, contacts=contacts, time_scale=TIME_SCALE, extra={"anchor": ANCHOR, **extra},
+                          tokens=(SANDBOX_TOKEN, SECRET_TOKEN))
 
 
 @pytest.fixture(scope="session")

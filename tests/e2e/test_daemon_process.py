@@ -18,7 +18,7 @@ from crmbridge.runtime.metrics import parse_samples as samples
 from crmbridge.sandbox import SandboxServer
 from crmbridge.store import Store
 
-from .conftest import TIME_SCALE, sandbox_options, syncer
+from .conftest import SECRET_TOKEN, TIME_SCALE, sandbox_options, syncer
 
 pytestmark = pytest.mark.xdist_group("daemon-e2e")
 CRMBRIDGE = Path(sys.executable).with_name("crmbridge")
@@ -49,7 +49,7 @@ def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_pat
         with Store(database) as store:
             syncer(server, store).backfill()
         env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
-               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "pat-x",
+               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": SECRET_TOKEN,
                "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * TIME_SCALE), "CRMBRIDGE_HTTP_PORT": str(port),
                "CRMBRIDGE_SYNC_INTERVAL_SECONDS": "0.5", "CRMBRIDGE_LOG_FORMAT": "json"}
         daemon = subprocess.Popen([str(CRMBRIDGE), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -79,7 +79,7 @@ def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_pat
     assert check.returncode == 0 and "healthy" in check.stdout
     assert ready[0] == 200
     assert daemon.returncode == 0
-    assert b"pat-x" not in out + err
+    assert SECRET_TOKEN.encode() not in out + err
 
 
 def test_healthcheck_fails_when_nothing_answers(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_sigterm_during_a_pass_stops_the_daemon_within_docker_grace_and_the_pass
         with Store(database) as store:
             syncer(server, store).backfill()
         env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
-               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "pat-x",
+               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": SECRET_TOKEN,
                "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * TIME_SCALE), "CRMBRIDGE_HTTP_PORT": str(port),
                "CRMBRIDGE_SYNC_INTERVAL_SECONDS": "0.5"}
         _hold_search(server)
@@ -145,7 +145,7 @@ def test_a_backfill_killed_with_9_shows_as_interrupted_not_running(tmp_path: Pat
     with SandboxServer(sandbox_options(contacts=200, seed=9), ["hubspot"]) as server:
         database = f"sqlite:///{tmp_path / 'killed.db'}"
         env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
-               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": "pat-x"}
+               "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": SECRET_TOKEN}
         body = b'{"method": "GET", "path": "/hubspot/crm/v3/objects/deals", "seconds": 60, "times": 5}'
         urllib.request.urlopen(urllib.request.Request(f"{server.url}/_sandbox/hold", data=body, method="POST",
                                                       headers={"Content-Type": "application/json"}), timeout=10)

@@ -102,7 +102,7 @@ def test_the_backfill_command_scores_what_it_pulled(tmp_path: Path, monkeypatch)
         monkeypatch.setenv("CRMBRIDGE_SOURCES", "hubspot")
         monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
         monkeypatch.setenv("CRMBRIDGE_HUBSPOT_BASE_URL", server.base_url("hubspot"))
-        monkeypatch.setenv("CRMBRIDGE_HUBSPOT_ACCESS_TOKEN", "pat-test")
+        monkeypatch.setenv("CRMBRIDGE_HUBSPOT_ACCESS_TOKEN", "sandbox")
         monkeypatch.setenv("CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND", str(5 * TIME_SCALE))
         result = CliRunner().invoke(app, ["backfill", "--format", "json"])
     assert result.exit_code == 0, result.output
