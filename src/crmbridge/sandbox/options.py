@@ -40,16 +40,16 @@ def _split(text: str, plugins: Mapping[str, ConnectorPlugin]) -> tuple[SandboxOp
     name, sep, raw = text.partition("=")
     owner, dot, short = name.strip().partition(".")
     if not sep or not dot or not owner or not short:
-        raise ConfigError(f"--option {text!r}: expected <connector>.<option>=<value>, e.g. "
+        raise ConfigError(f"{text!r}: expected <connector>.<option>=<value>, e.g. "
                           f"{_example(plugins)}", key="--option")
     found = plugins.get(owner)
     if found is None:
         known = ", ".join(sorted(plugins)) or "none installed"
-        raise ConfigError(f"--option {text!r}: no connector {owner!r} (installed: {known})", key="--option")
+        raise ConfigError(f"{text!r}: no connector {owner!r} (installed: {known})", key="--option")
     declared = {o.name: o for o in found.capabilities.sandbox_options}
     if short not in declared:
         known = ", ".join(f"{owner}.{n}" for n in declared) or "none"
-        raise ConfigError(f"--option {text!r}: the {owner} sandbox has no option {short!r} (its options: {known})",
+        raise ConfigError(f"{text!r}: the {owner} sandbox has no option {short!r} (its options: {known})",
                           key="--option")
     return declared[short], raw.strip()
 
@@ -57,12 +57,12 @@ def _split(text: str, plugins: Mapping[str, ConnectorPlugin]) -> tuple[SandboxOp
 def _value(option: SandboxOption, raw: str, text: str) -> Any:
     if option.choices:
         if raw.lower() not in option.choices:
-            raise ConfigError(f"--option {text!r}: expected one of {', '.join(option.choices)}", key="--option")
+            raise ConfigError(f"{text!r}: expected one of {', '.join(option.choices)}", key="--option")
         return raw.lower()
     try:
         return _PARSERS[option.type](raw)
     except ValueError:
-        raise ConfigError(f"--option {text!r}: expected {_EXPECTED[option.type]}", key="--option") from None
+        raise ConfigError(f"{text!r}: expected {_EXPECTED[option.type]}", key="--option") from None
 
 
 def _boolean(raw: str) -> bool:
