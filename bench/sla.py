@@ -144,7 +144,6 @@ def build_tick_world(url: str, n: int, seed: int) -> dict[str, float]:
     from crmbridge.sla.engine import SlaEngine
     from crmbridge.store import Store, schema
     from crmbridge.store.cursors import Watermark
-    from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
 
     rng = random.Random(seed)
     stored_long_ago = int(time.time() * 1000) - 86_400_000
@@ -175,7 +174,7 @@ def build_tick_world(url: str, n: int, seed: int) -> dict[str, float]:
     for table, rows in ((schema.identities, identities), (schema.handoffs, handoffs), (schema.deals, deals),
                         (schema.activities, activities)):
         bulk_insert(store, table, rows)
-    store.cursors.put("pipedrive", SETUP_STREAM, SETUP_KIND, {"pipeline_id": "1", "stage_id": "7", "field_keys": {}})
+    store.provisioned.put("pipedrive", {"pipeline_id": "1", "stage_id": "7", "field_keys": {}})
     generated = time.perf_counter() - started
     engine = SlaEngine(store, SlaConfig.default())
     t0, c0 = time.perf_counter(), time.process_time()

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from crmbridge.model import Activity, ActivityKind, EntityType, Person
 from crmbridge.store import Store, Watermark
+from crmbridge.store.crm_facts import FieldCatalog
 from crmbridge.store.engine import migrate
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -149,3 +152,22 @@ def test_a_watermark_reads_back_typed_never_moves_back_and_starts_its_look_back_
 def test_a_watermark_stored_before_it_was_typed_is_read_as_one(store: Store) -> None:
     store.cursors.put("_sla", "observe", "stored", {"since_ms": 42_000})
     assert store.cursors.watermark("_sla", "observe", "stored", lookback_ms=5_000).since_ms == 37_000
+
+
+def test_field_catalogs_and_setup_leave_the_cursor_table_when_an_older_store_is_upgraded(database_url) -> None:
+    from alembic import command
+
+    from crmbridge.store.engine import _alembic_config, create_engine_for
+
+    engine = create_engine_for(database_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0007")
+        conn.execute(sa.text("INSERT INTO cursors (source, stream, kind, value, updated_ms) VALUES "
+                             "('crm', 'persons', 'catalog', '{\"fetched_ms\": 5, \"fields\": {\"Tier\": \"k1\"}}', 6), "
+                             "('crm', '_writeback', 'setup', '{\"stage_id\": \"7\"}', 8), "
+                             "('crm', 'persons', 'incremental', '{\"since\": \"x\"}', 9)"))
+    engine.dispose()
+    with Store(database_url) as store:
+        assert store.catalogs.get("crm", "persons") == FieldCatalog({"Tier": "k1"}, 5)
+        assert store.provisioned.get("crm") == {"stage_id": "7"}
+        assert [(c["stream"], c["kind"]) for c in store.cursors.all()] == [("persons", "incremental")]

@@ -20,6 +20,7 @@ from crmbridge.logs import get_logger
 from crmbridge.mapping import SourceMapping, labels_used
 from crmbridge.model import EntityType
 from crmbridge.store import PageResult, Store
+from crmbridge.store.crm_facts import FieldCatalog
 from crmbridge.store.store import now_ms
 
 log = get_logger("crmbridge.sync")
@@ -46,11 +47,11 @@ def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping
     def catalogs(refresh: bool) -> dict[str, Mapping[str, str]]:
         out: dict[str, Mapping[str, str]] = {}
         for stream in wanted:
-            cached = None if refresh else store.cursors.get(source, stream, "catalog")
-            if cached is None or now_ms() - int(cached.get("fetched_ms", 0)) > CATALOG_TTL_MS:
-                cached = {"fetched_ms": now_ms(), "fields": dict(connector.field_catalog(stream))}
-                store.cursors.put(source, stream, "catalog", cached)
-            out[stream] = cached["fields"]
+            cached = None if refresh else store.catalogs.get(source, stream)
+            if cached is None or not cached.fresh(now_ms(), CATALOG_TTL_MS):
+                cached = FieldCatalog(dict(connector.field_catalog(stream)), now_ms())
+                store.catalogs.put(source, stream, cached)
+            out[stream] = cached.fields
         return out
 
     try:

@@ -112,7 +112,7 @@ def sql_people(store: Store) -> set[int]:
 
 def field_keys(store: Store, source: str) -> dict[str, str]:
     """The CRM's keys of write-back's fields, as ``crmbridge setup`` recorded them."""
-    setup = store.cursors.get(source, "_writeback", "setup")
+    setup = store.provisioned.get(source)
     assert setup, f"{source} is not set up"
     return dict(setup["field_keys"])
 

@@ -13,7 +13,6 @@ from crmbridge.notify.webhooks import SlackWebhook
 from crmbridge.sla.config import SlaConfig
 from crmbridge.store import Store
 from crmbridge.store.handoffs import WritebackLedger
-from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
 
 SLA_YAML = """
 version: 1
@@ -65,8 +64,7 @@ def seed_world(store: Store, people: int = 1) -> None:
     store.commit_page("pipedrive", "persons", EntityType.PERSON, [
         Person(source="pipedrive", source_id=f"p{n}", email=f"lead{n}@acme.example", first_name=f"Lead{n}")
         for n in range(people)])
-    store.cursors.put("pipedrive", SETUP_STREAM, SETUP_KIND,
-                     {"pipeline_id": "1", "stage_id": HANDOFF_STAGE, "field_keys": {}})
+    store.provisioned.put("pipedrive", {"pipeline_id": "1", "stage_id": HANDOFF_STAGE, "field_keys": {}})
 
 
 def hand_off(store: Store, n: int, at: datetime, owner: str = "u1") -> str:

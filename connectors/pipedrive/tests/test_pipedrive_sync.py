@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -346,9 +347,8 @@ def test_field_catalogs_are_read_once_a_day_not_on_every_pass(synced):
     sync(reconcile=True)
     assert not fields & set(vendor.stats()["calls"])
     for stream in ("persons", "organizations", "deals"):  # the core's copies are a day and a second old
-        cached = store.cursors.get("pipedrive", stream, "catalog")
-        store.cursors.put("pipedrive", stream, "catalog", {**cached, "fetched_ms": cached["fetched_ms"] - (
-            DAY + 1) * 1000})
+        cached = store.catalogs.get("pipedrive", stream)
+        store.catalogs.put("pipedrive", stream, replace(cached, fetched_ms=cached.fetched_ms - (DAY + 1) * 1000))
     vendor.reset_stats()
     sync()
     assert {k: v for k, v in vendor.stats()["calls"].items() if k in fields} == dict.fromkeys(fields, 1)

@@ -344,9 +344,7 @@ class SlaEngine:
         return newest
 
     def _handoff_stage(self, target: str) -> str | None:
-        from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
-
-        value = self.store.cursors.get(target, SETUP_STREAM, SETUP_KIND) or {}
+        value = self.store.provisioned.get(target) or {}
         return str(value["stage_id"]) if value.get("stage_id") else None
 
     def _outcome(self, clock: Mapping[str, Any], kind: str, at: int, reason: str | None, now: int) -> dict[str, Any]:
@@ -632,9 +630,7 @@ class SlaEngine:
     # -- 5. the deal shows it ------------------------------------------------------------------------------
 
     def _field_keys(self, target: str) -> dict[str, str]:
-        from crmbridge.writeback.run import SETUP_KIND, SETUP_STREAM
-
-        value = self.store.cursors.get(target, SETUP_STREAM, SETUP_KIND) or {}
+        value = self.store.provisioned.get(target) or {}
         return dict(value.get("field_keys") or {})
 
     def write_deals(self, now: int) -> int:

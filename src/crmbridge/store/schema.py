@@ -96,6 +96,27 @@ cursors = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
 
+# Each CRM's custom-field catalog (label -> key) per stream, kept for a day so that a pass resolves
+# its mapping's labels without asking: a cache, so not among the cursors.
+field_catalogs = sa.Table(
+    "field_catalogs",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(64), primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("fetched_ms", sa.BigInteger, nullable=False),
+)
+
+# What ``crmbridge setup`` made in each CRM for a purpose (write-back: pipeline, stage, field keys).
+provisioned = sa.Table(
+    "provisioned",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("purpose", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
 runs = sa.Table(
     "runs",
     metadata,

@@ -29,7 +29,6 @@ from crmbridge.writeback.plan import WritePlan, desired_values, latest_outcome, 
 
 log = get_logger("crmbridge.writeback")
 
-SETUP_STREAM, SETUP_KIND = "_writeback", "setup"
 PLAN_SOURCE, PLAN_STREAM, PLAN_KIND = "crmbridge", "_writeback", "plan"
 # Each pass also looks at what changed shortly before the last one started (clocks of several
 # replicas differ a little, and a score stored during the last pass must not be missed).
@@ -100,7 +99,7 @@ class WriteBack:
         for source, writer in self.writers.items():
             result = writer.provision(self.spec(source), dry_run=dry_run)
             if not dry_run:
-                self.store.cursors.put(source, SETUP_STREAM, SETUP_KIND, result.as_dict())
+                self.store.provisioned.put(source, result.as_dict())
             out[source] = result
             log.info("writeback.setup", source=source, changed=result.changed, dry_run=dry_run)
         return out
@@ -108,7 +107,7 @@ class WriteBack:
     def provisioned(self) -> dict[str, Provisioned]:
         out = {}
         for source in self.writers:
-            value = self.store.cursors.get(source, SETUP_STREAM, SETUP_KIND)
+            value = self.store.provisioned.get(source)
             if value is None or not value.get("stage_id"):
                 raise ConfigError(f"write-back to {source} is not set up yet: run `crmbridge setup` first",
                                   key="crmbridge setup")
@@ -117,7 +116,7 @@ class WriteBack:
         return out
 
     def is_set_up(self) -> bool:
-        return all(self.store.cursors.get(s, SETUP_STREAM, SETUP_KIND) for s in self.writers)
+        return all(self.store.provisioned.get(s) for s in self.writers)
 
     # -- one pass ----------------------------------------------------------------------------------
 
