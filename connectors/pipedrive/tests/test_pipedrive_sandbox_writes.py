@@ -102,3 +102,27 @@ def test_the_packaged_schemas_are_the_ones_in_pipedrives_openapi_files(openapi):
     import orjson
 
     assert schemas.extract({"v1": openapi("v1"), "v2": openapi("v2")}) == orjson.loads(schemas.SNAPSHOT.read_bytes())
+
+
+def test_our_writer_sends_only_what_pipedrive_accepts(sandbox_factory, connect):
+    """Setup, new persons and organizations, person fields and a deal: each through the checking sandbox."""
+    from crmbridge.writeback.contract import DealDraft, PersonDraft, PersonUpdate, ProvisionSpec
+
+    server = sandbox_factory(contacts=50)
+    state = server.vendor("pipedrive").state
+    writer = connect(server).writer()
+    provisioned = writer.provision(ProvisionSpec())
+    drafts = [PersonDraft("dana.kim@acme-robotics.example", "Dana", "Kim", "CTO", "+1 555 0100",
+                          "Acme Robotics", "acme-robotics.example")]
+    (person_id, org_id), = writer.ensure_people(drafts).values()
+    made = state.get("persons", int(person_id))
+    assert made["owner_id"] == state.admin_id and made["emails"][0]["value"] == drafts[0].email
+    assert state.get("organizations", int(org_id))["name"] == "Acme Robotics"
+    written = writer.write_people([PersonUpdate(person_id, {"score": 72.5, "lifecycle_stage": "MQL"})],
+                                  provisioned.field_keys)
+    assert written.written == [person_id] and not written.failed
+    deal = writer.create_deal(DealDraft("cb-1", "Acme Robotics: Dana Kim", provisioned.pipeline_id,
+                                        provisioned.stage_id, person_id, org_id, None, "Score 72",
+                                        provisioned.field_keys))
+    row = state.get("deals", int(deal.id))
+    assert str(row["stage_id"]) == provisioned.stage_id and row["owner_id"] == state.admin_id
