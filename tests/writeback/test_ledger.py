@@ -94,3 +94,60 @@ def test_the_notification_outbox_schedules_retries_and_sends_once(store: Store) 
     rows = {n["channel"]: n for n in ledger.notifications()}
     assert rows["slack"]["status"] == "pending" and rows["slack"]["error"] == "503"
     assert rows["email"]["status"] == "sent"
+
+
+def test_a_due_notice_is_taken_by_one_run_only(store: Store) -> None:
+    ledger = WritebackLedger(store)
+    for i in range(50):
+        ledger.enqueue(f"cb-{i:04d}", ["slack"])
+    won: dict[str, list[str]] = {}
+
+    def run(holder: str) -> None:
+        won[holder] = [n["handoff_key"] for n in WritebackLedger(store).due_notifications(holder=holder)]
+
+    threads = [threading.Thread(target=run, args=(f"other-host:{n}:0",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = [k for ks in won.values() for k in ks]
+    assert sorted(taken) == [f"cb-{i:04d}" for i in range(50)]  # each by exactly one run
+    assert {n["status"] for n in ledger.notifications()} == {"sending"}
+    assert WritebackLedger(store).due_notifications() == []  # and nobody takes them again meanwhile
+
+
+def test_a_notice_cut_off_by_the_death_of_its_run_is_never_sent_again(store: Store) -> None:
+    ledger = WritebackLedger(store)
+    ledger.enqueue("cb-1", ["slack"])
+    ledger.enqueue("cb-2", ["slack"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = f"{this_process().split(':')[0]}:{dead.pid}:0"
+    assert [n["handoff_key"] for n in ledger.due_notifications(holder=holder)] == ["cb-1", "cb-2"]
+    ledger.notification_outcome("cb-1", "slack", sent=True, attempts=1)
+    # The run died while cb-2 was with the channel: it may have arrived, so it is not sent again.
+    assert ledger.due_notifications() == []
+    rows = {n["handoff_key"]: n for n in ledger.notifications()}
+    assert rows["cb-1"]["status"] == "sent"
+    assert rows["cb-2"]["status"] == "failed" and "not sent again" in rows["cb-2"]["error"]
+
+
+def test_a_notice_whose_lease_ran_out_is_not_sent_again(store: Store) -> None:
+    now = [1_000_000]
+    ledger = WritebackLedger(store, clock=lambda: now[0])
+    ledger.enqueue("cb-1", ["slack"])
+    assert len(ledger.due_notifications(holder="elsewhere:7:0")) == 1
+    now[0] += 24 * 3_600_000  # a day later, on another host, the run never said how it went
+    assert ledger.due_notifications() == []
+    assert ledger.notifications()[0]["status"] == "failed"
+
+
+def test_a_retry_puts_the_notice_back_in_the_queue_for_its_time(store: Store) -> None:
+    now = [1_000_000]
+    ledger = WritebackLedger(store, clock=lambda: now[0])
+    ledger.enqueue("cb-1", ["slack"])
+    assert len(ledger.due_notifications()) == 1
+    ledger.notification_outcome("cb-1", "slack", sent=False, attempts=1, error="503", retry_at_ms=now[0] + 60_000)
+    assert ledger.due_notifications() == []
+    now[0] += 60_000
+    assert [n["handoff_key"] for n in ledger.due_notifications()] == ["cb-1"]

@@ -21,6 +21,12 @@ from crmbridge.store.holders import this_process
 from crmbridge.store.store import Store, _chunks, now_ms
 
 PENDING, DONE = "pending", "done"
+# A notice being delivered: ``error`` names the run delivering it (SENDING_BY + holder), ``next_ms`` the
+# end of its lease, longer than one delivery with its retries and time-outs.
+SENDING, SENDING_BY = "sending", "sending by "
+NOTICE_LEASE_MS = 15 * 60_000
+CUT_OFF = ("cut off while being sent (its run ended before it could record the outcome); "
+           "not sent again, as it may have arrived")
 
 
 class WritebackLedger:
@@ -233,11 +239,46 @@ class WritebackLedger:
                 {"handoff_key": key, "channel": c, "status": PENDING, "attempts": 0, "next_ms": stamp,
                  "created_ms": stamp} for c in channels])
 
-    def due_notifications(self, limit: int = 500) -> list[dict[str, Any]]:
+    def due_notifications(self, limit: int = 500, holder: str | None = None) -> list[dict[str, Any]]:
+        """Take the notices due now for this run to deliver.
+
+        Each is marked as being sent (by whom, until when) with one conditional UPDATE, so that of two
+        runs at the same time only one sends it. A notice still marked so by a run that died, or whose
+        lease ran out, may well have reached its channel: it is never sent again (a chat message cannot
+        be taken back) but marked failed with the reason, for someone to look at.
+        """
+        holder = holder or this_process()
+        n = schema.notifications.c
+        now = self.clock()
+        self._cut_off(now)
+        mine: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            rows = [r._asdict() for r in conn.execute(sa.select(schema.notifications).where(
+                n.status == PENDING, n.next_ms <= now).order_by(n.next_ms).limit(limit))]
+            for row in rows:
+                taken = conn.execute(sa.update(schema.notifications).where(
+                    n.handoff_key == row["handoff_key"], n.channel == row["channel"], n.status == PENDING,
+                    n.next_ms == row["next_ms"]).values(status=SENDING, error=SENDING_BY + holder,
+                                                        next_ms=now + NOTICE_LEASE_MS))
+                conn.commit()
+                if taken.rowcount == 1:
+                    mine.append(row)
+        return mine
+
+    def _cut_off(self, now: int) -> None:
+        """Notices a run took and never reported on: failed, and not sent again."""
         n = schema.notifications.c
         with self.engine.connect() as conn:
-            return [r._asdict() for r in conn.execute(sa.select(schema.notifications).where(
-                n.status == PENDING, n.next_ms <= self.clock()).order_by(n.next_ms).limit(limit))]
+            rows = conn.execute(sa.select(n.handoff_key, n.channel, n.error, n.next_ms).where(
+                n.status == SENDING)).all()
+            for key, channel, error, until in rows:
+                by = str(error or "").removeprefix(SENDING_BY)
+                if until > now and not _holder_dead(by):
+                    continue
+                conn.execute(sa.update(schema.notifications).where(
+                    n.handoff_key == key, n.channel == channel, n.status == SENDING, n.error == error).values(
+                    status="failed", error=CUT_OFF))
+                conn.commit()
 
     def notification_outcome(self, key: str, channel: str, *, sent: bool, attempts: int,
                              error: str | None = None, retry_at_ms: int | None = None) -> None:
@@ -247,7 +288,7 @@ class WritebackLedger:
         elif retry_at_ms is None:
             values = {"status": "failed", "error": error}
         else:
-            values = {"next_ms": retry_at_ms, "error": error}
+            values = {"status": PENDING, "next_ms": retry_at_ms, "error": error}
         with self.engine.begin() as conn:
             conn.execute(sa.update(schema.notifications).where(n.handoff_key == key, n.channel == channel).values(
                 attempts=n.attempts + attempts, **values))
