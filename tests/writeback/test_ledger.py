@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 from crmbridge.store import Store
 from crmbridge.store.handoffs import WritebackLedger, this_process
@@ -57,10 +56,13 @@ def test_a_claim_of_a_killed_process_is_taken_over_at_once(store: Store) -> None
 
 
 def test_an_expired_lease_is_free_again(store: Store) -> None:
-    ledger = WritebackLedger(store)
+    now = [1_000_000]
+    ledger = WritebackLedger(store, clock=lambda: now[0])
     keys = _open(ledger, 1)
-    assert ledger.claim(keys, 1, holder="other-host:5:0") == keys
-    time.sleep(0.01)
+    assert ledger.claim(keys, LEASE, holder="other-host:5:0") == keys
+    now[0] += LEASE - 1
+    assert ledger.claim(keys, LEASE) == []  # a live holder elsewhere, within its lease
+    now[0] += 2
     assert ledger.claim(keys, LEASE) == keys
 
 
