@@ -119,7 +119,7 @@ def test_a_sync_picks_up_exactly_the_modified_archived_and_merged_records(
     client.crm.contacts.batch_api.update({"inputs": [
         {"id": cid, "properties": {"jobtitle": "Head of Revenue Operations"}} for cid in modified]})
     client.crm.contacts.basic_api.archive(archived)
-    people_before = store_copy.identity_count(EntityType.PERSON)
+    people_before = store_copy.identities.count(EntityType.PERSON)
     new_a = client.crm.contacts.basic_api.merge({"primaryObjectId": winner_a, "objectIdToMerge": loser_a}).id
     new_b = client.crm.contacts.basic_api.merge({"primaryObjectId": winner_b, "objectIdToMerge": loser_b}).id
     assert {new_a, new_b}.isdisjoint(contacts), "HubSpot gives a merged record a new id"
@@ -132,7 +132,7 @@ def test_a_sync_picks_up_exactly_the_modified_archived_and_merged_records(
     for old in (winner_a, loser_a):  # both old ids end on the new record
         assert store_copy.get(EntityType.PERSON, "hubspot", old).source_id == new_a
     # One archived, and each merge leaves one person where there were two: no duplicate appeared.
-    assert store_copy.identity_count(EntityType.PERSON) == people_before - 3
+    assert store_copy.identities.count(EntityType.PERSON) == people_before - 3
     assert store_copy.live_count("hubspot", "contacts", EntityType.PERSON) == sandbox.count("contacts")
     others = [result for name, result in stored.items() if name != "contacts"]
     assert all(r.changed == r.new == r.archived == 0 for r in others)
