@@ -99,6 +99,8 @@ def test_a_third_crm_syncs_scores_and_receives_hand_offs_with_owners(tern: Sandb
 
     _cli("writeback")  # a second pass hands nothing off twice
     assert len(account.deals) == len(deals)
+    _cli("sync")  # an incremental pass reads what write-back changed, and hands nothing off again
+    assert len(account.deals) == len(deals)
 
 
 def test_the_third_crm_declares_what_the_core_asks_of_it(tern_installed: Path) -> None:
