@@ -15,6 +15,7 @@ V1_PREFIX = "/v1"
 # Daily token budget: 30,000 x plan multiplier x seats; burst per rolling 2-second window (API token).
 PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
 PLAN_BURST = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
+PLAN_BURST_OAUTH = {"lite": 80, "growth": 160, "premium": 400, "ultimate": 480}  # per OAuth access token
 BURST_WINDOW_SECONDS = 2.0
 SEARCH_BURST = 10
 DAILY_TOKENS_PER_SEAT = 30_000

@@ -30,7 +30,7 @@ from crmbridge.sandbox.stats import SandboxStats
 from crmbridge.sandbox.world import generate_world, parse_anchor
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.sandbox import v1 as v1_shapes
-from crmbridge_pipedrive.sandbox.auth import Caller, Credentials
+from crmbridge_pipedrive.sandbox.auth import OAUTH, Caller, Credentials
 from crmbridge_pipedrive.sandbox.limits import TokenLimits
 from crmbridge_pipedrive.sandbox.references import Refused, check, check_references
 from crmbridge_pipedrive.sandbox.render import FIELD_ENDPOINTS, iso, render
@@ -304,7 +304,7 @@ class PipedriveSandbox:
             self._stats.call(endpoint)
             return Problem(401, UNAUTHORIZED, v2=False).response()
         request[CALLER] = caller
-        verdict = self.limits.admit(cost.tokens, search=cost.search)
+        verdict = self.limits.admit(cost.tokens, search=cost.search, token=caller.token, oauth=caller.kind == OAUTH)
         if verdict.status == 403:
             self._stats.call(endpoint)
             self.cdn_refused += 1

@@ -21,6 +21,7 @@ OAUTH = "oauth"
 class Caller:
     user_id: int | None
     kind: str  # API_TOKEN or OAUTH
+    token: str  # whose burst window the request counts in
 
 
 class Credentials:
@@ -35,8 +36,8 @@ class Credentials:
         """The user behind a request's credential, or None when Pipedrive would answer 401."""
         api_token = headers.get("x-api-token") or query.get("api_token")
         if api_token:
-            return Caller(self.api[api_token], API_TOKEN) if api_token in self.api else None
+            return Caller(self.api[api_token], API_TOKEN, api_token) if api_token in self.api else None
         scheme, _, bearer = headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and bearer.strip() in self.oauth:
-            return Caller(self.oauth[bearer.strip()], OAUTH)
+            return Caller(self.oauth[bearer.strip()], OAUTH, bearer.strip())
         return None

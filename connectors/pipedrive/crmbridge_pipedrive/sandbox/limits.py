@@ -1,7 +1,8 @@
 """Pipedrive's rate limits as the sandbox enforces them: burst per token, daily token budget, the CDN.
 
-A request is admitted when the token's rolling 2-second window has room (by plan: Lite 20, Growth 40,
-Premium 100, Ultimate 120 requests; search 10) and the company's daily budget (30,000 tokens x plan
+A request is admitted when its token's rolling 2-second window has room (each token has its own; by
+plan: Lite 20, Growth 40, Premium 100, Ultimate 120 requests for an API token, four times as many for
+an OAuth access token; search 10 for either) and the company's daily budget (30,000 tokens x plan
 multiplier x seats) can pay its token cost. Clients that keep sending after 429s are refused by the
 CDN with an HTML 403 for a while. Every window runs ``time_scale`` times faster than real time.
 
@@ -52,10 +53,12 @@ class TokenLimits:
             raise ValueError(f"unknown Pipedrive plan {plan!r} (plans: {', '.join(S.PLAN_BURST)})")
         self.plan = plan
         self.time_scale = time_scale
+        self._lock = threading.Lock()
         self._clock = clock
         self.window = S.BURST_WINDOW_SECONDS / time_scale
-        self.burst = RollingWindow(burst or S.PLAN_BURST[plan], self.window, clock)
-        self.search = RollingWindow(S.SEARCH_BURST, self.window, clock)
+        self._burst_override = burst
+        self._windows: dict[tuple[str, bool], tuple[RollingWindow, RollingWindow]] = {}
+        self.burst, self.search = self.windows()  # an API token's, as the plan sets them
         self.daily = Counter(daily_tokens or S.DAILY_TOKENS_PER_SEAT * S.PLAN_MULTIPLIER[plan] * seats)
         self.day = DAY_SECONDS / time_scale
         self._day_index = 0
@@ -63,7 +66,6 @@ class TokenLimits:
         self._strikes: deque[float] = deque()
         self._banned_until = 0.0
         self._started = clock()
-        self._lock = threading.Lock()
 
     def _ban_check(self, now: float) -> Verdict | None:
         if now < self._banned_until:
@@ -82,14 +84,26 @@ class TokenLimits:
                 self._banned_until = now + CDN_BAN_SECONDS / self.time_scale
                 self._strikes.clear()
 
-    def admit(self, cost: int, *, search: bool = False) -> Verdict:
+    def windows(self, token: str = "", oauth: bool = False) -> tuple[RollingWindow, RollingWindow]:
+        """The burst and search windows of one token (made on its first request)."""
+        with self._lock:
+            key = (token, oauth)
+            if key not in self._windows:
+                limit = self._burst_override or (S.PLAN_BURST_OAUTH if oauth else S.PLAN_BURST)[self.plan]
+                self._windows[key] = (RollingWindow(limit, self.window, self._clock),
+                                      RollingWindow(S.SEARCH_BURST, self.window, self._clock))
+            return self._windows[key]
+
+    def admit(self, cost: int, *, search: bool = False, token: str = "", oauth: bool = False) -> Verdict:
+        """Whether a request of ``token`` costing ``cost`` tokens goes on, with the headers it carries."""
         now = self._clock()
         with self._lock:
             banned = self._ban_check(now)
         if banned:
             return banned
         self._renew(now)
-        window = self.search if search else self.burst
+        burst, searches = self.windows(token, oauth)
+        window = searches if search else burst
         admission = window.acquire(1)
         headers = {"x-ratelimit-limit": str(admission.limit), "x-ratelimit-remaining": str(admission.remaining),
                    "x-ratelimit-reset": _seconds(admission.retry_after or self.window)}
@@ -126,8 +140,9 @@ class TokenLimits:
 
     def reset(self) -> None:
         with self._lock:
-            self.burst.reset()
-            self.search.reset()
+            for burst, search in self._windows.values():
+                burst.reset()
+                search.reset()
             self.daily.reset()
             self._strikes.clear()
             self._banned_until = 0.0
