@@ -3,6 +3,7 @@ answers `crmbridge healthcheck`, syncs on schedule, and stops cleanly on SIGTERM
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -13,11 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from crmbridge.runtime.metrics import parse_samples as samples
 from crmbridge.sandbox import SandboxServer
 from crmbridge.store import Store
 
+from . import killpoints
 from .conftest import SECRET_TOKEN, TIME_SCALE, sandbox_options, syncer
 
 pytestmark = pytest.mark.xdist_group("daemon-e2e")
@@ -42,16 +45,33 @@ def ok_passes(text: str, source: str) -> float:
     return samples(text).get(("crmbridge_sync_runs_total", frozenset({("source", source), ("outcome", "ok")})), 0)
 
 
+def failed_passes(text: str, source: str) -> float:
+    return samples(text).get(("crmbridge_sync_runs_total", frozenset({("source", source), ("outcome", "failed")})),
+                             0)
+
+
+INTERVAL = 0.5  # seconds between the end of one pass and the start of the next
+
+
+def _sync_runs(database: str) -> list[tuple[int, int | None, str]]:
+    """The daemon's sync passes as the store recorded them: (started, finished, status), oldest first."""
+    with Store(database) as store, store.engine.connect() as conn:
+        return [(int(a), None if b is None else int(b), str(c)) for a, b, c in conn.execute(sa.text(
+            "SELECT started_ms, finished_ms, status FROM runs WHERE command = 'sync' AND source = 'hubspot' "
+            "ORDER BY id"))]
+
+
 def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     with SandboxServer(sandbox_options(contacts=200, seed=9), ["hubspot"]) as server:
         database = f"sqlite:///{tmp_path / 'daemon.db'}"
         with Store(database) as store:
             syncer(server, store).backfill()
+        backfills = len(_sync_runs(database))
         env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
                "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": SECRET_TOKEN,
                "CRMBRIDGE_HUBSPOT_SEARCH_PER_SECOND": str(5 * TIME_SCALE), "CRMBRIDGE_HTTP_PORT": str(port),
-               "CRMBRIDGE_SYNC_INTERVAL_SECONDS": "0.5", "CRMBRIDGE_LOG_FORMAT": "json"}
+               "CRMBRIDGE_SYNC_INTERVAL_SECONDS": str(INTERVAL), "CRMBRIDGE_LOG_FORMAT": "json"}
         daemon = subprocess.Popen([str(CRMBRIDGE), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60
@@ -64,7 +84,7 @@ def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_pat
                 except OSError:
                     time.sleep(0.2)
                     continue
-                if ok_passes(metrics, "hubspot") >= 2:
+                if ok_passes(metrics, "hubspot") >= 4:
                     break
                 time.sleep(0.2)
             check = subprocess.run([str(CRMBRIDGE), "healthcheck"], env=env, capture_output=True, text=True,
@@ -73,7 +93,17 @@ def test_the_daemon_serves_health_syncs_on_schedule_and_stops_on_sigterm(tmp_pat
         finally:
             daemon.send_signal(signal.SIGTERM)
             out, err = daemon.communicate(timeout=60)
-    assert ok_passes(metrics, "hubspot") >= 2, err.decode()[-2000:]
+    seen = ok_passes(metrics, "hubspot")
+    assert seen >= 4, err.decode()[-2000:]
+    assert failed_passes(metrics, "hubspot") == 0
+    passes = _sync_runs(database)[backfills:]
+    done = [p for p in passes if p[2] == "ok"]
+    # The passes the metrics counted are the store's first passes, each successful (SIGTERM may cut one later).
+    statuses = [status for _, _, status in passes]
+    assert statuses[:int(seen)] == ["ok"] * int(seen), statuses
+    # On schedule: each pass starts one interval after the last one ended, neither back to back nor late.
+    gaps = [(nxt[0] - prev[1]) / 1000 for prev, nxt in itertools.pairwise(done)]
+    assert gaps and all(INTERVAL - 0.05 <= g <= INTERVAL + 3.0 for g in gaps), gaps
     records = frozenset({("source", "hubspot"), ("stream", "contacts"), ("state", "live")})
     assert samples(metrics)[("crmbridge_records", records)] == 200
     assert check.returncode == 0 and "healthy" in check.stdout
@@ -146,22 +176,12 @@ def test_a_backfill_killed_with_9_shows_as_interrupted_not_running(tmp_path: Pat
         database = f"sqlite:///{tmp_path / 'killed.db'}"
         env = {**os.environ, "CRMBRIDGE_SOURCES": "hubspot", "CRMBRIDGE_DATABASE_URL": database,
                "CRMBRIDGE_HUBSPOT_BASE_URL": server.base_url("hubspot"), "CRMBRIDGE_HUBSPOT_ACCESS_TOKEN": SECRET_TOKEN}
-        body = b'{"method": "GET", "path": "/hubspot/crm/v3/objects/deals", "seconds": 60, "times": 5}'
-        urllib.request.urlopen(urllib.request.Request(f"{server.url}/_sandbox/hold", data=body, method="POST",
-                                                      headers={"Content-Type": "application/json"}), timeout=10)
-        backfill = subprocess.Popen([str(CRMBRIDGE), "backfill", "--no-writeback"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                runs = _status(env)["last_runs"] if Path(tmp_path / "killed.db").exists() else []
-                if runs and runs[0]["status"] == "running":
-                    break  # the deals' list is held: the backfill is in the middle of its pass
-                time.sleep(0.2)
-            else:
-                pytest.fail("the backfill never started")
-            backfill.kill()
-            backfill.wait(timeout=30)
-        finally:
-            backfill.kill()
-        assert _status(env)["last_runs"][0]["status"] == "interrupted"
+        # A seeded kill point: SIGKILL right after the pass has committed its first batch of records,
+        # the middle of its pass, the same moment every run (no hold, no polling for it).
+        spec = "crmbridge.sync:Syncer._commit@1"
+        killed = subprocess.run(killpoints.command(["backfill", "--no-writeback"]),
+                                env={**env, killpoints.KILL_AT: spec}, capture_output=True, text=True, timeout=120)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        runs = _status(env)["last_runs"]
+        assert runs[0]["status"] == "interrupted"
+        assert all(r["status"] != "running" for r in runs)

@@ -35,6 +35,7 @@ from crmbridge.sync import Syncer, load_mapping
 from crmbridge.writeback.build import build_writeback
 from crmbridge.writeback.run import WriteBack
 
+from . import killpoints
 from .conftest import ROOT, TIME_SCALE, sandbox_options
 
 pytestmark = [pytest.mark.xdist_group("writeback-e2e"), pytest.mark.slow]
@@ -244,13 +245,6 @@ def _cli_env(server: SandboxServer, store: Store, tmp_path: Path) -> dict[str, s
 CLI = str(Path(sys.executable).parent / "crmbridge")
 
 
-def _post(url: str, body: dict[str, Any]) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
 def _crmbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=300)
 
@@ -258,17 +252,13 @@ def _crmbridge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def test_sigkill_between_creating_the_deal_and_recording_it_makes_no_duplicate(server, store, tmp_path) -> None:
     env = _cli_env(server, store, tmp_path)
     assert _crmbridge("setup", env=env).returncode == 0
-    # The first batch of deals is created, then its answer is held back while the run is killed.
-    _post(f"{server.url}/_sandbox/hold", {"method": "POST", "path": "/hubspot/crm/v3/objects/deals/batch/create",
-                                          "seconds": 60, "times": 1})
-    proc = subprocess.Popen([CLI, "writeback"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _hubspot_deals_with_key(server):
-        time.sleep(0.05)
+    # A seeded kill point: the run dies with SIGKILL as soon as its first batch of deals is made,
+    # before it records any of them (no hold, no polling, the same moment every run).
+    spec = "crmbridge_hubspot.writer:HubSpotWriter.create_deals@1"
+    killed = subprocess.run(killpoints.command(["writeback"]), env={**env, killpoints.KILL_AT: spec},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert _hubspot_deals_with_key(server), "the run never created a deal"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
     orphans = list(_hubspot_deals_with_key(server))
     assert WritebackLedger(store).handoffs(status="done", keys=orphans) == []
 
