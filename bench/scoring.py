@@ -13,12 +13,15 @@ a separate process so that neither the time nor the memory of the generation cou
 day's decay re-score (only changed scores written), and the same day again (nothing written).
 Each prints persons/s (wall and CPU) and the process's peak RSS (``VmHWM``).
 On PostgreSQL the CPU time is this process's only; the server works on another core.
+``--workers N`` shares each re-score among N forked processes (``Rescorer.run(workers=N)``); CPU is
+then the workers' and this process's together, and the largest worker's peak RSS is printed too.
+``--copy-from sqlite:///file.db`` fills PostgreSQL from a SQLite store generated before (``--reuse``).
 
 CPU time is reported next to wall time because a shared machine's wall clock includes other work.
 
     python bench/scoring.py [--model examples/scoring/default.yaml] [--people 1000000] [--seed 7]
     python bench/scoring.py --store sqlite --people 100000 [--url sqlite:///scores.db --reuse]
-    python bench/scoring.py --store postgres --url postgresql://user@host/db --people 100000
+    python bench/scoring.py --store postgres --url postgresql://user@host/db --people 100000 [--workers 2]
 """
 
 from __future__ import annotations
@@ -232,37 +235,42 @@ def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch:
                 print(f"  ... generated {done:,} people in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-_COPIED = ("canonical", "companies", "persons", "activities", "links", "identities")
+_COPIED = ("canonical", "companies", "persons", "activities", "links", "identities", "activity_facts")
 
 
 def seed_postgres(url: str, people: int, seed: int) -> None:
     """The same store generated into SQLite (``commit_page`` there runs at thousands of people a
     second), then copied table by table into PostgreSQL with COPY."""
+    with tempfile.TemporaryDirectory(prefix="crmbridge-bench-") as folder:
+        seed_store(f"sqlite:///{folder}/store.db", people, seed)
+        copy_into_postgres(url, f"sqlite:///{folder}/store.db")
+
+
+def copy_into_postgres(url: str, sqlite_url: str) -> None:
+    """Copy a generated SQLite store's records, links, identities and facts into PostgreSQL with COPY."""
     import sqlite3
 
     from crmbridge.store import Store
     from crmbridge.store.engine import create_engine_for
 
-    with tempfile.TemporaryDirectory(prefix="crmbridge-bench-") as folder:
-        seed_store(f"sqlite:///{folder}/store.db", people, seed)
-        Store(url).close()  # the schema, by the store's own migrations
-        source = sqlite3.connect(f"{folder}/store.db")
-        engine = create_engine_for(url)
-        started = time.perf_counter()
-        with engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            for table in _COPIED:
-                cols = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
-                with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in source.execute(f"SELECT {', '.join(cols)} FROM {table}"):
-                        copy.write_row(row)
-                if "id" in cols:
-                    conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                         f"(SELECT max(id) FROM {table}))")
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"ANALYZE {', '.join(_COPIED)}")
-        engine.dispose()
-        print(f"  ... copied into PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
+    Store(url).close()  # the schema, by the store's own migrations
+    source = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    engine = create_engine_for(url)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        for table in _COPIED:
+            cols = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in source.execute(f"SELECT {', '.join(cols)} FROM {table}"):
+                    copy.write_row(row)
+            if "id" in cols:
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))")
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"ANALYZE {', '.join(_COPIED)}")
+    engine.dispose()
+    print(f"  ... copied into PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def peak_rss_mb() -> float:
@@ -271,6 +279,17 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return rss_mb()
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (the workers of a shared re-score)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_rss_mb() -> float:
+    """The largest peak resident set among this process's finished children."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def bench_database(kind: str, url: str | None, people: int, reuse: bool) -> tuple[str, Callable[[], None]]:
@@ -312,7 +331,10 @@ def store_rescore(args: argparse.Namespace) -> None:
                 raise SystemExit(f"the store holds {held:,} people, not {args.people:,}: use another --url")
             started = time.perf_counter()
             seed = seed_postgres if args.store == "postgres" else seed_store
-            child = multiprocessing.get_context("spawn").Process(target=seed, args=(url, args.people, args.seed + 1))
+            task = (url, args.people, args.seed + 1)
+            if args.copy_from and args.store == "postgres":
+                seed, task = copy_into_postgres, (url, args.copy_from)  # type: ignore[assignment]
+            child = multiprocessing.get_context("spawn").Process(target=seed, args=task)
             child.start()
             child.join()
             if child.exitcode:
@@ -330,12 +352,15 @@ def store_rescore(args: argparse.Namespace) -> None:
                     ("same day again", AS_OF + timedelta(days=1))]
             for label, moment in runs:
                 rescorer = Rescorer(store, model, policy, clock=lambda moment=moment: moment)
+                children = children_cpu()
                 with Clock() as clock:
-                    report = rescorer.run()
-                print(f"{label:>15}: {report.scored:,} people in {clock.wall:.1f} s wall, {clock.cpu:.1f} s CPU = "
-                      f"{report.scored / clock.wall:,.0f} persons/s wall, {report.scored / clock.cpu:,.0f} per "
+                    report = rescorer.run(workers=args.workers)
+                cpu = clock.cpu + children_cpu() - children
+                print(f"{label:>15}: {report.scored:,} people in {clock.wall:.1f} s wall, {cpu:.1f} s CPU = "
+                      f"{report.scored / clock.wall:,.0f} persons/s wall, {report.scored / cpu:,.0f} per "
                       f"CPU-second; {report.written:,} scores written, {report.accounts:,} accounts "
-                      f"({report.accounts_written:,} written); peak RSS {peak_rss_mb():.0f} MB", flush=True)
+                      f"({report.accounts_written:,} written); peak RSS {peak_rss_mb():.0f} MB"
+                      + (f", of a worker {children_rss_mb():.0f} MB" if args.workers > 1 else ""), flush=True)
             print(f"stages: {dict(report.stages)}")
     finally:
         cleanup()
@@ -351,6 +376,10 @@ def main() -> None:
     parser.add_argument("--url", help="the database (PostgreSQL: a server; a schema is made in it)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the generated store and reuse it when it already holds --people people")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes sharing the re-score (CPU is then theirs and this process's together)")
+    parser.add_argument("--copy-from", metavar="SQLITE_URL",
+                        help="with --store postgres: copy this generated SQLite store instead of generating one")
     args = parser.parse_args()
     if args.store:
         store_rescore(args)

@@ -18,7 +18,7 @@ from crmbridge.scoring import Profile
 from crmbridge.scoring.memo import MEMO_LIMIT
 from crmbridge.store import Store
 from crmbridge.store.features import ScoringActivity
-from crmbridge.store.scores import ScoringChunk, company_members
+from crmbridge.store.scores import ScoringChunk, company_members, read_chunk
 
 _IN_ORDER = attrgetter("occurred_at", "source", "source_id")
 
@@ -34,6 +34,7 @@ class ProfileReader:
     def __init__(self, store: Store, policy: MergePolicy | None = None) -> None:
         self.store = store
         self.policy = policy or MergePolicy()
+        self._companies: _Companies | None = None
 
     def all(self, batch: int = 1000) -> Iterator[list[PersonProfile]]:
         """Every canonical person with at least one live record, in batches."""
@@ -62,6 +63,15 @@ class ProfileReader:
         companies = _Companies(self.store, self.policy)
         for chunk in self.store.scoring_chunks(person_ids):
             yield self._from_chunk(chunk, companies), chunk.fingerprints
+
+    def chunk_between(self, after: int, last: int) -> tuple[list[PersonProfile], dict[int, str]]:
+        """One chunk of ``chunks()``: the people with canonical ids ``after < id <= last``. Companies
+        are remembered across calls on this reader, as ``chunks`` remembers them."""
+        if self._companies is None:
+            self._companies = _Companies(self.store, self.policy)
+        with self.store.engine.connect() as conn:
+            chunk = read_chunk(conn, after=after, last=last)
+        return self._from_chunk(chunk, self._companies), chunk.fingerprints
 
     def _from_chunk(self, chunk: ScoringChunk, companies: _Companies) -> list[PersonProfile]:
         first_company = {(m.source, m.source_id): (m.source, m.company_ids[0])

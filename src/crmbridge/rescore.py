@@ -82,14 +82,19 @@ class Rescorer:
         self.policy = policy or MergePolicy()
         self.clock = clock
 
-    def run(self, person_ids: Collection[int] | None = None, on_batch: Callable[[int], None] | None = None
-            ) -> RescoreReport:
+    def run(self, person_ids: Collection[int] | None = None, on_batch: Callable[[int], None] | None = None,
+            workers: int = 1) -> RescoreReport:
         """Score everyone (``person_ids`` None) or the given canonical people, then their accounts.
 
         People are read a chunk at a time with their stored fingerprints, and only the scores whose
         fingerprint changed are turned into rows and written, so a daily re-score that moves few
-        scores costs little more than scoring.
+        scores costs little more than scoring. With ``workers`` > 1 a full re-score shares its chunks,
+        then its accounts, among that many forked processes (``crmbridge.rescore_workers``).
         """
+        if workers > 1 and person_ids is None:
+            from crmbridge.rescore_workers import run_forked
+
+            return run_forked(self, workers, on_batch)
         with _fewer_collections():
             return self._run(person_ids, on_batch)
 
@@ -98,22 +103,8 @@ class Rescorer:
         as_of = self.clock()
         report = RescoreReport()
         companies: set[int] = set()
-        score, policy, lifecycle = self.scorer.score, apply_lifecycle_policy, self.model.lifecycle_policy
         for batch, fingerprints in self.reader.chunks(person_ids):
-            rows = []
-            stages = report.stages
-            for p in batch:
-                result = score(p.profile, as_of)
-                stage = policy(p.profile.person.lifecycle_stage, result.stage, lifecycle,
-                               disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
-                fingerprint = f"{result.fingerprint}:{stage.value}"
-                stages[stage.value] += 1
-                if fingerprints.get(p.person_id) != fingerprint:
-                    rows.append(self._row(p, result, stage, fingerprint, as_of))
-                if p.company_id is not None:
-                    companies.add(p.company_id)
-            report.written += self.store.write_scores(rows)
-            report.scored += len(batch)
+            self.score_batch(batch, fingerprints, as_of, report, companies)
             if on_batch:
                 on_batch(len(batch))
         if person_ids is None:
@@ -121,6 +112,25 @@ class Rescorer:
         self._roll_up(sorted(companies), as_of, report)
         report.seconds = time.monotonic() - started
         return report
+
+    def score_batch(self, batch: list[PersonProfile], fingerprints: dict[int, str], as_of: datetime,
+                    report: RescoreReport, companies: set[int]) -> None:
+        """Score one chunk's people, write the scores whose fingerprint changed, note their companies."""
+        score, policy, lifecycle = self.scorer.score, apply_lifecycle_policy, self.model.lifecycle_policy
+        rows = []
+        stages = report.stages
+        for p in batch:
+            result = score(p.profile, as_of)
+            stage = policy(p.profile.person.lifecycle_stage, result.stage, lifecycle,
+                           disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
+            fingerprint = f"{result.fingerprint}:{stage.value}"
+            stages[stage.value] += 1
+            if fingerprints.get(p.person_id) != fingerprint:
+                rows.append(self._row(p, result, stage, fingerprint, as_of))
+            if p.company_id is not None:
+                companies.add(p.company_id)
+        report.written += self.store.write_scores(rows)
+        report.scored += len(batch)
 
     def _row(self, p: PersonProfile, score: PersonScore, stage: LifecycleStage, fingerprint: str,
              as_of: datetime) -> dict[str, Any]:
@@ -135,35 +145,37 @@ class Rescorer:
         }
 
     def _roll_up(self, company_ids: list[int], as_of: datetime, report: RescoreReport, batch: int = 500) -> None:
-        """Score the accounts of ``company_ids`` from their people's stored scores; only the accounts
-        whose fingerprint changed are turned into rows and written."""
+        for start in range(0, len(company_ids), batch):
+            self.roll_up_batch(company_ids[start:start + batch], as_of, report)
+
+    def roll_up_batch(self, chunk: list[int], as_of: datetime, report: RescoreReport) -> None:
+        """Score the accounts of ``chunk`` from their people's stored scores; only the accounts whose
+        fingerprint changed are turned into rows and written."""
         window = timedelta(days=90)
         at_ms = int(as_of.timestamp() * 1000)
-        for start in range(0, len(company_ids), batch):
-            chunk = company_ids[start:start + batch]
-            with self.store.engine.connect() as conn:
-                golden = {cid: merge(cid, ms, self.policy) for cid, ms in company_members(conn, chunk).items()}
-                people = company_people(conn, chunk)
-                known = account_fingerprints(conn, chunk)
-            history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
-            rows = []
-            for cid in chunk:
-                company = golden.get(cid)
-                views = [_StoredPerson(email, float(engagement), disqualified, persona, bool(responded),
-                                       LifecycleStage(stage))
-                         for email, engagement, disqualified, stage, persona, responded in people.get(cid, ())]
-                snapshots = [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s) for at, s in history.get(cid, ())]
-                account = self.accounts.score(company if isinstance(company, Company) else None, views,  # type: ignore[arg-type]
-                                              as_of, snapshots)
-                if account.surge.detected:
-                    report.surges.append(cid)
-                if known.get(cid) == account.fingerprint:
-                    continue
-                rows.append({"company_id": cid, "score": round(account.score, 4), "stage": account.stage.value,
-                             "surge": account.surge.detected, "fingerprint": account.fingerprint,
-                             "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
-            report.accounts += len(chunk)
-            report.accounts_written += self.store.save_account_scores(rows, at_ms=at_ms) if rows else 0
+        with self.store.engine.connect() as conn:
+            golden = {cid: merge(cid, ms, self.policy) for cid, ms in company_members(conn, chunk).items()}
+            people = company_people(conn, chunk)
+            known = account_fingerprints(conn, chunk)
+        history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
+        rows = []
+        for cid in chunk:
+            company = golden.get(cid)
+            views = [_StoredPerson(email, float(engagement), disqualified, persona, bool(responded),
+                                   LifecycleStage(stage))
+                     for email, engagement, disqualified, stage, persona, responded in people.get(cid, ())]
+            snapshots = [ScoreSnapshot(datetime.fromtimestamp(at / 1000, UTC), s) for at, s in history.get(cid, ())]
+            account = self.accounts.score(company if isinstance(company, Company) else None, views,  # type: ignore[arg-type]
+                                          as_of, snapshots)
+            if account.surge.detected:
+                report.surges.append(cid)
+            if known.get(cid) == account.fingerprint:
+                continue
+            rows.append({"company_id": cid, "score": round(account.score, 4), "stage": account.stage.value,
+                         "surge": account.surge.detected, "fingerprint": account.fingerprint,
+                         "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
+        report.accounts += len(chunk)
+        report.accounts_written += self.store.save_account_scores(rows, at_ms=at_ms) if rows else 0
 
 
 @contextmanager

@@ -309,3 +309,23 @@ def test_records_changed_after_a_rescore_are_scored_from_their_new_facts(
     report = Rescorer(store, model, policy, clock=lambda: as_of).run()
     assert stored_people(store) == _after(before, expected)
     assert report.written == _changed(before, expected) > 0
+
+
+def test_a_rescore_shared_among_forked_workers_writes_what_one_process_writes(
+        seeded: Store, model: ScoringModel, policy: MergePolicy, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crmbridge.rescore_workers as workers
+
+    monkeypatch.setattr(workers, "CHUNK_PEOPLE", 40)  # many chunks and account batches to share out
+    monkeypatch.setattr(workers, "ACCOUNT_BATCH", 15)
+    store = seeded
+    as_of = NOW + timedelta(days=120)
+    before, accounts_before = stored_people(store), stored_accounts(store)
+    people = expected_people(store, model, policy, as_of)
+    accounts = expected_accounts(store, model, policy, as_of, people, _after(before, people))
+
+    report = Rescorer(store, model, policy, clock=lambda: as_of).run(workers=2)
+
+    assert stored_people(store) == _after(before, people)
+    assert stored_accounts(store) == _after(accounts_before, accounts)
+    _check_report(report, people, _changed(before, people), accounts, _changed(accounts_before, accounts))
+    assert report.written > 0

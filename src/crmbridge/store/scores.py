@@ -98,6 +98,22 @@ def read_chunk(conn: sa.Connection, *, after: int = 0, last: int = 0, ids: Seque
     return chunk
 
 
+def chunk_bounds(conn: sa.Connection, batch: int = CHUNK_PEOPLE) -> list[tuple[int, int]]:
+    """The canonical id ranges ``(after, last]`` of a full re-score's chunks, ``batch`` people each,
+    found by keyset (each step reads one index range)."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = (f"SELECT max(canonical_id) FROM (SELECT canonical_id FROM identities WHERE entity = 'person' "
+           f"AND canonical_id > {mark} ORDER BY canonical_id LIMIT {int(batch)}) ahead")
+    out: list[tuple[int, int]] = []
+    after = 0
+    while True:
+        ((last,),) = _fetch(conn, sql, [after])
+        if last is None:
+            return out
+        out.append((after, int(last)))
+        after = int(last)
+
+
 # -- what an account roll-up reads ------------------------------------------------------------------
 
 def _marks(dialect: str, n: int) -> str:

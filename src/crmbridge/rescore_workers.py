@@ -1,0 +1,103 @@
+"""A full re-score shared among forked processes: chunks of people first, then batches of accounts.
+
+Scoring is CPU-bound Python, so one process re-scores at most one core's worth of people; with more
+cores, more processes finish sooner. Each worker opens its own connections (the parent's are never
+used across the fork), reads and scores the chunks it is handed and writes their changed scores
+itself; the parent only hands out canonical id ranges and adds the reports up. Accounts are rolled up
+once every person's score is written, as they are computed from the stored scores. The results are
+those of a re-score in one process: the same chunks, scored and written alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from crmbridge.store import Store
+from crmbridge.store.scores import CHUNK_PEOPLE as _CHUNK_PEOPLE
+from crmbridge.store.scores import chunk_bounds
+
+if TYPE_CHECKING:
+    from crmbridge.rescore import Rescorer, RescoreReport
+
+ACCOUNT_BATCH = 500  # accounts per task
+CHUNK_PEOPLE = _CHUNK_PEOPLE  # canonical ids per task (a test makes them small, to share out many)
+
+# Set in the parent just before the workers are forked, read by them: what to score and as of when.
+_PARENT: Rescorer | None = None
+_AS_OF: datetime | None = None
+_MINE: Rescorer | None = None  # a worker's own rescorer, on its own connections
+
+
+def _worker() -> tuple[Rescorer, datetime]:
+    global _MINE
+    assert _PARENT is not None and _AS_OF is not None, "only called in a forked worker"
+    if _MINE is None:
+        from crmbridge.rescore import Rescorer
+
+        store = Store(_PARENT.store.url, auto_migrate=False)
+        _MINE = Rescorer(store, _PARENT.model, _PARENT.policy, clock=_PARENT.clock)
+        gc.set_threshold(50_000, *gc.get_threshold()[1:])  # as a re-score in one process does
+    return _MINE, _AS_OF
+
+
+def _people(bounds: tuple[int, int]) -> tuple[RescoreReport, set[int]]:
+    from crmbridge.rescore import RescoreReport
+
+    rescorer, as_of = _worker()
+    report, companies = RescoreReport(), set[int]()
+    batch, fingerprints = rescorer.reader.chunk_between(*bounds)
+    rescorer.score_batch(batch, fingerprints, as_of, report, companies)
+    return report, companies
+
+
+def _accounts(chunk: list[int]) -> RescoreReport:
+    from crmbridge.rescore import RescoreReport
+
+    rescorer, as_of = _worker()
+    report = RescoreReport()
+    rescorer.roll_up_batch(chunk, as_of, report)
+    return report
+
+
+def _add(report: RescoreReport, part: RescoreReport) -> None:
+    report.scored += part.scored
+    report.written += part.written
+    report.stages.update(part.stages)
+    report.accounts += part.accounts
+    report.accounts_written += part.accounts_written
+    report.surges.extend(part.surges)
+
+
+def run_forked(rescorer: Rescorer, workers: int, on_batch: Callable[[int], None] | None = None) -> RescoreReport:
+    """Re-score everyone with ``workers`` forked processes; the report is the one-process report."""
+    global _PARENT, _AS_OF
+    from crmbridge.rescore import RescoreReport
+
+    started = time.monotonic()
+    as_of = rescorer.clock()
+    with rescorer.store.engine.connect() as conn:
+        bounds = chunk_bounds(conn, CHUNK_PEOPLE)
+    report, companies = RescoreReport(), set[int]()
+    _PARENT, _AS_OF = rescorer, as_of
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part, theirs in pool.imap_unordered(_people, bounds):
+                _add(report, part)
+                companies |= theirs
+                if on_batch:
+                    on_batch(part.scored)
+            companies.update(rescorer.store.scored_companies())
+            ids = sorted(companies)
+            for part in pool.imap(_accounts, [ids[i:i + ACCOUNT_BATCH] for i in range(0, len(ids), ACCOUNT_BATCH)]):
+                _add(report, part)
+            pool.close()
+            pool.join()
+    finally:
+        _PARENT = _AS_OF = None
+    report.seconds = time.monotonic() - started
+    return report
