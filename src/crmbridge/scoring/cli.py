@@ -82,7 +82,8 @@ def test_command(
                                               "(default: the case file's as_of, else now).")] = None,
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Score the personas in a case file and check the expected order and stages."""
+    """Score the personas in a case file and check the expected rankings and stages (after the lifecycle policy;
+    `proposed:` for the model's own); an expectation that can never hold is an error at its line."""
     scoring_model = ScoringModel.load(model)
     report = run_cases(scoring_model, cases, parse_as_of(as_of), default_as_of=datetime.now(UTC))
     if fmt is OutputFormat.JSON:
