@@ -138,6 +138,18 @@ def test_a_token_without_the_scope_a_call_needs_gets_hubspots_403(make_sandbox: 
     assert http("GET", "/crm/v3/objects/deals", token="sandbox").status == 200, "default tokens hold every scope"
 
 
+def test_reading_associations_needs_the_scopes_of_both_ends(make_sandbox: Any) -> None:
+    server, _, http = make_sandbox(contacts=20, hubspot_token_scopes={
+        "pat-contacts": ["crm.objects.contacts.read"],
+        "pat-both": ["crm.objects.contacts.read", "crm.objects.companies.read"]})
+    contact = server.vendor("hubspot").ids("contacts")[0]
+    path, body = "/crm/v4/associations/contacts/companies/batch/read", {"inputs": [{"id": contact}]}
+    refused = http("POST", path, body, token="pat-contacts")
+    assert refused.status == 403 and refused.body["context"]["requiredGranularScopes"] == [
+        "crm.objects.companies.read"]
+    assert http("POST", path, body, token="pat-both").status in (200, 207)
+
+
 # -- single records ----------------------------------------------------------------------------------------
 
 

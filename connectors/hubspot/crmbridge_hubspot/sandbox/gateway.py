@@ -87,9 +87,9 @@ class Gateway:
         held = self.tokens.get(token)
         if held is None:
             return
-        needed = required_scopes(request.method, path, request.match_info)
-        if needed and held.isdisjoint(needed):
-            raise errors.missing_scopes(needed)
+        for needed in required_scopes(request.method, path, request.match_info):
+            if held.isdisjoint(needed):
+                raise errors.missing_scopes(needed)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:

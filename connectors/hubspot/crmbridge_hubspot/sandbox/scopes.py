@@ -37,13 +37,20 @@ def _type_of(match_info: Mapping[str, str], key: str) -> str | None:
     return otype.name if otype is not None else None
 
 
-def required_scopes(method: str, path: str, match_info: Mapping[str, str]) -> tuple[str, ...]:
-    """The scopes of which the token needs one for this call; empty when the route needs none."""
+def required_scopes(method: str, path: str, match_info: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """What the token needs for this call: for each tuple, one of its scopes (empty: nothing needed).
+    Associations need the scopes of the objects at both ends."""
     write = method not in _READS and not path.endswith(("/search", "/batch/read"))
     parts = [p for p in path.split("/") if p]
-    if parts[:3] == ["crm", "v3", "objects"] or parts[:2] == ["crm", "v4"] or parts[:3] == ["crm", "v3",
-                                                                                              "associations"]:
-        name = _type_of(match_info, "object_type") or _type_of(match_info, "from_type")
+    if parts[:2] == ["crm", "v4"]:
+        ends = [_type_of(match_info, "from_type"), _type_of(match_info, "to_type")]
+        return [_object_scope(name, write) for name in ends if name]
+    return [needed] if (needed := _route_scopes(parts, write, match_info)) else []
+
+
+def _route_scopes(parts: list[str], write: bool, match_info: Mapping[str, str]) -> tuple[str, ...]:
+    if parts[:3] == ["crm", "v3", "objects"]:
+        name = _type_of(match_info, "object_type")
         return _object_scope(name, write) if name else ()
     if parts[:3] == ["crm", "v3", "properties"] or (parts[:1] == ["properties"] and len(parts) > 2):
         name = _type_of(match_info, "object_type")
