@@ -11,7 +11,7 @@ from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamSt
 from crmbridge.errors import ConfigError
 from crmbridge.mapping import SourceMapping
 from crmbridge.model import EntityType
-from crmbridge.store import Store
+from crmbridge.store import Store, Watermark
 from crmbridge.sync import Syncer, merge_pages
 
 MAPPING = SourceMapping.from_text("""
@@ -125,7 +125,39 @@ def test_a_dry_run_reads_and_maps_but_stores_nothing(store: Store) -> None:
 def test_a_finished_backfill_leaves_no_checkpoint_and_an_incremental_cursor(store: Store) -> None:
     Syncer(store, MemoryCrm(_people(3)), MAPPING).backfill()
     assert store.cursors.get("mem", "people", "backfill") is None
-    assert store.cursors.get("mem", "people", "incremental") == {"version": 1}
+    assert store.cursors.watermark("mem", "people", "incremental") == Watermark(position={"version": 1})
+
+
+class StampedCrm(MemoryCrm):
+    """Changes since a time: the checkpoint's ``since_ms`` and ``last_id`` are its watermark, ``page`` its own."""
+
+    def start_cursor(self, stream: str) -> Mapping[str, Any]:
+        return {"since_ms": 1_000, "page": "p0"}
+
+    def changes(self, stream: str, state: StreamState) -> Iterator[Page]:
+        self.seen = dict(state.cursor or {})
+        yield Page(stream, [], checkpoint={"since_ms": 5_000, "last_id": "004", "page": "p1"})
+
+
+def test_the_incremental_cursor_is_a_typed_watermark_and_the_connector_gets_its_checkpoint_back(store: Store) -> None:
+    crm = StampedCrm(_people(3))
+    Syncer(store, crm, MAPPING).backfill()
+    assert store.cursors.watermark("mem", "people", "incremental") == Watermark(1_000, position={"page": "p0"})
+
+    Syncer(store, crm, MAPPING).sync()
+
+    assert crm.seen == {"since_ms": 1_000, "page": "p0"}
+    assert store.cursors.watermark("mem", "people", "incremental") == Watermark(5_000, "004", position={"page": "p1"})
+
+
+def test_an_incremental_cursor_stored_before_watermarks_were_typed_resumes_where_it_was(store: Store) -> None:
+    crm = StampedCrm(_people(3))
+    Syncer(store, crm, MAPPING).backfill()
+    store.cursors.put("mem", "people", "incremental", {"since_ms": 2_000, "page": "old"})
+
+    Syncer(store, crm, MAPPING).sync()
+
+    assert crm.seen == {"since_ms": 2_000, "page": "old"}
 
 
 def test_sync_before_any_backfill_says_what_to_run(store: Store) -> None:

@@ -19,7 +19,7 @@ from crmbridge.errors import ConfigError
 from crmbridge.logs import get_logger
 from crmbridge.mapping import SourceMapping, labels_used
 from crmbridge.model import EntityType
-from crmbridge.store import PageResult, Store
+from crmbridge.store import PageResult, Store, Watermark
 from crmbridge.store.crm_facts import FieldCatalog
 from crmbridge.store.store import now_ms
 
@@ -311,7 +311,8 @@ class Syncer:
             out: list[tuple[str, Mapping[str, Any]]] = [("backfill", {**page.checkpoint, "start": starts[name]})]
             if page.checkpoint.get("done"):
                 # The incremental cursor starts where this backfill started, plus what the stream adds.
-                out.append(("incremental", {**starts[name], **page.checkpoint.get("next", {})}))
+                first = Watermark.from_checkpoint({**starts[name], **page.checkpoint.get("next", {})})
+                out.append(("incremental", first.as_dict()))
             return out
 
         self._run(report, jobs, cursors)
@@ -331,17 +332,19 @@ class Syncer:
         report = RunReport(self.source, "sync", dry_run=self.dry_run)
         jobs = []
         for name in names:
-            cursor = self.store.cursors.get(self.source, name, "incremental")
-            if cursor is None:
+            mark = self.store.cursors.watermark(self.source, name, "incremental")
+            if mark is None:
                 raise ConfigError(f"{self.source}/{name} has never been backfilled: run "
                                   f"`crmbridge backfill --source {self.source}` first")
             entity = self.specs[name].entity
-            state = StreamState(cursor, self.store.live_count(self.source, name, entity))
+            state = StreamState(mark.as_checkpoint(), self.store.live_count(self.source, name, entity))
             report.streams[name] = StreamReport(name, entity.value)
             jobs.append((name, self.connector.changes(name, state)))
 
         def cursors(name: str, page: Page) -> list[tuple[str, Mapping[str, Any]]]:
-            return [] if page.checkpoint is None else [("incremental", page.checkpoint)]
+            if page.checkpoint is None:
+                return []
+            return [("incremental", Watermark.from_checkpoint(page.checkpoint).as_dict())]
 
         self._run(report, jobs, cursors, reconcile=True, record=record)
         return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -18,18 +18,24 @@ import sqlalchemy as sa
 
 from crmbridge.store import schema
 
+# The checkpoint keys a connector uses for the watermark part of its cursor; the rest is its own.
+_STAMP, _LAST = "since_ms", "last_id"
+
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
     """The newest change a reader has seen, and how much before it the next pass reads again.
 
     The look-back covers changes committed late (a transaction that began before the newest one
-    seen and ended after it); what it re-reads is recognised as unchanged and costs no write.
+    seen and ended after it); what it re-reads is recognised as unchanged and costs no write. A
+    sync's watermark also carries the connector's own resume state (``position``: a page token, the
+    ids a stream last saw), opaque to the core.
     """
 
     timestamp_ms: int = 0
     last_id: str | None = None  # the record seen last at ``timestamp_ms``, for readers that page by (time, id)
     lookback_ms: int = 0
+    position: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def since_ms(self) -> int:
@@ -40,17 +46,44 @@ class Watermark:
         """A watermark never moves back: a pass that saw nothing newer keeps the old one."""
         if timestamp_ms < self.timestamp_ms or (timestamp_ms == self.timestamp_ms and last_id is None):
             return self
-        return Watermark(timestamp_ms, last_id, self.lookback_ms)
+        return Watermark(timestamp_ms, last_id, self.lookback_ms, self.position)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"timestamp_ms": self.timestamp_ms, "last_id": self.last_id, "lookback_ms": self.lookback_ms}
+        out: dict[str, Any] = {"timestamp_ms": self.timestamp_ms, "last_id": self.last_id,
+                               "lookback_ms": self.lookback_ms}
+        if self.position:
+            out["position"] = dict(self.position)
+        return out
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any], lookback_ms: int | None = None) -> Watermark:
         """The stored form; ``lookback_ms`` (the reader's current setting) wins over the stored one."""
-        stamp = value.get("timestamp_ms", value.get("since_ms", value.get("done_ms", 0)))  # as stored before
-        return cls(int(stamp), value.get("last_id"),
-                   int(value.get("lookback_ms", 0)) if lookback_ms is None else lookback_ms)
+        if "timestamp_ms" not in value:  # stored before watermarks were typed: a checkpoint as it came
+            mark = cls.from_checkpoint({_STAMP: value["done_ms"]} if "done_ms" in value else value)
+            return mark if lookback_ms is None else Watermark(mark.timestamp_ms, mark.last_id, lookback_ms,
+                                                              mark.position)
+        return cls(int(value["timestamp_ms"]), value.get("last_id"),
+                   int(value.get("lookback_ms", 0)) if lookback_ms is None else lookback_ms,
+                   dict(value.get("position") or {}))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any]) -> Watermark:
+        """A connector's checkpoint: ``since_ms`` and ``last_id`` are the watermark, the rest its position.
+
+        The connector applies its own look-back when it reads from the watermark, so none is kept here.
+        """
+        rest = {k: v for k, v in checkpoint.items() if k not in (_STAMP, _LAST)}
+        stamp = checkpoint.get(_STAMP)
+        return cls(int(stamp) if stamp is not None else 0, checkpoint.get(_LAST), 0, rest)
+
+    def as_checkpoint(self) -> dict[str, Any]:
+        """What the connector gave: its position, with the watermark under its keys when there is one."""
+        out = dict(self.position)
+        if self.timestamp_ms:
+            out[_STAMP] = self.timestamp_ms
+        if self.last_id is not None:
+            out[_LAST] = self.last_id
+        return out
 
 
 def now_ms() -> int:
