@@ -196,7 +196,7 @@ class PipedriveSandbox:
         self._fault_rng = random.Random(options.seed)
         self._simulations = itertools.count()
         self.cdn_refused = 0
-        self.credentials = Credentials(options.tokens, tuple(extra.get("pipedrive_oauth_tokens") or ()),
+        self.credentials = Credentials(options.tokens, _listed(extra.get("pipedrive_oauth_tokens")),
                                        list(self.state.users))
         self.contracts_dir = extra.get("pipedrive_openapi_dir")
         request_schemas(self.contracts_dir)  # read Pipedrive's descriptions now, not on the first write
@@ -740,6 +740,13 @@ def _v1_sort(raw: str | None) -> list[tuple[str, bool]]:
             raise Problem(400, f"Invalid sort field or direction: {part.strip()}", v2=False)
         order.append((field, direction == "DESC"))
     return order
+
+
+def _listed(value: Any) -> tuple[str, ...]:
+    """An option that lists values: a list, or one comma-separated text."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value or () if str(v).strip())
 
 
 def _refer(check_ids: Callable[[], None], *, v2: bool = True) -> None:
