@@ -54,3 +54,40 @@ def test_archived_activities_do_not_count(store: Store) -> None:
     store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
     (ada,) = ProfileReader(store).by_email("ada@acme.example")
     assert [a.source_id for a in ada.profile.activities] == ["a1"]
+
+
+def test_a_chunk_builds_the_golden_record_merge_builds(store: Store) -> None:
+    """A re-score copies a one-record identity's person itself; it must be ``merge``'s golden record."""
+    from crmbridge.identity import merge
+    from crmbridge.profiles import _golden
+    from crmbridge.store.decode import DECODERS
+
+    full = Person(source="hubspot", source_id="p7", email="eve@acme.example", title="VP Sales", company_ids=["c1"],
+                  owner_id="u1", merged_ids=["p6"], custom={"bant_budget": "approved"}, extra={"hs_x": 1},
+                  updated_at=T0, lifecycle_stage="lead")
+    for person in (full, Person(source="pipedrive", source_id="3")):
+        decoded = DECODERS[Person](person.model_dump_json())
+        assert isinstance(decoded, Person)
+        golden, expected = _golden(42, decoded), merge(42, [decoded], ProfileReader(store).policy)
+        assert golden.__dict__ == expected.__dict__
+        assert golden.model_fields_set == expected.model_fields_set
+        assert golden == expected
+
+
+def test_a_rescore_chunk_reads_the_profiles_reading_everyone_gives(store: Store) -> None:
+    _seed(store)
+    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
+    reader = ProfileReader(store)
+    everyone = {p.person_id: p for batch in reader.all() for p in batch}
+    chunked = {p.person_id: p for batch, _ in reader.chunks() for p in batch}
+    assert chunked.keys() == everyone.keys()
+    for pid, p in chunked.items():
+        assert p.profile.person == everyone[pid].profile.person
+        assert p.profile.company == everyone[pid].profile.company
+        assert [_read(a) for a in p.profile.activities] == [_read(a) for a in everyone[pid].profile.activities]
+
+
+def _read(a: object) -> tuple[object, ...]:
+    """What scoring reads of an activity (record or scoring fact)."""
+    return tuple(getattr(a, name) for name in ("source", "source_id", "kind", "occurred_at", "actor", "subject",
+                                               "owner_id", "attributes"))

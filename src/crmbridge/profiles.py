@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from crmbridge.identity import MergePolicy, merge
+from crmbridge.identity import MergePolicy, _resets, merge
 from crmbridge.model import Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.scoring import Profile
 from crmbridge.scoring.memo import MEMO_LIMIT
@@ -79,7 +79,7 @@ class ProfileReader:
         companies.load(set(first_company.values()))
         out = []
         for cid, members in chunk.people:
-            person = merge(cid, members, self.policy)
+            person = _golden(cid, members[0]) if len(members) == 1 else merge(cid, members, self.policy)
             company_cid = next((c for m in members if (key := first_company.get((m.source, m.source_id)))
                                 and (c := companies.ids[key]) is not None), None)
             company = companies.golden.get(company_cid) if company_cid is not None else None
@@ -126,6 +126,29 @@ class ProfileReader:
             assert company is None or isinstance(company, Company)
             out.append(PersonProfile(cid, company_cid, Profile(person, company, tuple(acts))))
         return out
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _golden(canonical_id: int, only: Person) -> Person:
+    """``merge`` of an identity with one live record, which a chunk holds for itself: the same golden
+    record, copied without pydantic's general-purpose copy (a third of building a profile)."""
+    fields = dict(only.__dict__)
+    for name, factory in _resets(Person):
+        fields[name] = factory()
+    fields["source"], fields["source_id"] = "canonical", str(canonical_id)
+    fields["source_ids"] = {only.source: only.source_id}
+    golden = _new(Person)
+    _set(golden, "__dict__", fields)
+    _set(golden, "__pydantic_fields_set__", only.__pydantic_fields_set__ | _SET_BY_MERGE)
+    _set(golden, "__pydantic_extra__", None)
+    _set(golden, "__pydantic_private__", None)
+    return golden
+
+
+_SET_BY_MERGE = frozenset({"source", "source_id", "source_ids", *(name for name, _ in _resets(Person))})
 
 
 class _Companies:
