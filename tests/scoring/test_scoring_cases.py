@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from crmbridge.errors import ConfigError
 from crmbridge.model import LifecycleStage
 from crmbridge.scoring import ScoringModel, run_cases
-from crmbridge.scoring.cases import run_case_text
+from crmbridge.scoring.cases import explain_case, run_case_text
 from crmbridge.scoring.cli import score_app
 
 app = typer.Typer()
@@ -337,3 +337,20 @@ def test_score_explain_of_an_unknown_persona_lists_the_known_ones(tmp_path: Path
     said = " ".join(result.output.split())
     assert "no persona 'nobody'" in said and "free_mail_hand_raiser" in said
     assert not (tmp_path / "store").exists()
+
+
+def test_a_new_record_can_never_be_scored_into_a_stage_sales_owns(default_model: ScoringModel) -> None:
+    text = TWO_PERSONAS.replace("expect: {stage: sql}", "expect:\n      stage: [opportunity, customer]")
+    with pytest.raises(ConfigError) as caught:
+        run_case_text(default_model, text, name="cases.yaml")
+    assert (caught.value.key, caught.value.line) == ("personas.0.expect.stage", line_of(text, "[opportunity,"))
+    assert caught.value.message == ("expects opportunity or customer, which can never hold: with no current stage "
+                                    "the model's proposal stands, and it only ever proposes lead, mql or sql")
+
+
+def test_explaining_a_persona_does_not_judge_its_expectations(default_model: ScoringModel, tmp_path: Path) -> None:
+    cases = write(tmp_path, "cases.yaml", CUSTOMER.replace("expect: {proposed: sql, stage: customer}",
+                                                           "expect: {stage: sql}"))
+    with pytest.raises(ConfigError):
+        run_cases(default_model, cases)
+    assert explain_case(default_model, cases, "CUSTOMER").final is LifecycleStage.CUSTOMER
