@@ -40,14 +40,21 @@ def _members(conn: sa.Connection, entity: EntityType, keys: Sequence[str], names
     ident, table = schema.identities, schema.ENTITY_TABLES[entity]
     joined = sa.and_(ident.c.entity == entity.value, ident.c.source == table.c.source,
                      ident.c.source_id == table.c.source_id)
-    cids: set[int] = set()
+    # Records first (by the key's index), then their identities (by primary key): as one join, a
+    # planner without statistics walks every identity of the entity instead, on every page.
+    refs: dict[str, set[str]] = {}
     for column, values in ((_key_column(entity), keys), (getattr(table.c, "name_key", None), names)):
         if column is None:
             continue
         for chunk in _chunks(list(values)):
-            q = sa.select(ident.c.canonical_id).join(ident, joined).where(column.in_(chunk),
-                                                                          table.c.archived.is_(False))
-            cids.update(int(c) for c in conn.execute(q).scalars())
+            q = sa.select(table.c.source, table.c.source_id).where(column.in_(chunk), table.c.archived.is_(False))
+            for source, sid in conn.execute(q):
+                refs.setdefault(source, set()).add(sid)
+    cids: set[int] = set()
+    for source, ids in refs.items():
+        for chunk in _chunks(sorted(ids)):
+            cids.update(int(c) for c in conn.execute(sa.select(ident.c.canonical_id).where(
+                ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
     name_col = table.c.name_key if entity is EntityType.COMPANY else sa.null()
     out = []
     for chunk in _chunks(sorted(cids)):
