@@ -153,3 +153,19 @@ def test_a_retry_puts_the_notice_back_in_the_queue_for_its_time(store: Store) ->
     assert ledger.due_notifications() == []
     now[0] += 60_000
     assert [n["handoff_key"] for n in ledger.due_notifications()] == ["cb-1"]
+
+
+def test_after_a_crash_only_the_notice_in_flight_is_given_up_the_untried_ones_go_out(store: Store) -> None:
+    ledger = WritebackLedger(store)
+    for key in ("cb-1", "cb-2", "cb-3", "cb-4"):
+        ledger.enqueue(key, ["slack"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = f"{this_process().split(':')[0]}:{dead.pid}:0"
+    taken = [n["handoff_key"] for n in ledger.due_notifications(holder=holder)]
+    assert taken == ["cb-1", "cb-2", "cb-3", "cb-4"]
+    ledger.notification_outcome("cb-1", "slack", sent=True, attempts=1)
+    # The run died delivering cb-2: cb-2 may have arrived; cb-3 and cb-4 were never tried.
+    assert [n["handoff_key"] for n in ledger.due_notifications()] == ["cb-3", "cb-4"]
+    rows = {n["handoff_key"]: n["status"] for n in ledger.notifications()}
+    assert rows == {"cb-1": "sent", "cb-2": "failed", "cb-3": "sending", "cb-4": "sending"}

@@ -240,44 +240,54 @@ class WritebackLedger:
                  "created_ms": stamp} for c in channels])
 
     def due_notifications(self, limit: int = 500, holder: str | None = None) -> list[dict[str, Any]]:
-        """Take the notices due now for this run to deliver.
+        """Take the notices due now for this run to deliver, in the order it must deliver them.
 
-        Each is marked as being sent (by whom, until when) with one conditional UPDATE, so that of two
-        runs at the same time only one sends it. A notice still marked so by a run that died, or whose
-        lease ran out, may well have reached its channel: it is never sent again (a chat message cannot
-        be taken back) but marked failed with the reason, for someone to look at.
+        Each is marked as being sent (by whom, its place in the run's order, until when) with one
+        conditional UPDATE, so that of two runs at the same time only one sends it. The run delivers
+        them one after the other and records each outcome before the next; so when it dies, only the
+        first of its notices without an outcome may have reached its channel. That one is never sent
+        again (a chat message cannot be taken back) but marked failed with the reason; the ones after
+        it were never tried and are due again at once. A lease that ran out counts as a death.
         """
         holder = holder or this_process()
         n = schema.notifications.c
         now = self.clock()
-        self._cut_off(now)
+        self._recover(now)
         mine: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
             rows = [r._asdict() for r in conn.execute(sa.select(schema.notifications).where(
-                n.status == PENDING, n.next_ms <= now).order_by(n.next_ms).limit(limit))]
+                n.status == PENDING, n.next_ms <= now).order_by(n.next_ms, n.handoff_key, n.channel).limit(limit))]
             for row in rows:
                 taken = conn.execute(sa.update(schema.notifications).where(
                     n.handoff_key == row["handoff_key"], n.channel == row["channel"], n.status == PENDING,
-                    n.next_ms == row["next_ms"]).values(status=SENDING, error=SENDING_BY + holder,
+                    n.next_ms == row["next_ms"]).values(status=SENDING, error=f"{SENDING_BY}{holder} #{len(mine):06d}",
                                                         next_ms=now + NOTICE_LEASE_MS))
                 conn.commit()
                 if taken.rowcount == 1:
                     mine.append(row)
         return mine
 
-    def _cut_off(self, now: int) -> None:
-        """Notices a run took and never reported on: failed, and not sent again."""
+    def _recover(self, now: int) -> None:
+        """Notices taken by a run that ended (or outlived its lease) without recording them: its first one
+        fails as possibly delivered, the rest are due again."""
         n = schema.notifications.c
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(n.handoff_key, n.channel, n.error, n.next_ms).where(
                 n.status == SENDING)).all()
+            runs: dict[str, list[tuple[str, str, str, str | None]]] = {}
             for key, channel, error, until in rows:
-                by = str(error or "").removeprefix(SENDING_BY)
-                if until > now and not _holder_dead(by):
-                    continue
-                conn.execute(sa.update(schema.notifications).where(
-                    n.handoff_key == key, n.channel == channel, n.status == SENDING, n.error == error).values(
-                    status="failed", error=CUT_OFF))
+                by, _, place = str(error or "").removeprefix(SENDING_BY).rpartition(" #")
+                if until <= now or _holder_dead(by):
+                    runs.setdefault(by, []).append((place, key, channel, error))
+            for taken in runs.values():
+                taken.sort()
+                for i, (_, key, channel, error) in enumerate(taken):
+                    values = {"status": "failed", "error": CUT_OFF} if i == 0 else {
+                        "status": PENDING, "next_ms": now, "error": None}
+                    # Conditional on what was read: a run recovering at the same time changes nothing twice.
+                    conn.execute(sa.update(schema.notifications).where(
+                        n.handoff_key == key, n.channel == channel, n.status == SENDING, n.error == error
+                    ).values(**values))
                 conn.commit()
 
     def notification_outcome(self, key: str, channel: str, *, sent: bool, attempts: int,
