@@ -139,7 +139,8 @@ class Rescorer:
             "fit": round(score.fit, 4), "engagement": round(score.engagement, 4), "stage": stage.value,
             "proposed": score.stage.value, "disqualified": score.disqualified, "hand_raise": score.hand_raise,
             "company_id": p.company_id, "fingerprint": fingerprint,
-            "as_of_ms": int(as_of.timestamp() * 1000), "scored_ms": now_ms(),
+            "as_of_ms": int(as_of.timestamp() * 1000), "scored_ms": now_ms(), "persona": score.persona,
+            "responded": score.responded,
             "data": orjson.dumps({**score.to_dict(), "persona": score.persona, "responded": score.responded,
                                   "source_ids": p.profile.person.source_ids}, default=str).decode(),
         }

@@ -187,6 +187,9 @@ scores = sa.Table(
     sa.Column("as_of_ms", sa.BigInteger, nullable=False),
     sa.Column("scored_ms", sa.BigInteger, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    # Beside ``data`` (which holds them too) for the account roll-up, which reads them for every person.
+    sa.Column("persona", sa.String(64)),
+    sa.Column("responded", sa.Boolean),
     sa.Index(None, "stage"),
     sa.Index(None, "email"),
     sa.Index(None, "company_id"),

@@ -32,7 +32,8 @@ class ScoringChunk:
 SCORE_COLUMNS = (("person_id", "bigint"), ("email", "text"), ("total", "float8"), ("fit", "float8"),
                  ("engagement", "float8"), ("stage", "text"), ("proposed", "text"), ("disqualified", "text"),
                  ("hand_raise", "boolean"), ("company_id", "bigint"), ("fingerprint", "text"),
-                 ("as_of_ms", "bigint"), ("scored_ms", "bigint"), ("data", "text"))
+                 ("as_of_ms", "bigint"), ("scored_ms", "bigint"), ("data", "text"), ("persona", "text"),
+                 ("responded", "boolean"))
 UPSERT_SCORE_ARRAYS = (
     f"INSERT INTO scores ({', '.join(name for name, _ in SCORE_COLUMNS)}) "
     f"SELECT * FROM unnest({', '.join(f'CAST(%({name})s AS {kind}[])' for name, kind in SCORE_COLUMNS)}) "
@@ -50,8 +51,19 @@ def _people_sql(dialect: str, ids: int) -> str:
     return ("SELECT i.canonical_id, i.source, i.source_id, p.data, p.merged_into, "
             f"(SELECT {concat}(f.fact, ',') FROM activity_facts f "
             "WHERE f.source = i.source AND f.person_id = i.source_id) "
-            "FROM identities i JOIN persons p ON p.source = i.source AND p.source_id = i.source_id "
+            f"FROM identities i {_each_member('persons', 'p', dialect)} "
             f"WHERE i.entity = 'person' AND p.archived = {mark} AND {within} ORDER BY i.canonical_id, i.source")
+
+
+def _each_member(table: str, alias: str, dialect: str = "postgresql") -> str:
+    """Join each identity of the chunk to its record by the record's key. PostgreSQL is told to do
+    so row by row (LATERAL, kept apart by LIMIT; the key is unique): left to itself it hashes the whole
+    table for every chunk, so a re-score
+    would read every record once per chunk. SQLite seeks the key on its own."""
+    if dialect == "postgresql":
+        return (f"CROSS JOIN LATERAL (SELECT * FROM {table} r WHERE r.source = i.source "
+                f"AND r.source_id = i.source_id LIMIT 1) {alias}")  # LIMIT: not flattened into a join
+    return f"JOIN {table} {alias} ON {alias}.source = i.source AND {alias}.source_id = i.source_id"
 
 
 def _scores_sql(dialect: str, ids: int) -> str:
@@ -137,8 +149,8 @@ def company_members(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[i
     dialect = conn.dialect.name
     for start in range(0, len(canonical_ids), 500):
         ids = list(canonical_ids[start:start + 500])
-        sql = ("SELECT i.canonical_id, c.data, c.merged_into FROM identities i JOIN companies c "
-               "ON c.source = i.source AND c.source_id = i.source_id WHERE i.entity = 'company' "
+        sql = ("SELECT i.canonical_id, c.data, c.merged_into FROM identities i "
+               f"{_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
                f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
                "ORDER BY i.canonical_id, i.source")
         for cid, data, merged_into in _fetch(conn, sql, [False, *ids]):
@@ -153,21 +165,15 @@ def company_members(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[i
 
 def company_people(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
     """Each company's scored people in person id order: (email, engagement, disqualified, stage,
-    persona, responded), the last two taken out of the score's JSON by the database."""
+    persona, responded), all from columns (taking the last two out of each score's JSON cost more
+    than rolling the accounts up)."""
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        select = ("SELECT company_id, email, engagement, disqualified, stage, j ->> 'persona', "
-                  "CAST(j ->> 'responded' AS boolean) FROM (SELECT company_id, person_id, email, engagement, "
-                  "disqualified, stage, CAST(data AS json) AS j FROM scores WHERE company_id IN ({})) s "
-                  "ORDER BY company_id, person_id")
-    else:
-        select = ("SELECT company_id, email, engagement, disqualified, stage, json_extract(data, '$.persona'), "
-                  "json_extract(data, '$.responded') FROM scores WHERE company_id IN ({}) "
-                  "ORDER BY company_id, person_id")
     out: dict[int, list[tuple[Any, ...]]] = {}
     for start in range(0, len(company_ids), 500):
         ids = list(company_ids[start:start + 500])
-        for cid, *rest in _fetch(conn, select.format(_marks(dialect, len(ids))), ids):
+        sql = ("SELECT company_id, email, engagement, disqualified, stage, persona, responded FROM scores "
+               f"WHERE company_id IN ({_marks(dialect, len(ids))}) ORDER BY company_id, person_id")
+        for cid, *rest in _fetch(conn, sql, ids):
             out.setdefault(int(cid), []).append(tuple(rest))
     return out
 
