@@ -25,6 +25,9 @@ from .writeback_world import (  # noqa: F401  (fixtures)
     cli_env,
     crmbridge,
     delivered,
+    mail,
+    mail_env,
+    mailed,
     report,
     scored,
     server,
@@ -37,27 +40,36 @@ pytestmark = [pytest.mark.xdist_group("notifications-e2e"), pytest.mark.slow]
 SEED = 20261205
 
 
-def each_once(store: Store) -> Counter[str]:
+def each_once(db: Store) -> Counter[str]:
     """What the channel should have received: every done hand-off's notice, once."""
-    done = WritebackLedger(store).handoffs(status="done")
-    assert len(done) == len(sql_people(store)) > 5
+    done = WritebackLedger(db).handoffs(status="done")
+    assert len(done) == len(sql_people(db)) > 5
     return Counter({h["key"]: 1 for h in done})
 
 
+def each_mail_once(db: Store) -> Counter[str]:
+    """What the mail server should have accepted: one e-mail per hand-off that had someone to mail."""
+    keys = Counter({n["handoff_key"]: 1 for n in WritebackLedger(db).notifications() if n["channel"] == "email"})
+    assert keys
+    return keys
+
+
 def test_reruns_send_nothing_twice(server: SandboxServer, store: Store, tmp_path: Path,  # noqa: F811
-                                   chat: WebhookReceiver) -> None:  # noqa: F811
-    env = cli_env(server, store, tmp_path, "pipedrive", chat)
+                                   chat: WebhookReceiver, mail) -> None:  # noqa: F811
+    env = {**cli_env(server, store, tmp_path, "pipedrive", chat), **mail_env(mail[0])}
     assert crmbridge("setup", env=env).returncode == 0
     first = report(crmbridge("writeback", "--format", "json", env=env))
-    assert first["notifications"]["sent"] == len(first["handoffs"])
+    assert first["notifications"]["sent"] == len(WritebackLedger(store).notifications())  # all, at once
     for args in (("writeback",), ("writeback", "--full")):
         report(crmbridge(*args, "--format", "json", env=env))
     assert delivered(chat) == each_once(store)
+    assert mailed(mail[1]) == each_mail_once(store)
 
 
 def test_two_runs_at_the_same_time_send_each_notice_once(server: SandboxServer, store: Store,  # noqa: F811
-                                                         tmp_path: Path, chat: WebhookReceiver) -> None:  # noqa: F811
-    env = cli_env(server, store, tmp_path, "pipedrive", chat)
+                                                         tmp_path: Path, chat: WebhookReceiver,  # noqa: F811
+                                                         mail) -> None:  # noqa: F811
+    env = {**cli_env(server, store, tmp_path, "pipedrive", chat), **mail_env(mail[0])}
     assert crmbridge("setup", env=env).returncode == 0
     # The channel is slow to answer its first notices, so both runs are delivering at the same time.
     chat.answer(*[Answer(stall=2.0) for _ in range(4)])
@@ -68,6 +80,7 @@ def test_two_runs_at_the_same_time_send_each_notice_once(server: SandboxServer, 
         assert run.returncode == 0, err[-2000:]
     report(crmbridge("writeback", "--format", "json", env=env))  # and whatever either left is delivered now
     assert delivered(chat) == each_once(store)
+    assert mailed(mail[1]) == each_mail_once(store)
 
 
 def test_a_run_killed_after_the_channel_took_a_notice_does_not_send_it_again(

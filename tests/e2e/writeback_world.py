@@ -3,6 +3,7 @@ with its environment, a chat receiver that records what reaches it, and reads of
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import re
@@ -30,7 +31,8 @@ from crmbridge.sync import Syncer, load_mapping
 from .conftest import ROOT, TIME_SCALE, sandbox_options
 
 sys.path.insert(0, str(ROOT / "tests" / "notify"))  # the notification tests' receivers
-from notify_helpers import Answer, WebhookReceiver
+from aiosmtpd.controller import Controller
+from notify_helpers import Answer, Mailbox, WebhookReceiver, free_port
 
 SOURCES = ("hubspot", "pipedrive")
 CLI = str(Path(sys.executable).parent / "crmbridge")
@@ -79,6 +81,28 @@ def chat() -> Iterator[WebhookReceiver]:
     receiver.start()
     yield receiver
     receiver.stop()
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[int, Mailbox]]:
+    """A local SMTP server that keeps what it accepts: (port, mailbox)."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), ready_timeout=5)
+    controller.start()
+    yield controller.port, box
+    controller.stop()
+
+
+def mail_env(port: int) -> dict[str, str]:
+    """E-mail through the local server; notices nobody owns yet go to the team address."""
+    return {"CRMBRIDGE_SMTP_HOST": "127.0.0.1", "CRMBRIDGE_SMTP_PORT": str(port), "CRMBRIDGE_SMTP_SECURITY": "none",
+            "CRMBRIDGE_NOTIFY_FROM": "crmbridge@revops.example", "CRMBRIDGE_NOTIFY_TEAM_EMAIL": "sales@revops.example"}
+
+
+def mailed(box: Mailbox) -> Counter[str]:
+    """The hand-off keys of the e-mails the server accepted, as many times as accepted."""
+    return Counter(str(email.message_from_bytes(e.original_content)["X-Crmbridge-Handoff-Key"])
+                   for e in box.envelopes)
 
 
 def cli_env(server: SandboxServer, store: Store, tmp_path: Path, target: str,
