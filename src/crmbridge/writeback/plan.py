@@ -3,8 +3,10 @@
 Pure decisions: what to write follows from the stored score, the hand-off, the values write-back
 last wrote (the ledger) and the lifecycle stage the CRM reported at the last sync. Only changed
 fields are planned. Lifecycle stages follow one rule set for every CRM: a stage sales owns
-(opportunity, customer, evangelist) is never touched, and a backward move is planned as a clear
-followed by the new value where the CRM requires it (its plugin declares it lifecycle forward-only).
+(opportunity, customer, evangelist) is never touched, a stage someone set in the CRM (a seller by
+hand, a workflow) is only ever raised, never lowered, and a backward move of a stage write-back set
+itself is planned as a clear followed by the new value where the CRM requires it (its plugin
+declares it lifecycle forward-only).
 """
 
 from __future__ import annotations
