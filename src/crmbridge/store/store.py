@@ -20,7 +20,7 @@ from crmbridge.store.cursors import Cursors, now_ms
 from crmbridge.store.engine import create_engine_for, migrate
 from crmbridge.store.identities import Identities, resolve, with_state
 from crmbridge.store.runs import Quarantine, Runs
-from crmbridge.store.scores import CHUNK_PEOPLE, SCORE_COLUMNS, UPSERT_SCORE_ARRAYS, ScoringChunk, read_chunk
+from crmbridge.store.scores import CHUNK_PEOPLE, ScoringChunk, read_chunk, upsert_scores
 
 _CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
 
@@ -458,15 +458,11 @@ class Store:
 
     def write_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store person scores already known to have changed (their fingerprints were compared when
-        they were read), in one statement; returns how many were written."""
+        they were read), in one transaction; returns how many were written."""
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.exec_driver_sql(UPSERT_SCORE_ARRAYS, {name: [r[name] for r in rows] for name, _ in SCORE_COLUMNS})
-            else:
-                sql, cols = self._upsert_scores_sql()
-                conn.exec_driver_sql(sql, [tuple(r.get(c) for c in cols) for r in rows])
+            upsert_scores(conn, rows)
         return len(rows)
 
     def company_people(self, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
