@@ -104,11 +104,21 @@ class NameConflict:
 @dataclass
 class Matching:
     """What ``match`` decided: the identity each pending record joins (None: a new one), and the
-    members that must leave their identity for one of their own."""
+    members that must leave their identity for one of their own.
+
+    A detached member stays a candidate in the same decision: a join to ``-n`` means the new
+    identity of ``detach[n - 1]``.
+    """
 
     joins: dict[str, int | None] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # pending source id -> "key", "name" or "new"
     detach: list[tuple[str, str]] = field(default_factory=list)
+
+    def set_apart(self, groups: dict[int, list[MatchKeys]], member: MatchKeys) -> None:
+        """``member`` leaves its identity for a new one of its own, still a candidate for what follows."""
+        _leave(groups, member.ref)
+        self.detach.append(member.ref)
+        groups[-len(self.detach)] = [member]
 
 
 def _held_by_name(member: MatchKeys, group: Sequence[MatchKeys]) -> bool:
@@ -122,14 +132,14 @@ def _name_unique(name: str, sources: Iterable[str], counts: Mapping[tuple[str, s
     return all(counts.get((source, name), 0) == 1 for source in sources)
 
 
-def _splits(groups: Mapping[int, list[MatchKeys]], counts: Mapping[tuple[str, str], int]) -> list[tuple[str, str]]:
+def _splits(groups: Mapping[int, list[MatchKeys]], counts: Mapping[tuple[str, str], int]) -> list[MatchKeys]:
     """Members linked by a name that is no longer unique on some side: the link was a guess."""
-    out: list[tuple[str, str]] = []
+    out: list[MatchKeys] = []
     for _, group in sorted(groups.items()):
         by_name = [m for m in group if _held_by_name(m, group)]
         if by_name and not all(_name_unique(m.name or "", {m.source}, counts) for m in by_name):
             keep = min(m.ref for m in group)
-            out.extend(sorted(m.ref for m in by_name if m.ref != keep))
+            out.extend(sorted((m for m in by_name if m.ref != keep), key=lambda m: m.ref))
     return out
 
 
@@ -147,9 +157,9 @@ def match(pending: Sequence[MatchKeys], members: Sequence[Member], name_counts: 
     groups: dict[int, list[MatchKeys]] = {}
     for m in members:
         groups.setdefault(m.canonical_id, []).append(m.keys)
-    result = Matching(detach=_splits(groups, name_counts))
-    for ref in result.detach:
-        _leave(groups, ref)
+    result = Matching()
+    for member in _splits(groups, name_counts):
+        result.set_apart(groups, member)
     for record in sorted(pending, key=lambda r: r.ref):
         cid, rule = _by_key(record, groups, result), "key"
         if cid is None:
@@ -182,9 +192,9 @@ def _by_key(record: MatchKeys, groups: dict[int, list[MatchKeys]], result: Match
         # A place held only by a name goes to the record with the same domain.
         if m.source_id in result.joins:  # linked earlier in this very batch: not stored yet
             result.joins[m.source_id], result.rules[m.source_id] = None, "new"
+            _leave(groups, m.ref)
         else:
-            result.detach.append(m.ref)
-        _leave(groups, m.ref)
+            result.set_apart(groups, m)
     return cid
 
 

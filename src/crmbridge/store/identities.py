@@ -107,10 +107,12 @@ def _new_identities(conn: sa.Connection, entity: EntityType, n: int, now: int) -
 
 def _apply(conn: sa.Connection, entity: EntityType, source: str, decision: Matching, now: int) -> None:
     ident = schema.identities
-    for (src, sid), cid in zip(decision.detach, _new_identities(conn, entity, len(decision.detach), now), strict=True):
+    apart = _new_identities(conn, entity, len(decision.detach), now)
+    for (src, sid), cid in zip(decision.detach, apart, strict=True):
         conn.execute(sa.update(ident).where(ident.c.entity == entity.value, ident.c.source == src,
                                             ident.c.source_id == sid).values(canonical_id=cid, linked_ms=now))
-    joins = dict(decision.joins)
+    # A join to -n is a join to the identity the n-th detached member just received.
+    joins = {sid: apart[-cid - 1] if cid is not None and cid < 0 else cid for sid, cid in decision.joins.items()}
     fresh = [sid for sid, cid in joins.items() if cid is None]
     joins.update(zip(fresh, _new_identities(conn, entity, len(fresh), now), strict=True))
     if joins:
