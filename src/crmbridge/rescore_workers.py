@@ -41,26 +41,29 @@ def _worker() -> tuple[Rescorer, datetime]:
 
         store = Store(_PARENT.store.url, auto_migrate=False)
         _MINE = Rescorer(store, _PARENT.model, _PARENT.policy, clock=_PARENT.clock)
-        gc.set_threshold(50_000, *gc.get_threshold()[1:])  # as a re-score in one process does
+        gc.disable()  # and a collection after each task, as a re-score in one process does
     return _MINE, _AS_OF
 
 
 def _people(bounds: tuple[int, int]) -> tuple[RescoreReport, set[int]]:
-    from crmbridge.rescore import RescoreReport
+    from crmbridge.rescore import RescoreReport, between_chunks
 
     rescorer, as_of = _worker()
     report, companies = RescoreReport(), set[int]()
     batch, fingerprints = rescorer.reader.chunk_between(*bounds)
     rescorer.score_batch(batch, fingerprints, as_of, report, companies)
+    del batch, fingerprints
+    between_chunks()
     return report, companies
 
 
 def _accounts(chunk: list[int]) -> RescoreReport:
-    from crmbridge.rescore import RescoreReport
+    from crmbridge.rescore import RescoreReport, between_chunks
 
     rescorer, as_of = _worker()
     report = RescoreReport()
     rescorer.roll_up_batch(chunk, as_of, report)
+    between_chunks()
     return report
 
 
