@@ -69,6 +69,17 @@ def test_a_merged_record_follows_the_surviving_id_and_its_links_move_with_it(sto
     assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
 
 
+def test_a_merge_that_makes_a_new_record_keeps_the_identity_of_the_records_it_merged(store: Store) -> None:
+    # HubSpot gives the survivor of a merge a new id and lists both old ids in hs_merged_object_ids.
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    first = store.identities.canonical_id(EntityType.PERSON, "crm", "1")
+    survivor = person("3", at=T0 + timedelta(minutes=5), merged_ids=["1", "2"])
+    store.commit_page("crm", "contacts", EntityType.PERSON, [survivor], merged={"1": "3", "2": "3"})
+
+    assert store.identities.canonical_id(EntityType.PERSON, "crm", "3") == first
+    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
+
+
 def test_links_to_an_already_merged_record_are_stored_against_the_survivor(store: Store) -> None:
     store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
     store.commit_page("crm", "contacts", EntityType.PERSON, [], merged={"2": "1"})

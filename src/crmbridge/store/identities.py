@@ -86,15 +86,38 @@ def resolve(conn: sa.Connection, entity: EntityType, source: str, records: Seque
     for chunk in _chunks([r.source_id for r in records]):
         linked.update(conn.execute(sa.select(ident.c.source_id).where(
             ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
+    inherited = _inherited(conn, entity, source, [r for r in records if r.merged_ids and r.source_id not in linked])
     written = [MatchKeys.of(r) for r in records if not r.merged_into]
-    pending = [k for k in written if k.source_id not in linked]
+    pending = [k for k in written if k.source_id not in linked and k.source_id not in inherited]
     names = sorted({k.name for k in written if k.name})
-    if not pending and not names:
+    if not pending and not names and not inherited:
         return Matching()
     keys = sorted({k.key for k in pending if k.key})
     decision = match(pending, _members(conn, entity, keys, names), _name_counts(conn, names) if names else {})
+    decision.joins.update(inherited)
+    decision.rules.update(dict.fromkeys(inherited, "merge"))
     _apply(conn, entity, source, decision, now)
     return decision
+
+
+def _inherited(conn: sa.Connection, entity: EntityType, source: str, records: Sequence[SourceRecord]
+               ) -> dict[str, int]:
+    """New records that a merge made out of records we know (a CRM may give the survivor a new id):
+    each keeps the identity of the first merged record that has one, so scores and hand-offs follow."""
+    if not records:
+        return {}
+    ident = schema.identities.c
+    wanted = sorted({m for r in records for m in r.merged_ids})
+    known: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        known.update((sid, int(cid)) for sid, cid in conn.execute(sa.select(ident.source_id, ident.canonical_id).where(
+            ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))))
+    out: dict[str, int] = {}
+    for record in records:
+        cid = next((known[m] for m in record.merged_ids if m in known and m != record.source_id), None)
+        if cid is not None:
+            out[record.source_id] = cid
+    return out
 
 
 def _new_identities(conn: sa.Connection, entity: EntityType, n: int, now: int) -> list[int]:
