@@ -303,8 +303,13 @@ def test_a_bad_ranking_names_file_line_and_key(default_model: ScoringModel, orde
 def explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # type: ignore[no-untyped-def]
     from crmbridge.cli import app as main_app
 
+    from crmbridge import cli
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'store' / 'crmbridge.db'}")
+    # The CLI's consoles read their width once, when first imported: COLUMNS alone may come too late.
+    monkeypatch.setattr(cli.out, "width", 200)
+    monkeypatch.setattr(cli.err, "width", 200)
     return CliRunner().invoke(main_app, ["score", "explain", *args], env={"COLUMNS": "200"})
 
 
