@@ -113,10 +113,9 @@ def _verifiers(settings: Settings, server: SandboxServer, sources: list[str]) ->
     password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
     out = {}
     for source in sources:
-        make = getattr(plugin(source), "webhooks", None)
-        if make is not None:
-            extra = getattr(server.vendor(source), "webhook_options", dict)()
-            out[source] = make(user=settings.webhook_user, password=password, **extra)
+        # webhook_options is optional on a sandbox: only one that signs its deliveries needs to say how.
+        extra = getattr(server.vendor(source), "webhook_options", dict)()
+        out[source] = plugin(source).webhooks(user=settings.webhook_user, password=password, **extra)
     return out
 
 
