@@ -12,6 +12,8 @@ from crmbridge.errors import ConfigError
 from crmbridge.mapping import SourceMapping
 from crmbridge.model import EntityType
 from crmbridge.store import Store, Watermark
+from crmbridge.store.crm_facts import FieldCatalog
+from crmbridge.store.cursors import now_ms
 from crmbridge.sync import Syncer, merge_pages
 
 MAPPING = SourceMapping.from_text("""
@@ -182,3 +184,71 @@ def test_reconciling_refuses_to_archive_most_of_a_stream_at_once(store: Store) -
 
     assert report.streams["people"].reconcile_refused == 35
     assert store.live_count("mem", "people", EntityType.PERSON) == 40
+
+
+class CatalogCrm(MemoryCrm):
+    """A CRM whose values need more than label -> key (option labels): it holds its catalog in memory,
+    reads it from the 'API' when it has none, and lets the core keep it between processes."""
+
+    def __init__(self, people: dict[str, dict[str, Any]], options: dict[str, str]) -> None:
+        super().__init__(people)
+        self.options, self.catalog_reads = options, 0
+        self.held: FieldCatalog | None = None
+
+    def _raw(self, pid: str) -> RawRecord:
+        if self.held is None or any(str(p.get("tier")) not in self.held.detail for p in self.people.values()):
+            self.catalog_reads += 1
+            self.held = FieldCatalog({"Tier": "tier"}, self.clock, dict(self.options))
+        values = dict(self.people[pid])
+        values["tier"] = self.held.detail.get(str(values.get("tier")))
+        return RawRecord("people", pid, values)
+
+    def held_field_catalog(self, stream: str) -> FieldCatalog | None:
+        return self.held
+
+    def restore_field_catalog(self, stream: str, catalog: FieldCatalog) -> None:
+        if self.held is None or self.held.fetched_ms < catalog.fetched_ms:
+            self.held = catalog
+
+
+TIERED = SourceMapping.from_text("""
+source: mem
+streams:
+  people:
+    entity: person
+    fields:
+      email: {from: email, transform: email}
+    custom:
+      tier: tier
+""")
+
+
+def test_a_catalog_the_connector_holds_is_kept_by_the_store_not_the_cursor_and_handed_to_the_next_process(
+        store: Store) -> None:
+    people = {pid: {**p, "tier": 7} for pid, p in _people(3).items()}
+    first = CatalogCrm(people, {"7": "Gold"})
+    first.clock = now_ms()
+    Syncer(store, first, TIERED).backfill()
+    assert first.catalog_reads == 1
+    assert store.catalogs.get("mem", "people").detail == {"7": "Gold"}
+    assert all("7" not in str(row["value"]) for row in store.cursors.all("mem"))
+
+    # A new process: the store's catalog is handed over, so values read with no catalog read.
+    people["001"].update(v=2)
+    second = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
+    second.version, second.clock = 2, now_ms()
+    Syncer(store, second, TIERED).sync()
+    assert second.catalog_reads == 0 and store.get(EntityType.PERSON, "mem", "001").custom["tier"] == "Gold"
+
+    # An option the kept catalog lacks: read once, kept, and the process after reads none.
+    people["002"].update(v=3, tier=8)
+    third = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
+    third.version, third.clock = 3, now_ms() + 1
+    Syncer(store, third, TIERED).sync()
+    assert third.catalog_reads == 1 and store.get(EntityType.PERSON, "mem", "002").custom["tier"] == "Silver"
+    assert store.catalogs.get("mem", "people").detail == {"7": "Gold", "8": "Silver"}
+    people["000"].update(v=4, tier=8)
+    fourth = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
+    fourth.version, fourth.clock = 4, now_ms() + 2
+    Syncer(store, fourth, TIERED).sync()
+    assert fourth.catalog_reads == 0 and store.get(EntityType.PERSON, "mem", "000").custom["tier"] == "Silver"

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from crmbridge.connectors import ApiUsage, Connector, Page, StreamSpec, StreamState
 from crmbridge.errors import ConfigError
@@ -33,6 +33,58 @@ RECONCILE_FLOOR = 10
 HEARTBEAT_SECONDS = 10.0  # how often a long run tells the store it is alive
 
 
+@runtime_checkable
+class KeepsFieldCatalogs(Protocol):
+    """A connector that needs more of a custom-field catalog than label -> key to read values (option
+    labels, field types) holds it in memory for its process and lets the core keep it in the store.
+
+    The core hands it the stored catalog while that is fresh (``restore_field_catalog``), and stores
+    what it holds (``held_field_catalog``) when that was read later than the stored one. The connector
+    never sees the store, and the cursors never carry a catalog.
+    """
+
+    def held_field_catalog(self, stream: str) -> FieldCatalog | None:
+        """The catalog the connector holds for ``stream`` (labels, detail, when it was read), if any."""
+        ...
+
+    def restore_field_catalog(self, stream: str, catalog: FieldCatalog) -> None:
+        """A catalog the store kept; the connector ignores it when it holds one read later."""
+        ...
+
+
+def _fetch_catalog(store: Store, connector: Connector, stream: str) -> FieldCatalog:
+    """Read a stream's catalog from the CRM and keep it (with the connector's detail, if it has any)."""
+    labels = dict(connector.field_catalog(stream))
+    held = connector.held_field_catalog(stream) if isinstance(connector, KeepsFieldCatalogs) else None
+    catalog = held if held is not None and dict(held.fields) == labels else FieldCatalog(labels, now_ms())
+    store.catalogs.put(connector.source, stream, catalog)
+    return catalog
+
+
+def restore_catalogs(store: Store, connector: Connector, streams: Iterable[str]) -> None:
+    """Hand the connector the fresh catalogs the store keeps, so it reads none of them from the CRM."""
+    if not isinstance(connector, KeepsFieldCatalogs):
+        return
+    now = now_ms()
+    for stream in streams:
+        kept = store.catalogs.get(connector.source, stream)
+        if kept is not None and kept.detail and kept.fresh(now, CATALOG_TTL_MS):
+            connector.restore_field_catalog(stream, kept)
+
+
+def keep_catalogs(store: Store, connector: Connector, streams: Iterable[str]) -> None:
+    """Store the catalogs the connector read since the store's copy (a field or option added)."""
+    if not isinstance(connector, KeepsFieldCatalogs):
+        return
+    for stream in streams:
+        held = connector.held_field_catalog(stream)
+        if held is None:
+            continue
+        kept = store.catalogs.get(connector.source, stream)
+        if kept is None or held.fetched_ms > kept.fetched_ms:
+            store.catalogs.put(connector.source, stream, held)
+
+
 def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping:
     """Load a source's mapping, resolving custom-field labels against the CRM's field catalogs.
 
@@ -49,8 +101,7 @@ def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping
         for stream in wanted:
             cached = None if refresh else store.catalogs.get(source, stream)
             if cached is None or not cached.fresh(now_ms(), CATALOG_TTL_MS):
-                cached = FieldCatalog(dict(connector.field_catalog(stream)), now_ms())
-                store.catalogs.put(source, stream, cached)
+                cached = _fetch_catalog(store, connector, stream)
             out[stream] = cached.fields
         return out
 
@@ -248,6 +299,7 @@ class Syncer:
         self.should_stop = should_stop or (lambda: False)
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
+        restore_catalogs(store, connector, self.specs)
 
     def _streams(self, names: Sequence[str] | None) -> list[str]:
         mapped = [n for n in self.specs if n in self.mapping.streams]
@@ -363,6 +415,7 @@ class Syncer:
                 if page.stream not in report.streams:
                     report.streams[page.stream] = StreamReport(page.stream, self.specs[page.stream].entity.value)
                 self._store_page(report.streams[page.stream], page, [])
+            self._keep_catalogs()
         finally:
             after = self.connector.usage()
             report.api_calls = _delta(after, before)
@@ -370,6 +423,11 @@ class Syncer:
             report.rate_limited = after.rate_limited - before.rate_limited
             report.seconds = time.monotonic() - started
         return report
+
+    def _keep_catalogs(self) -> None:
+        """Catalogs the connector read during the run (a field or option added) outlive its process."""
+        if not self.dry_run:
+            keep_catalogs(self.store, self.connector, self.specs)
 
     # -- shared loop ---------------------------------------------------------------------------
 
@@ -402,6 +460,7 @@ class Syncer:
                     beat = time.monotonic()
                 if self.should_stop():
                     raise Interrupted(f"{report.command} {self.source} stopped; it resumes from its checkpoint")
+            self._keep_catalogs()
             status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -16,14 +16,16 @@ pipelines have no ``ids`` parameter and are small, so they are read whole (one c
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crmbridge.connectors import ApiUsage, Page, RawRecord, StreamSpec, StreamState
 from crmbridge.errors import ConfigError, PermanentError
 from crmbridge.logs import get_logger
 from crmbridge.mapping.transforms import to_datetime
+from crmbridge.store.crm_facts import FieldCatalog as KeptCatalog
 from crmbridge_pipedrive import records as R
 from crmbridge_pipedrive import streams as S
 from crmbridge_pipedrive.client import PipedriveClient
@@ -45,11 +47,46 @@ def _deleted(item: Mapping[str, Any]) -> bool:
     return bool(item.get("is_deleted")) or item.get("status") == "deleted"
 
 
-def _later(a: str | None, b: str | None) -> str | None:
-    if not a or not b:
-        return a or b
-    return a if (to_datetime(a) or datetime.min.replace(tzinfo=UTC)) >= (
-        to_datetime(b) or datetime.min.replace(tzinfo=UTC)) else b
+def _ms(stamp: Any) -> int | None:
+    """A Pipedrive ``update_time`` as epoch milliseconds (None when absent or unreadable)."""
+    moment = to_datetime(stamp) if stamp else None
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def since_ms(cursor: Mapping[str, Any]) -> int | None:
+    """Where a stream's incremental cursor says the last pass got to, in epoch milliseconds.
+
+    ``since_ms`` since cursors are watermarks; a cursor stored before that (``since``: the newest
+    ``update_time`` seen, RFC 3339) still reads, so an upgraded deployment needs no new backfill.
+    """
+    if cursor.get("since_ms") is not None:
+        return int(cursor["since_ms"])
+    return _ms(cursor.get("since"))
+
+
+class _Newest:
+    """The newest change a walk has seen: its ``update_time`` (ms) and the id of the record seen last at it."""
+
+    def __init__(self, since: int | None) -> None:
+        self.ms: int | None = since
+        self.last_id: str | None = None
+
+    def see(self, items: Sequence[Mapping[str, Any]]) -> None:
+        for item in items:  # oldest first: on a tie, the record seen later is the last one
+            stamp = _ms(item.get("update_time"))
+            if stamp is not None and (self.ms is None or stamp >= self.ms):
+                self.ms, self.last_id = stamp, str(item["id"])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The watermark part of the cursor; a walk that saw nothing starts the next one from now."""
+        out: dict[str, Any] = {"since_ms": _now_ms() // 1000 * 1000 if self.ms is None else self.ms}
+        if self.last_id is not None:
+            out["last_id"] = self.last_id
+        return out
 
 
 class PipedriveConnector:
@@ -59,8 +96,11 @@ class PipedriveConnector:
         self.client = client
         self.settings = settings
         self._wanted: dict[str, set[str]] = {}
+        # Custom-field catalogs, held for the process; the core keeps them in the store between processes
+        # (held_field_catalog, restore_field_catalog). When each was read from the API, in epoch ms:
         self._catalogs: dict[str, FieldCatalog] = {}
-        self._fresh: set[str] = set()  # catalogs read from the API by this connector (not from a cursor)
+        self._read_ms: dict[str, int] = {}
+        self._fresh: set[str] = set()  # catalogs read from the API by this process (not handed back by the core)
         self._lock = threading.Lock()
 
     def writer(self) -> PipedriveWriter:
@@ -103,12 +143,28 @@ class PipedriveConnector:
             return {}
         return self._catalog(spec, reload=True).labels()
 
+    def held_field_catalog(self, stream: str) -> KeptCatalog | None:
+        """The catalog this process holds (labels, and the field types and option labels values need)."""
+        with self._lock:
+            catalog, read = self._catalogs.get(stream), self._read_ms.get(stream)
+        if catalog is None or read is None:
+            return None
+        return KeptCatalog(catalog.labels(), read, catalog.to_state())
+
+    def restore_field_catalog(self, stream: str, catalog: KeptCatalog) -> None:
+        """A catalog the core kept: used until an answer shows a field or option it lacks."""
+        spec = S.BY_NAME.get(stream)
+        if not isinstance(spec, S.V2Stream) or spec.fields is None or not catalog.detail:
+            return
+        with self._lock:
+            if self._read_ms.get(stream, -1) < catalog.fetched_ms:
+                self._catalogs[stream] = FieldCatalog.from_state(catalog.detail)
+                self._read_ms[stream] = catalog.fetched_ms
+                self._fresh.discard(stream)
+
     def start_cursor(self, stream: str) -> Mapping[str, Any]:
-        cursor: dict[str, Any] = {"since": iso(datetime.now(UTC))}
-        spec = self._spec(stream)
-        if isinstance(spec, S.V2Stream) and spec.fields:
-            cursor["fields"] = self._catalog(spec).to_state()
-        return cursor
+        """Now, to the second: Pipedrive stamps changes in whole seconds."""
+        return {"since_ms": _now_ms() // 1000 * 1000}
 
     def backfill(self, stream: str, resume: Mapping[str, Any] | None) -> Iterator[Page]:
         spec = self._spec(stream)
@@ -127,10 +183,7 @@ class PipedriveConnector:
         if spec is S.PIPELINES:
             return self._pipelines(cursor)
         assert isinstance(spec, S.V2Stream)
-        if spec.fields and cursor.get("fields") and spec.name not in self._catalogs:
-            with self._lock:
-                self._catalogs.setdefault(spec.name, FieldCatalog.from_state(cursor["fields"]))
-        return self._changes(spec, cursor)
+        return self._changes(spec, since_ms(cursor))
 
     def reconcile(self, stream: str) -> Iterator[Page]:
         """Every live id of a v2 stream, 500 a page: what the store holds beyond them was deleted.
@@ -178,9 +231,11 @@ class PipedriveConnector:
             known = self._catalogs.get(spec.name)
             if known is not None and not (reload and spec.name not in self._fresh):
                 return known
+        read = _now_ms()
         catalog = FieldCatalog.from_v1(self.client.fields(spec.fields))
         with self._lock:
             self._catalogs[spec.name] = catalog
+            self._read_ms[spec.name] = read
             self._fresh.add(spec.name)
         return catalog
 
@@ -191,7 +246,7 @@ class PipedriveConnector:
             return {}
         catalog = self._catalog(spec)
         if any(is_custom_key(n) and n not in catalog.by_key for n in wanted):
-            catalog = self._catalog(spec, reload=True)  # a field created since the cursor's catalog
+            catalog = self._catalog(spec, reload=True)  # a field created since the kept catalog was read
         labels = catalog.labels()
         unresolved = sorted(n for n in wanted if n in labels and not is_custom_key(n))
         if unresolved:
@@ -237,7 +292,7 @@ class PipedriveConnector:
     def _page(self, spec: S.V2Stream, items: list[dict[str, Any]], *, archived: bool = False) -> Page:
         catalog = self._catalog(spec) if spec.fields else None
         if catalog is not None and not all(catalog.covers(i.get("custom_fields")) for i in items):
-            catalog = self._catalog(spec, reload=True)  # a field or option added since the cursor was saved
+            catalog = self._catalog(spec, reload=True)  # a field or option added since the catalog was read
         build = R.BUILDERS[spec.name]
         page = Page(spec.name)
         for item in items:
@@ -277,36 +332,28 @@ class PipedriveConnector:
                 page.checkpoint = {"phase": "archived", "cursor": nxt, "done": nxt is None}
                 yield page
 
-    def _changes(self, spec: S.V2Stream, cursor: Mapping[str, Any]) -> Iterator[Page]:
-        since = cursor.get("since")
-        start = to_datetime(since) if since else datetime(1970, 1, 1, tzinfo=UTC)
-        assert start is not None
-        window = iso(start - timedelta(seconds=self.settings.lookback_seconds))
+    def _changes(self, spec: S.V2Stream, since: int | None) -> Iterator[Page]:
+        """Records updated since the watermark (less the look-back), oldest first; checkpoints carry
+        ``since_ms`` (the newest ``update_time`` seen) and ``last_id`` (the record seen last at it)."""
+        start = 0 if since is None else max(0, since - int(self.settings.lookback_seconds * 1000))
+        window = iso(datetime.fromtimestamp(start / 1000, tz=UTC))
         params = {"limit": S.V2_PAGE, "sort_by": "update_time", "sort_direction": "asc", "updated_since": window,
                   **self._custom_param(spec)}
-        newest = since
+        newest = _Newest(since)
         if spec.deals:
             # Archived deals first, and no checkpoint before the live walk ends: both must be covered.
             for items, _ in self._walk("deals/archived", params):
-                newest = _later(newest, max((i.get("update_time") for i in items), default=None))
+                newest.see(items)
                 yield self._page(spec, items, archived=True)
             params["status"] = S.DEAL_STATUSES_WITH_DELETED
         for items, nxt in self._walk(spec.path, params):
             page = self._page(spec, items)
-            stamps = [i.get("update_time") for i in items if i.get("update_time")]
-            newest = _later(newest, max(stamps, key=lambda s: to_datetime(s) or start, default=None))
-            if nxt is None:
-                page.checkpoint = self._cursor(spec, newest)
-            elif not spec.deals and stamps:
-                # Oldest first: everything before the last record seen is done (ties are re-read).
-                page.checkpoint = self._cursor(spec, _later(since, stamps[-1]))
+            newest.see(items)
+            # Oldest first: everything before the last record seen is done (ties are re-read). Deals
+            # checkpoint only at the end, when the archived walk is covered too.
+            if nxt is None or (not spec.deals and newest.ms is not None):
+                page.checkpoint = newest.checkpoint()
             yield page
-
-    def _cursor(self, spec: S.V2Stream, since: str | None) -> dict[str, Any]:
-        cursor: dict[str, Any] = {"since": since or iso(datetime.now(UTC))}
-        if spec.fields and spec.name in self._catalogs:
-            cursor["fields"] = self._catalogs[spec.name].to_state()
-        return cursor
 
     # -- reading records by id ------------------------------------------------------------------
 
@@ -376,8 +423,8 @@ class PipedriveConnector:
                 page.archived_ids.append(str(item["id"]))
             else:
                 page.records.append(R.user(item))
-        ids = sorted(str(u["id"]) for u in users)
-        page.checkpoint = {"done": True} if backfill else {"ids": ids}
+        # Deleted users stay listed (is_deleted), so a pass needs nothing of the last one's.
+        page.checkpoint = {"done": True} if backfill else {}
         yield page
 
     def _all(self, path: str) -> list[dict[str, Any]]:

@@ -97,7 +97,8 @@ class FieldCatalog:
         return True
 
     def to_state(self) -> dict[str, list[Any]]:
-        """A compact JSON form, kept in the stream's cursor so an incremental pass needs no field read."""
+        """A compact JSON form (types and option labels by key): the detail the core keeps with the stream's
+        field catalog in the store, so a new process reads no catalog while the kept one is fresh."""
         return {d.key: [d.label, d.field_type, dict(d.options)] for d in self.by_key.values()}
 
     @classmethod

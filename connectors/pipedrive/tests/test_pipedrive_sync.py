@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -25,6 +26,11 @@ NO_CHANGE_CALLS = {"GET /v1/users", "GET /api/v2/pipelines", "GET /api/v2/stages
                    "GET /api/v2/persons", "GET /api/v2/deals", "GET /api/v2/deals/archived",
                    "GET /api/v2/activities"}
 DAY = 86_400
+
+
+def epoch_ms(stamp: str) -> int:
+    """A Pipedrive RFC 3339 time as epoch milliseconds."""
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def live_sets(store, state) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -291,8 +297,12 @@ def test_more_changes_than_a_page_are_walked_and_checkpointed(sandbox_factory, c
         report = Syncer(store, fresh, mapping(store, fresh)).sync(["activities"])
         assert set(report.streams["activities"].stored.changed_ids) == {str(i) for i in touched}
         assert report.api_calls["GET /api/v2/activities"] == -(-len(touched) // 500)
-        cursor = store.cursors.watermark("pipedrive", "activities", "incremental").as_checkpoint()
-        assert cursor["since"] == max(state.tables["activities"].rows[i]["update_time"] for i in touched)
+        # The watermark is the newest update time the pass saw, and the record seen last at it.
+        mark = store.cursors.watermark("pipedrive", "activities", "incremental")
+        newest = max(state.tables["activities"].rows[i]["update_time"] for i in touched)
+        assert mark.timestamp_ms == epoch_ms(newest)
+        at_newest = {str(i) for i in touched if state.tables["activities"].rows[i]["update_time"] == newest}
+        assert mark.last_id in at_newest and not set(mark.position) & {"since", "fields"}
 
 
 def test_faults_and_rate_limits_converge_to_the_same_store(sandbox_factory, connect, mapping, tmp_path):
