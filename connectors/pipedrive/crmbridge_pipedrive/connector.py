@@ -101,6 +101,7 @@ class PipedriveConnector:
         self._catalogs: dict[str, FieldCatalog] = {}
         self._read_ms: dict[str, int] = {}
         self._fresh: set[str] = set()  # catalogs read from the API by this process (not handed back by the core)
+        self._pipeline_ids: list[str] | None = None  # the live pipelines the last read of them listed
         self._lock = threading.Lock()
 
     def writer(self) -> PipedriveWriter:
@@ -171,7 +172,7 @@ class PipedriveConnector:
         if spec is S.USERS:
             return self._users(backfill=True)
         if spec is S.PIPELINES:
-            return self._pipelines(None)
+            return self._pipelines(backfill=True)
         assert isinstance(spec, S.V2Stream)
         return self._list(spec, dict(resume or {}))
 
@@ -181,7 +182,7 @@ class PipedriveConnector:
         if spec is S.USERS:
             return self._users(backfill=False)
         if spec is S.PIPELINES:
-            return self._pipelines(cursor)
+            return self._pipelines(backfill=False)
         assert isinstance(spec, S.V2Stream)
         return self._changes(spec, since_ms(cursor))
 
@@ -191,9 +192,14 @@ class PipedriveConnector:
         Pipedrive's v2 lists never show deleted persons, organizations or activities, and deals only
         for 30 days, so a full id listing is the one way to find those deletions (and the records
         merged away) without webhooks. It costs 10 tokens per 500 records, a listing with the fewest
-        fields the API allows (one custom field). Users and pipelines are read whole every pass.
+        fields the API allows (one custom field). Users and pipelines are read whole every pass: users
+        list the deleted ones, and pipelines answer with the ids the pass's own read saw (no call).
         """
         spec = self._spec(stream)
+        if spec is S.PIPELINES:
+            with self._lock:
+                seen = self._pipeline_ids
+            return iter(()) if seen is None else iter([Page(stream, live_ids=list(seen))])
         if not isinstance(spec, S.V2Stream):
             return iter(())
         return self._live_ids(spec)
@@ -433,7 +439,10 @@ class PipedriveConnector:
             out.extend(items)
         return out
 
-    def _pipelines(self, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+    def _pipelines(self, *, backfill: bool) -> Iterator[Page]:
+        """Every pipeline with its stages (two calls). One gone from the list is found by the core: the
+        page says how many are live, and ``reconcile`` answers with the ids this read saw, so neither
+        the cursor nor another call has to remember which pipelines there were."""
         pipelines, stages = self._all("pipelines"), self._all("stages")
         by_pipeline: dict[int, list[dict[str, Any]]] = {}
         for stage in stages:
@@ -445,6 +454,7 @@ class PipedriveConnector:
                 gone.append(str(item["id"]))
             else:
                 records.append(R.pipeline(item, by_pipeline.get(item["id"], [])))
-        ids = sorted(r.id for r in records)
-        gone.extend(sorted(set((cursor or {}).get("ids") or ()) - set(ids) - set(gone)))
-        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True})
+        with self._lock:
+            self._pipeline_ids = sorted(r.id for r in records)
+        yield Page("pipelines", records, archived_ids=gone, checkpoint={"done": True} if backfill else {},
+                   live_total=len(records))

@@ -162,3 +162,18 @@ def test_an_option_the_kept_catalog_lacks_is_read_once_and_kept_for_the_next_pro
     state.touch("persons", ids=[person])
     sync(["persons"])
     assert "GET /v1/personFields" not in vendor.stats()["calls"]
+
+
+def test_a_deleted_pipeline_is_archived_without_its_ids_in_the_cursor_or_another_call(account):
+    """Deleted pipelines are in no list: the pass's own read of the pipelines tells which are gone."""
+    server, store, sync = account
+    vendor = server.vendor("pipedrive")
+    pipelines = vendor.state.live_ids("pipelines")
+    assert len(pipelines) > 1
+    vendor.state.delete("pipelines", pipelines[-1])
+    vendor.reset_stats()
+    report = sync(["pipelines"])
+    assert store.live_ids("pipedrive", "pipelines", EntityType.PIPELINE) == {str(i) for i in pipelines[:-1]}
+    assert report.streams["pipelines"].stored.archived == 1 and report.streams["pipelines"].complete
+    assert vendor.stats()["calls"] == {"GET /api/v2/pipelines": 1, "GET /api/v2/stages": 1}
+    assert raw_cursors(store)["pipelines"] == {"timestamp_ms": 0, "last_id": None, "lookback_ms": 0}
