@@ -89,9 +89,11 @@ def test_cursors_hold_watermarks_and_no_field_catalog(account):
     assert kept.detail[budget][2] == options
 
 
-def test_a_cursor_stored_before_watermarks_reads_and_the_upgrade_needs_no_backfill(account):
-    """What an older deployment left: ``since`` as RFC 3339 with the catalog inside the cursor, and
-    catalogs of labels only (as the store's migration moved them out of the cursor table)."""
+@pytest.mark.parametrize("typed", [False, True], ids=["plain-checkpoint", "checkpoint-as-position"])
+def test_a_cursor_stored_before_watermarks_reads_and_the_upgrade_needs_no_backfill(account, typed):
+    """What an older deployment left: ``since`` as RFC 3339 with the catalog inside the cursor (the
+    checkpoint as it came, or kept whole as the position of a watermark with no time), and catalogs
+    of labels only (as the store's migration moved them out of the cursor table)."""
     server, store, sync = account
     vendor = server.vendor("pipedrive")
     state = vendor.state
@@ -102,7 +104,8 @@ def test_a_cursor_stored_before_watermarks_reads_and_the_upgrade_needs_no_backfi
             kept = store.catalogs.get("pipedrive", stream)
             old["fields"] = dict(kept.detail)
             store.catalogs.put("pipedrive", stream, FieldCatalog(dict(kept.fields), kept.fetched_ms))
-        store.cursors.put("pipedrive", stream, "incremental", old)  # the untyped form, as it was stored
+        stored = {"timestamp_ms": 0, "last_id": None, "lookback_ms": 0, "position": old} if typed else old
+        store.cursors.put("pipedrive", stream, "incremental", stored)
     store.cursors.put("pipedrive", "users", "incremental", {"ids": ["1", "2"]})
 
     persons = state.touch("persons", count=30)
