@@ -192,8 +192,8 @@ class PipedriveConnector:
         Pipedrive's v2 lists never show deleted persons, organizations or activities, and deals only
         for 30 days, so a full id listing is the one way to find those deletions (and the records
         merged away) without webhooks. It costs 10 tokens per 500 records, a listing with the fewest
-        fields the API allows (one custom field). Users and pipelines are read whole every pass: users
-        list the deleted ones, and pipelines answer with the ids the pass's own read saw (no call).
+        fields the API allows (one custom field). Users and pipelines are read whole every pass: every
+        user is listed, and pipelines answer with the ids the pass's own read saw (no call).
         """
         spec = self._spec(stream)
         if spec is S.PIPELINES:
@@ -429,7 +429,7 @@ class PipedriveConnector:
                 page.archived_ids.append(str(item["id"]))
             else:
                 page.records.append(R.user(item))
-        # Deleted users stay listed (is_deleted), so a pass needs nothing of the last one's.
+        # Every user of the company is listed (deactivated ones too), so a pass needs nothing of the last one's.
         page.checkpoint = {"done": True} if backfill else {}
         yield page
 
