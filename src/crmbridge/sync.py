@@ -61,28 +61,44 @@ def _fetch_catalog(store: Store, connector: Connector, stream: str) -> FieldCata
     return catalog
 
 
-def restore_catalogs(store: Store, connector: Connector, streams: Iterable[str]) -> None:
-    """Hand the connector the fresh catalogs the store keeps, so it reads none of them from the CRM."""
+def restore_catalogs(store: Store, connector: Connector, streams: Iterable[str]) -> dict[str, int]:
+    """Hand the connector the fresh catalogs the store keeps, so it reads none of them from the CRM.
+
+    A connector that already holds a fresh one (a daemon's, between passes) costs no store read. The
+    answer: per stream, when the catalog known to be in the store was read (for ``keep_catalogs``).
+    """
+    known: dict[str, int] = {}
     if not isinstance(connector, KeepsFieldCatalogs):
-        return
+        return known
     now = now_ms()
     for stream in streams:
+        held = connector.held_field_catalog(stream)
+        if held is not None and held.fresh(now, CATALOG_TTL_MS):
+            continue
         kept = store.catalogs.get(connector.source, stream)
-        if kept is not None and kept.detail and kept.fresh(now, CATALOG_TTL_MS):
-            connector.restore_field_catalog(stream, kept)
+        if kept is not None:
+            known[stream] = kept.fetched_ms
+            if kept.detail and kept.fresh(now, CATALOG_TTL_MS):
+                connector.restore_field_catalog(stream, kept)
+    return known
 
 
-def keep_catalogs(store: Store, connector: Connector, streams: Iterable[str]) -> None:
-    """Store the catalogs the connector read since the store's copy (a field or option added)."""
+def keep_catalogs(store: Store, connector: Connector, streams: Iterable[str], known: dict[str, int]) -> None:
+    """Store the catalogs the connector read since the store's copy (a field or option added).
+
+    Only a catalog read later than ``known`` (updated here) is looked up in the store, and it replaces
+    the stored one only if that is older still (another process may have stored a newer one).
+    """
     if not isinstance(connector, KeepsFieldCatalogs):
         return
     for stream in streams:
         held = connector.held_field_catalog(stream)
-        if held is None:
+        if held is None or held.fetched_ms <= known.get(stream, -1):
             continue
         kept = store.catalogs.get(connector.source, stream)
         if kept is None or held.fetched_ms > kept.fetched_ms:
             store.catalogs.put(connector.source, stream, held)
+        known[stream] = max(held.fetched_ms, kept.fetched_ms if kept is not None else -1)
 
 
 def load_mapping(store: Store, connector: Connector, path: Any) -> SourceMapping:
@@ -299,7 +315,7 @@ class Syncer:
         self.should_stop = should_stop or (lambda: False)
         self.specs: dict[str, StreamSpec] = {s.name: s for s in connector.streams()}
         connector.request_properties({name: m.consumed for name, m in mapping.streams.items()})
-        restore_catalogs(store, connector, self.specs)
+        self._catalogs_kept = restore_catalogs(store, connector, self.specs)
 
     def _streams(self, names: Sequence[str] | None) -> list[str]:
         mapped = [n for n in self.specs if n in self.mapping.streams]
@@ -427,7 +443,7 @@ class Syncer:
     def _keep_catalogs(self) -> None:
         """Catalogs the connector read during the run (a field or option added) outlive its process."""
         if not self.dry_run:
-            keep_catalogs(self.store, self.connector, self.specs)
+            keep_catalogs(self.store, self.connector, self.specs, self._catalogs_kept)
 
     # -- shared loop ---------------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ def test_a_sync_with_no_change_costs_one_call_per_object_type(synced):
     vendor.reset_stats()
     report = sync()
     calls = vendor.stats()["calls"]
-    # One call per endpoint, and no field catalog read: the core and the cursors keep them.
+    # One call per endpoint, and no field catalog read: the store keeps them (the cursors carry none).
     assert all(n == 1 for n in calls.values()), calls
     assert set(calls) == NO_CHANGE_CALLS
     assert all(s.stored.new == s.stored.changed == s.stored.archived == 0 for s in report.streams.values())
