@@ -665,14 +665,17 @@ def score_explain(who: Annotated[str, typer.Argument(metavar="PERSON", help="the
 
 @score_app.command("run")
 @guarded
-def score_run(fmt: FormatOpt = Format.table) -> None:
+def score_run(fmt: FormatOpt = Format.table,
+              workers: Annotated[int, typer.Option(
+                  min=1, help="processes sharing the re-score (scoring is CPU-bound: up to one per core)")] = 1
+              ) -> None:
     """Re-score everyone in the store now (decay moves scores with time; the daemon does this daily)."""
     from crmbridge.rescore import funnel
 
     settings = _settings()
     store = open_store(settings)
     try:
-        report = rescorer(store, settings).run()
+        report = rescorer(store, settings).run(workers=workers)
         if fmt is Format.json:
             out.print_json(json.dumps({**report.as_dict(), "funnel": funnel(store)}))
         else:

@@ -329,3 +329,23 @@ def test_a_rescore_shared_among_forked_workers_writes_what_one_process_writes(
     assert stored_accounts(store) == _after(accounts_before, accounts)
     _check_report(report, people, _changed(before, people), accounts, _changed(accounts_before, accounts))
     assert report.written > 0
+
+
+def test_crmbridge_score_run_with_two_workers_leaves_nothing_for_one_process_to_change(
+        seeded: Store, model: ScoringModel, policy: MergePolicy, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from crmbridge.cli import app
+
+    env = {"CRMBRIDGE_DATABASE_URL": seeded.url, "CRMBRIDGE_SCORING_MODEL": str(MODEL),
+           "CRMBRIDGE_MAPPINGS_DIR": str(ROOT / "mappings")}
+    result = CliRunner().invoke(app, ["score", "run", "--workers", "2", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    people = sum(1 for _ in seeded.identities.groups(EntityType.PERSON))
+    assert json.loads(result.stdout)["scored"] == people
+
+    # The same moment in one process: whatever the workers wrote wrong or left out would be written now.
+    again = Rescorer(seeded, model, policy).run()
+    assert (again.scored, again.written, again.accounts_written) == (people, 0, 0)
