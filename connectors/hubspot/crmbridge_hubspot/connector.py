@@ -10,8 +10,10 @@ read back with ``fetch``, 100 per batch call.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,8 @@ class HubSpotConnector:
         self.settings = settings
         self._wanted: dict[str, set[str]] = {}
         self._forms: dict[str, str] | None = None
+        self._pipeline_ids: list[str] | None = None  # the live pipelines the last read of them listed
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, base_url: str | None = None, **overrides: Any) -> HubSpotConnector:
@@ -116,7 +120,7 @@ class HubSpotConnector:
         if spec is S.OWNERS:
             return self._owners_backfill(resume)
         if spec is S.PIPELINES:
-            return self._pipelines(None)
+            return self._pipelines(backfill=True)
         if spec is S.WEB_EVENTS:
             return self._events(None, resume)
         assert isinstance(spec, S.CrmObjectStream)
@@ -128,7 +132,7 @@ class HubSpotConnector:
         if spec is S.OWNERS:
             return self._owners_changes(cursor)
         if spec is S.PIPELINES:
-            return self._pipelines(cursor)
+            return self._pipelines(backfill=False)
         since = max(0, int(cursor.get("since_ms", 0)) - int(self.settings.lookback_seconds * 1000))
         if spec is S.WEB_EVENTS:
             return self._events(since, None)
@@ -136,8 +140,15 @@ class HubSpotConnector:
         return self._search_changes(spec, since, int(cursor.get("since_ms", 0)))
 
     def reconcile(self, stream: str) -> Iterator[Page]:
-        """Archived records of a stream: asked for only when live counts disagree."""
+        """Archived records of a stream: asked for only when live counts disagree. Pipelines answer with
+        the ids the pass's own read listed (no call): HubSpot lists no deleted pipeline anywhere."""
         spec = self._spec(stream)
+        if spec is S.PIPELINES:
+            with self._lock:
+                seen = self._pipeline_ids
+            if seen is not None:
+                yield Page(stream, live_ids=list(seen))
+            return
         if not isinstance(spec, S.CrmObjectStream):
             return
         after = None
@@ -302,49 +313,52 @@ class HubSpotConnector:
                 return
 
     def _owners_backfill(self, resume: Mapping[str, Any] | None) -> Iterator[Page]:
+        """Active owners, then inactive ones; the active ones' fingerprint starts the incremental cursor."""
         phase = (resume or {}).get("phase", "active")
         start = (resume or {}).get("after")
-        active = list((resume or {}).get("active", []))
+        digest = _resumed_digest(resume or {})
         if phase == "active":
             for records, nxt in self._owner_pages(False, start):
-                active.extend(r.id for r in records)
+                digest = _fold(digest, (r.id for r in records))
                 yield Page("owners", records, checkpoint={"phase": "active" if nxt else "inactive", "after": nxt,
-                                                          "active": active})
+                                                          ACTIVE_DIGEST: _hex(digest)})
             start = None
         for records, nxt in self._owner_pages(True, start):
             done = nxt is None
-            checkpoint = {"phase": "inactive", "after": nxt, "active": active, "done": done}
+            checkpoint: dict[str, Any] = {"phase": "inactive", "after": nxt, ACTIVE_DIGEST: _hex(digest), "done": done}
             if done:
-                checkpoint["next"] = {"active": sorted(active)}
+                checkpoint["next"] = {ACTIVE_DIGEST: _hex(digest)}
             yield Page("owners", records, checkpoint=checkpoint)
 
     def _owners_changes(self, cursor: Mapping[str, Any]) -> Iterator[Page]:
+        """The active owners (one call up to 500). The inactive ones are read again only when the active
+        set is not the one the cursor's fingerprint names: someone joined, left or came back, and only
+        the inactive list shows who left (the store keeps them, with ``active`` false)."""
         active: list[RawRecord] = []
         for records, _ in self._owner_pages(False):
             active.extend(records)
-        ids = sorted(r.id for r in active)
+        digest = _hex(_fold(0, (r.id for r in active)))
         records = list(active)
-        if cursor.get("active") != ids:  # someone joined or left: refresh the inactive ones too
+        if _cursor_digest(cursor) != digest:
             for inactive, _ in self._owner_pages(True):
                 records.extend(inactive)
-        yield Page("owners", records, checkpoint={"active": ids})
+        yield Page("owners", records, checkpoint={ACTIVE_DIGEST: digest})
 
-    def _pipelines(self, cursor: Mapping[str, Any] | None) -> Iterator[Page]:
+    def _pipelines(self, *, backfill: bool) -> Iterator[Page]:
+        """Every deal pipeline with its stages (one call). One deleted in HubSpot is found by the core:
+        the page says how many are live, and ``reconcile`` answers with the ids this read saw, so the
+        cursor keeps no list of the pipelines there were."""
         response = self.client.pipelines_of("deals")
         records = []
         for p in response.get("results", ()):
-            stages = [{"source_id": str(s["id"]), "label": s.get("label") or str(s["id"]),
-                       "display_order": s.get("displayOrder") or 0,
-                       "probability": _probability(s.get("metadata")), "is_closed": _closed(s.get("metadata")),
-                       "is_won": _closed(s.get("metadata")) and _probability(s.get("metadata")) == 1.0}
-                      for s in sorted(p.get("stages") or (), key=lambda s: s.get("displayOrder") or 0)
-                      if not s.get("archived")]
+            if p.get("archived"):
+                continue
             records.append(RawRecord("pipelines", str(p["id"]), {
-                "label": p.get("label"), "displayOrder": p.get("displayOrder"), "stages": stages,
+                "label": p.get("label"), "displayOrder": p.get("displayOrder"), "stages": _stages(p),
                 "createdAt": p.get("createdAt"), "updatedAt": p.get("updatedAt")}))
-        ids = sorted(r.id for r in records)
-        gone = sorted(set((cursor or {}).get("ids") or ()) - set(ids))
-        yield Page("pipelines", records, archived_ids=gone, checkpoint={"ids": ids, "done": True, "next": {"ids": ids}})
+        with self._lock:
+            self._pipeline_ids = sorted(r.id for r in records)
+        yield Page("pipelines", records, checkpoint={"done": True} if backfill else {}, live_total=len(records))
 
     def _form_name(self, form_id: str | None) -> str | None:
         if not form_id:
@@ -382,6 +396,48 @@ class HubSpotConnector:
             yield Page("web_events", records, checkpoint=checkpoint)
             if after is None:
                 return
+
+
+ACTIVE_DIGEST = "active_digest"
+
+
+def _fold(digest: int, ids: Iterable[str]) -> int:
+    """Fold owner ids into an order-free fingerprint (XOR of 64-bit hashes), page by page."""
+    for i in ids:
+        digest ^= int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big")
+    return digest
+
+
+def _hex(digest: int) -> str:
+    return f"{digest:016x}"
+
+
+def _resumed_digest(resume: Mapping[str, Any]) -> int:
+    """A backfill resumed mid-owners: its fingerprint so far (a resume point from before kept the ids)."""
+    if resume.get(ACTIVE_DIGEST):
+        return int(str(resume[ACTIVE_DIGEST]), 16)
+    return _fold(0, (str(i) for i in resume.get("active") or ()))
+
+
+def _cursor_digest(cursor: Mapping[str, Any]) -> str | None:
+    """The active owners' fingerprint the cursor names; a cursor stored before fingerprints kept the ids."""
+    if cursor.get(ACTIVE_DIGEST):
+        return str(cursor[ACTIVE_DIGEST])
+    if "active" in cursor:
+        return _hex(_fold(0, (str(i) for i in cursor.get("active") or ())))
+    return None
+
+
+def _stages(pipeline: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for s in sorted(pipeline.get("stages") or (), key=lambda s: s.get("displayOrder") or 0):
+        if s.get("archived"):
+            continue
+        meta = s.get("metadata")
+        out.append({"source_id": str(s["id"]), "label": s.get("label") or str(s["id"]),
+                    "display_order": s.get("displayOrder") or 0, "probability": _probability(meta),
+                    "is_closed": _closed(meta), "is_won": _closed(meta) and _probability(meta) == 1.0})
+    return out
 
 
 def _merged_away(objs: Sequence[Mapping[str, Any]], asked: Sequence[str]) -> dict[str, str]:
