@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from crmbridge.connectors import plugin
+from crmbridge.connectors import StreamState, plugin
 from crmbridge.mapping import SourceMapping
 from crmbridge.model import EntityType
 from crmbridge.sandbox import SandboxServer
@@ -105,3 +105,18 @@ def test_a_cursor_stored_with_id_lists_still_reads(account: tuple[Store, Sync], 
     _deactivate(hs, active[0])
     assert sync(["owners"]).api_calls == {OWNERS: 2}
     assert active[0] not in _active_in_store(store)
+
+
+def test_an_owners_backfill_resumed_from_an_older_checkpoint_ends_on_the_same_fingerprint(
+        hs_server: SandboxServer, hs: Any) -> None:
+    """A backfill interrupted before the upgrade kept the active ids so far; resumed, it starts the
+    incremental cursor on the fingerprint a quiet pass then finds again (one call, not two)."""
+    connector = plugin("hubspot").sandbox_connector(hs_server.base_url("hubspot"))
+    active = sorted(o.id for o in hs.portal.owners if not o.archived)
+    pages = list(connector.backfill("owners", {"phase": "inactive", "after": None, "active": active}))
+    last = pages[-1].checkpoint or {}
+    assert last["done"] and set(last["next"]) == {"active_digest"}
+    assert {r.id for p in pages for r in p.records} == {o.id for o in hs.portal.owners if o.archived}
+    [page] = list(connector.changes("owners", StreamState(last["next"], 0)))
+    assert page.checkpoint == last["next"] and len(page.records) == len(active)
+    assert connector.usage().calls == {OWNERS: 2}, "one for the inactive owners left, one for the quiet pass"
