@@ -36,6 +36,16 @@ def test_storing_the_same_record_twice_writes_nothing_the_second_time(store: Sto
     assert again.unchanged == 1 and again.changed_ids == []
 
 
+def test_a_version_that_only_moved_updated_at_is_no_change(store: Store) -> None:
+    # What our own write-back of score fields looks like when read back: nothing we map changed.
+    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", at=T0)])
+    bumped = store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", at=T0 + timedelta(minutes=3))])
+
+    assert (bumped.unchanged, bumped.changed, bumped.changed_ids) == (1, 0, [])
+    # so it cannot make this CRM the most recent source of every field of the golden record
+    assert store.get(EntityType.PERSON, "crm", "1").updated_at == T0
+
+
 def test_an_older_version_arriving_late_does_not_overwrite_a_newer_one(store: Store) -> None:
     store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "new@x.example", at=T0)])
     late = store.commit_page("crm", "contacts", EntityType.PERSON,

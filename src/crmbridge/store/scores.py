@@ -123,11 +123,18 @@ def chunk_bounds(conn: sa.Connection, batch: int = CHUNK_PEOPLE) -> list[tuple[i
 def upsert_scores(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write person scores (insert, or replace the stored one) with one prepared statement for all
     rows: on PostgreSQL, psycopg sends them pipelined, which measured ten times faster than one
-    INSERT over arrays of the same rows (adapting 2,000-element text arrays is slow)."""
+    INSERT over arrays of the same rows (adapting 2,000-element text arrays is slow).
+
+    A stored score with the same fingerprint is left as it is: two replicas that re-score a person
+    at once (one per CRM's webhook) both see the old fingerprint, and the second write would only
+    move ``scored_ms``, which write-back then sends to every CRM, whose webhooks start it again."""
     cols = [name for name, _ in SCORE_COLUMNS]
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    postgres = conn.dialect.name == "postgresql"
+    mark = "%s" if postgres else "?"
+    differs = "IS DISTINCT FROM" if postgres else "IS NOT"
     sql = (f"INSERT INTO scores ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
-           f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])}")
+           f"ON CONFLICT (person_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])} "
+           f"WHERE scores.fingerprint {differs} excluded.fingerprint")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])

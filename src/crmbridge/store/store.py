@@ -87,6 +87,15 @@ class PageResult:
                 "stale": self.stale, "archived": self.archived, "merged": self.merged}
 
 
+def _content_hash(record: SourceRecord) -> str:
+    """What a record says, without when the CRM last touched it: a version that only moved
+    ``updated_at`` (our own write-back of score fields, which map to nothing we read) is no change.
+    Were it one, it would make that CRM the most recent for every field of the golden record, and two
+    CRMs that disagree on a field would flip the score at each of our writes, forever."""
+    data = record.model_dump_json(exclude={"updated_at"}).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[str, Any]:
     data = record.model_dump_json().encode()
     row: dict[str, Any] = {
@@ -94,7 +103,7 @@ def _row(source: str, stream: str, record: SourceRecord, stored: int) -> dict[st
         "stream": stream,
         "source_id": record.source_id,
         "data": data.decode(),
-        "content_hash": hashlib.blake2b(data, digest_size=16).hexdigest(),
+        "content_hash": _content_hash(record),
         "source_updated_ms": _ms(record.updated_at),
         "archived": record.archived or record.merged_into is not None,
         "archived_ms": stored if record.archived else None,
