@@ -144,7 +144,8 @@ def test_more_than_ten_thousand_changes_inside_one_window_are_all_synced(tmp_pat
     with SandboxServer(SandboxOptions(seed=11, contacts=12_000, time_scale=100), ["hubspot"]) as server, \
             Store(f"sqlite:///{tmp_path / 'store.db'}") as store:
         syncer(server, store).backfill(["contacts"])
-        touched = server.vendor("hubspot").touch("contacts", count=12_000)
+        # A change we read (a bare bump of last-modified is no change to the store).
+        touched = server.vendor("hubspot").touch("contacts", count=12_000, properties={"jobtitle": "Head of Sync"})
 
         stored, last = sync_until_seen(server, store, set(touched), ["contacts"])
 

@@ -108,7 +108,7 @@ def test_a_cursor_stored_before_watermarks_reads_and_the_upgrade_needs_no_backfi
         store.cursors.put("pipedrive", stream, "incremental", stored)
     store.cursors.put("pipedrive", "users", "incremental", {"ids": ["1", "2"]})
 
-    persons = state.touch("persons", count=30)
+    persons = state.touch("persons", count=30, changes={"job_title": "Head of Upgrades"})
     deal = state.live_ids("deals")[0]
     state.update("deals", deal, {"title": "Renewal, upgraded"})
     vendor.reset_stats()

@@ -371,9 +371,14 @@ class PipedriveState:
         return self.update("deals", deal_id, {"is_archived": archived}, source=source)
 
     def touch(self, kind: str, *, ids: Iterable[int] | None = None, count: int | None = None,
-              source: str = "app") -> list[int]:
+              source: str = "app", changes: Mapping[str, Any] | None = None) -> list[int]:
         """Mark records as just changed (their update time becomes now); the first ``count`` live ones
-        when no ids are given. With webhooks registered, each is a change (``is_bulk_edit`` when many)."""
+        when no ids are given. With webhooks registered, each is a change (``is_bulk_edit`` when many).
+        ``changes`` also sets fields, as an edit does: a bare bump of the update time changes nothing a
+        reader keeps."""
+        if changes:
+            chosen = [int(i) for i in ids] if ids is not None else self.live_ids(kind)[: count or 0]
+            return [rid for rid in chosen if self.update(kind, rid, changes, source=source) is not None]
         with self.lock:
             t = self.table(kind)
             chosen = [int(i) for i in ids] if ids is not None else self.live_ids(kind)[: count or 0]
