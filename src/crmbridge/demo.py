@@ -288,7 +288,7 @@ def _funnel(console: Console, store: Store, scoring: RescoreReport) -> None:
     console.print("funnel: " + "  →  ".join(f"{stages[s]:,} {s.upper() if len(s) == 3 else s}" for s in order
                                             if stages.get(s)))
     console.print("\n[bold]Top sales-ready leads (SQL), and why[/]")
-    for row in store.top_scores("sql", limit=8):
+    for row in store.scores.top_scores("sql", limit=8):
         reasons = sorted(row["data"].get("reasons", []), key=lambda r: -abs(r["points"]))[:3]
         console.print(f"  [bold]{row['total']:5.0f}[/]  {row['email'] or row['person_id']}  "
                       f"(fit {row['fit']:.0f}, engagement {row['engagement']:.0f})", highlight=False)

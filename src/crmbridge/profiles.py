@@ -61,7 +61,7 @@ class ProfileReader:
         in a few set-based queries per chunk. Companies are remembered from chunk to chunk (colleagues
         share them), within a bound."""
         companies = _Companies(self.store, self.policy)
-        for chunk in self.store.scoring_chunks(person_ids):
+        for chunk in self.store.scores.scoring_chunks(person_ids):
             yield self._from_chunk(chunk, companies), chunk.fingerprints
 
     def chunk_between(self, after: int, last: int) -> tuple[list[PersonProfile], dict[int, str]]:

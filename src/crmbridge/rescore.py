@@ -112,7 +112,7 @@ class Rescorer:
                 on_batch(report.scored - scored)
             scored = report.scored
         if person_ids is None:
-            companies.update(self.store.scored_companies())
+            companies.update(self.store.scores.scored_companies())
         self._roll_up(sorted(companies), as_of, report)
         report.seconds = time.monotonic() - started
         return report
@@ -133,7 +133,7 @@ class Rescorer:
                 rows.append(self._row(p, result, stage, fingerprint, as_of))
             if p.company_id is not None:
                 companies.add(p.company_id)
-        report.written += self.store.write_scores(rows)
+        report.written += self.store.scores.write_scores(rows)
         report.scored += len(batch)
 
     def _row(self, p: PersonProfile, score: PersonScore, stage: LifecycleStage, fingerprint: str,
@@ -163,7 +163,7 @@ class Rescorer:
             golden = {cid: merge(cid, ms, self.policy) for cid, ms in company_members(conn, chunk).items()}
             people = company_people(conn, chunk)
             known = account_fingerprints(conn, chunk)
-        history = self.store.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
+        history = self.store.scores.account_history(chunk, since_ms=int((as_of - window).timestamp() * 1000))
         rows = []
         for cid in chunk:
             company = golden.get(cid)
@@ -181,7 +181,7 @@ class Rescorer:
                          "surge": account.surge.detected, "fingerprint": account.fingerprint,
                          "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
         report.accounts += len(chunk)
-        report.accounts_written += self.store.save_account_scores(rows, at_ms=at_ms) if rows else 0
+        report.accounts_written += self.store.scores.save_account_scores(rows, at_ms=at_ms) if rows else 0
 
 
 @contextmanager
@@ -243,12 +243,12 @@ def affected_people(store: Store, source: str, report: RunReport) -> set[int]:
 
 
 def funnel(store: Store) -> dict[str, int]:
-    counts = store.stage_counts()
+    counts = store.scores.stage_counts()
     return {stage.value: counts.get(stage.value, 0) for stage in LifecycleStage if counts.get(stage.value)}
 
 
 def top(store: Store, stage: str = "sql", limit: int = 10) -> Iterable[dict[str, Any]]:
-    return store.top_scores(stage, limit)
+    return store.scores.top_scores(stage, limit)
 
 
 _REJECTED_LEAD_STATUSES = frozenset({"unqualified", "bad_timing", "rejected", "disqualified"})
@@ -290,7 +290,7 @@ def outcome_samples(store: Store) -> list[Sample]:
             by_person[cid] = outcome
     samples = []
     for cid, outcome in sorted(by_person.items()):
-        row = store.score_of(cid)
+        row = store.scores.score_of(cid)
         if row is not None:
             samples.append(Sample(float(row["total"]), outcome, row["email"] or str(cid)))
     return samples

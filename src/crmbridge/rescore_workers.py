@@ -94,7 +94,7 @@ def run_forked(rescorer: Rescorer, workers: int, on_batch: Callable[[int], None]
                 companies |= theirs
                 if on_batch:
                     on_batch(part.scored)
-            companies.update(rescorer.store.scored_companies())
+            companies.update(rescorer.store.scores.scored_companies())
             ids = sorted(companies)
             for part in pool.imap(_accounts, [ids[i:i + ACCOUNT_BATCH] for i in range(0, len(ids), ACCOUNT_BATCH)]):
                 _add(report, part)

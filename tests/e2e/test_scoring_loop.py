@@ -58,7 +58,7 @@ def test_a_sync_rescores_exactly_the_people_its_changes_touch(scored) -> None:
         assert len(people) == 5
         result = rescorer.run(people)
         assert result.scored == 5 and 0 < result.written <= 5
-        assert {store.score_of(p)["email"] for p in people} == {
+        assert {store.scores.score_of(p)["email"] for p in people} == {
             sandbox.get("contacts", t)["email"].strip().lower() for t in touched}
     finally:
         sandbox.reset()
@@ -73,7 +73,7 @@ def test_decay_moves_scores_with_time_alone(scored) -> None:
 
 def test_score_explain_shows_the_reasons_of_an_sql(scored, monkeypatch) -> None:
     _, store, _, _, path = scored
-    sql = store.top_scores("sql", limit=1)[0]
+    sql = store.scores.top_scores("sql", limit=1)[0]
     monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("CRMBRIDGE_SCORING_MODEL", str(MODEL))
     result = CliRunner().invoke(app, ["score", "explain", sql["email"].upper(), "--format", "json"])

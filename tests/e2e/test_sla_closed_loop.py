@@ -116,7 +116,7 @@ def test_what_sales_did_reaches_marketing_and_the_deal_shows_its_sla(world) -> N
     final = [o for o in outcomes if o["kind"] in ("won", "lost", "rejected")]
     assert final
     for o in final:
-        email = (store.score_of(int(o["person_id"])) or {}).get("email") or str(o["person_id"])
+        email = (store.scores.score_of(int(o["person_id"])) or {}).get("email") or str(o["person_id"])
         assert samples.get(email) in ("won", "lost", "rejected"), (o, samples.get(email))
 
     # The hand-off deals in Pipedrive show their SLA where sellers work.
@@ -161,7 +161,7 @@ def test_a_rejected_lead_is_recycled_and_handed_off_again_as_a_new_generation(wo
                             {s: _connector(server, s) for s in SOURCES}, notifier=Notifier())
     report = again.run()
     second = {o.person_id: o for o in report.handoffs.outcomes}
-    still_sql = {p for p in recycled if (store.score_of(p) or {}).get("stage") == "sql"}
+    still_sql = {p for p in recycled if (store.scores.score_of(p) or {}).get("stage") == "sql"}
     assert set(second) == still_sql and still_sql
     old_deals = {h["deal_id"] for h in recycled.values()}
     for outcome in second.values():

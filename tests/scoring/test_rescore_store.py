@@ -167,7 +167,7 @@ def expected_accounts(store: Store, model: ScoringModel, policy: MergePolicy, as
     accounts = AccountScorer(model)
     ids = sorted({r["company_id"] for r in (*scored.values(), *stored.values()) if r["company_id"] is not None})
     golden = {cid: merge(cid, ms, policy) for cid, ms in store.identities.members(EntityType.COMPANY, ids).items()}
-    history = store.account_history(ids, since_ms=int((as_of - WINDOW).timestamp() * 1000))
+    history = store.scores.account_history(ids, since_ms=int((as_of - WINDOW).timestamp() * 1000))
     views: dict[int, list[Any]] = {}
     for pid in sorted(stored):
         row = stored[pid]

@@ -301,9 +301,8 @@ def test_a_bad_ranking_names_file_line_and_key(default_model: ScoringModel, orde
 # --- explaining a persona ----------------------------------------------------------------------------
 
 def explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # type: ignore[no-untyped-def]
-    from crmbridge.cli import app as main_app
-
     from crmbridge import cli
+    from crmbridge.cli import app as main_app
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", f"sqlite:///{tmp_path / 'store' / 'crmbridge.db'}")

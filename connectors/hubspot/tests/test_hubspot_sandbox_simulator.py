@@ -117,7 +117,7 @@ def test_hand_raisers_become_sales_qualified_through_webhooks_end_to_end(make_sa
         receiver.stop()
     for person in raised:
         [canonical] = store.identities.people_by_email(person["email"].lower())
-        score = store.score_of(canonical)
+        score = store.scores.score_of(canonical)
         assert score is not None and score["stage"] == "sql", person
         assert "contact_request" in str(score["data"]), "the hand-raise is why"
     store.close()
@@ -125,7 +125,7 @@ def test_hand_raisers_become_sales_qualified_through_webhooks_end_to_end(make_sa
 
 def _stage(store: Store, email: str) -> str | None:
     [canonical] = store.identities.people_by_email(email.lower())
-    score = store.score_of(canonical)
+    score = store.scores.score_of(canonical)
     return None if score is None else str(score["stage"])
 
 

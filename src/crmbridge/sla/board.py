@@ -82,7 +82,7 @@ class StoreSnapshot:
                 for name, g in report["groups"].items()]
 
     def _funnel(self) -> Funnel:
-        stages = self.store.stage_counts()
+        stages = self.store.scores.stage_counts()
         h, o = schema.handoffs.c, schema.outcomes.c
         with self.store.engine.connect() as conn:
             handoffs = int(conn.execute(sa.select(sa.func.count()).where(h.status == "done")).scalar() or 0)

@@ -54,7 +54,7 @@ class SurgeWatch:
         if not fresh:
             return 0
         companies = self.store.identities.members(EntityType.COMPANY, [cid for cid, *_ in fresh])
-        people = self.store.company_people([cid for cid, *_ in fresh])
+        people = self.store.scores.company_people([cid for cid, *_ in fresh])
         owners = self._owners()
         announced = 0
         for cid, at, before, score, data in fresh:

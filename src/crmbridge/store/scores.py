@@ -3,13 +3,15 @@ activities and stored fingerprints, and the scores that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
-from crmbridge.model import Company, Person
+from crmbridge.model import Company, EntityType, Person
+from crmbridge.store import schema
 from crmbridge.store.decode import DECODERS
 from crmbridge.store.features import ScoringActivity, decode_facts
 
@@ -216,3 +218,134 @@ def account_fingerprints(conn: sa.Connection, company_ids: Sequence[int]) -> dic
         sql = f"SELECT company_id, fingerprint FROM account_scores WHERE company_id IN ({_marks(dialect, len(ids))})"
         out.update((int(c), fp) for c, fp in _fetch(conn, sql, ids))
     return out
+
+
+class Scores:
+    """The ``scores``, ``account_scores`` and ``account_history`` tables: what a re-score reads and
+    writes, and what commands and the dashboard show of it."""
+
+    def __init__(self, engine: sa.Engine, insert: Callable[[sa.Table], Any]) -> None:
+        self.engine = engine
+        self._insert = insert
+
+    def scoring_chunks(self, person_ids: Iterable[int] | None = None, batch: int = CHUNK_PEOPLE
+                       ) -> Iterator[ScoringChunk]:
+        """Everyone (``person_ids`` None) or the given canonical people, a chunk at a time, each chunk
+        read in two set-based queries: live member records with their activities' scoring facts, and
+        stored fingerprints.
+
+        Everyone is walked by canonical id ranges (keyset, never OFFSET), so each chunk costs the same
+        however far into the store it lies, and memory holds one chunk.
+        """
+        if person_ids is not None:
+            ids = sorted(set(person_ids))
+            for start in range(0, len(ids), IN_LIMIT):
+                chunk = self._scoring_chunk(ids=ids[start:start + IN_LIMIT])
+                if chunk.people:
+                    yield chunk
+            return
+        ident = schema.identities.c
+        after = 0
+        while True:
+            ahead = (sa.select(ident.canonical_id).where(ident.entity == EntityType.PERSON.value,
+                                                         ident.canonical_id > after)
+                     .order_by(ident.canonical_id).limit(batch).subquery())
+            with self.engine.connect() as conn:
+                last = conn.execute(sa.select(sa.func.max(ahead.c.canonical_id))).scalar()
+            if last is None:
+                return
+            chunk = self._scoring_chunk(after=after, last=int(last))
+            if chunk.people:
+                yield chunk
+            after = int(last)
+
+    def _scoring_chunk(self, *, after: int = 0, last: int = 0, ids: Sequence[int] = ()) -> ScoringChunk:
+        with self.engine.connect() as conn:
+            return read_chunk(conn, after=after, last=last, ids=ids)
+
+    def write_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store person scores already known to have changed (their fingerprints were compared when
+        they were read), in one transaction; returns how many were written."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            upsert_scores(conn, rows)
+        return len(rows)
+
+    def company_people(self, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """For an account roll-up, each company's scored people in person id order: (email,
+        engagement, disqualified, stage, persona, responded); only those two are read from the data."""
+        sc = schema.scores.c
+        out: dict[int, list[tuple[Any, ...]]] = {}
+        loads = orjson.loads
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(company_ids)):
+                q = sa.select(sc.company_id, sc.email, sc.engagement, sc.disqualified, sc.stage, sc.data).where(
+                    sc.company_id.in_(chunk)).order_by(sc.company_id, sc.person_id)
+                for cid, email, engagement, disqualified, stage, data in conn.execute(q):
+                    d = loads(data)
+                    out.setdefault(int(cid), []).append(
+                        (email, engagement, disqualified, stage, d.get("persona"), d.get("responded")))
+        return out
+
+    def scored_companies(self) -> list[int]:
+        sc = schema.scores.c
+        with self.engine.connect() as conn:
+            return sorted(int(c) for c in conn.execute(
+                sa.select(sc.company_id).distinct().where(sc.company_id.is_not(None))).scalars())
+
+    def account_history(self, company_ids: Sequence[int], since_ms: int) -> dict[int, list[tuple[int, float]]]:
+        ah = schema.account_history.c
+        out: dict[int, list[tuple[int, float]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunked(list(company_ids)):
+                q = sa.select(ah.company_id, ah.at_ms, ah.score).where(
+                    ah.company_id.in_(chunk), ah.at_ms >= since_ms).order_by(ah.company_id, ah.at_ms)
+                for cid, at, score in conn.execute(q):
+                    out.setdefault(int(cid), []).append((int(at), float(score)))
+        return out
+
+    def save_account_scores(self, rows: Sequence[Mapping[str, Any]], at_ms: int) -> int:
+        """Store account scores whose fingerprint changed, and note each new score in the history."""
+        table, history = schema.account_scores, schema.account_history
+        with self.engine.begin() as conn:
+            known: dict[int, str] = {}
+            for chunk in chunked([int(r["company_id"]) for r in rows]):
+                known.update({int(c): fp for c, fp in conn.execute(sa.select(
+                    table.c.company_id, table.c.fingerprint).where(table.c.company_id.in_(chunk)))})
+            changed = [r for r in rows if known.get(int(r["company_id"])) != r["fingerprint"]]
+            if changed:
+                stmt = self._insert(table)
+                stmt = stmt.on_conflict_do_update(index_elements=["company_id"], set_={
+                    c.name: stmt.excluded[c.name] for c in table.columns if c.name != "company_id"})
+                conn.execute(stmt, [dict(r) for r in changed])
+                conn.execute(self._insert(history).on_conflict_do_nothing(), [
+                    {"company_id": r["company_id"], "at_ms": at_ms, "score": r["score"]} for r in changed])
+        return len(changed)
+
+    def score_of(self, person_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.scores).where(schema.scores.c.person_id == person_id)).first()
+        return None if row is None else {**row._asdict(), "data": orjson.loads(row.data)}
+
+    def stage_counts(self) -> dict[str, int]:
+        sc = schema.scores.c
+        with self.engine.connect() as conn:
+            return {stage: int(n) for stage, n in conn.execute(
+                sa.select(sc.stage, sa.func.count()).group_by(sc.stage))}
+
+    def top_scores(self, stage: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        sc = schema.scores.c
+        q = sa.select(schema.scores).order_by(sc.total.desc(), sc.person_id).limit(limit)
+        if stage:
+            q = q.where(sc.stage == stage)
+        with self.engine.connect() as conn:
+            return [{**row._asdict(), "data": orjson.loads(row.data)} for row in conn.execute(q)]
+
+
+IN_LIMIT = 500  # ids per IN (...) clause
+
+
+def chunked(items: Sequence[Any], size: int = IN_LIMIT) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
