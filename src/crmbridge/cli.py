@@ -165,7 +165,7 @@ def run_source(command: str, settings: Settings, source: str, streams: Sequence[
         store.close()
 
 
-SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="an installed connector (e.g. hubspot), "
+SourceOpt = Annotated[str | None, typer.Option("--source", "-s", help="the name of an installed connector, "
                                                                       "or all (default: CRMBRIDGE_SOURCES)")]
 StreamOpt = Annotated[list[str] | None, typer.Option("--stream", help="only these streams (repeatable)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table or json")]

@@ -357,7 +357,7 @@ class SourceMapping:
         _check_version(data, locator)
         source = data.get("source")
         if not isinstance(source, str) or not source:
-            raise locator.error("'source' names the connector (e.g. hubspot)", ("source",))
+            raise locator.error("'source' names an installed connector plugin", ("source",))
         streams = data.get("streams")
         if not isinstance(streams, dict) or not streams:
             raise locator.error("'streams' maps each vendor stream to a canonical entity", ("streams",))

@@ -18,7 +18,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def sandbox_extra(assignments: Iterable[str], plugins: Mapping[str, ConnectorPlugin]) -> dict[str, Any]:
-    """``extra`` keys and typed values for ``["hubspot.tier=free", ...]``; a ``ConfigError`` (exit 2)
+    """``extra`` keys and typed values for ``["<connector>.<name>=<value>", ...]``; a ``ConfigError`` (exit 2)
     names the first assignment no plugin declares, or whose value does not parse."""
     extra: dict[str, Any] = {}
     for text in assignments:
@@ -28,7 +28,7 @@ def sandbox_extra(assignments: Iterable[str], plugins: Mapping[str, ConnectorPlu
 
 
 def describe(plugins: Mapping[str, ConnectorPlugin]) -> list[str]:
-    """One line per declared option: ``hubspot.tier (free|starter|...; default professional): help``."""
+    """One line per declared option: ``<connector>.<name> (<choices or type>; default <value>): help``."""
     lines = []
     for name, found in sorted(plugins.items()):
         for option in found.capabilities.sandbox_options:
