@@ -20,12 +20,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmbridge.connectors import SANDBOX_TOKEN, plugin
-from crmbridge.identity import load_policy
+from crmbridge.connectors import SANDBOX_TOKEN
 from crmbridge.notify import Notifier
-from crmbridge.rescore import Rescorer
 from crmbridge.sandbox import SandboxServer
-from crmbridge.scoring import ScoringModel
 from crmbridge.settings import load_settings
 from crmbridge.store import Store
 from crmbridge.store import schema as S
@@ -36,7 +33,8 @@ from crmbridge.writeback.build import build_writeback
 from crmbridge.writeback.run import WriteBack
 
 from . import killpoints
-from .conftest import ROOT, TIME_SCALE, sandbox_options
+from .conftest import ROOT, sandbox_options
+from .writeback_world import backfilled_and_scored, connector
 
 pytestmark = [pytest.mark.xdist_group("writeback-e2e"), pytest.mark.slow]
 
@@ -44,9 +42,7 @@ SOURCES = ("hubspot", "pipedrive")
 DEALS_CREATE = {"hubspot": "POST /crm/v3/objects/deals", "pipedrive": "POST /api/v2/deals"}
 
 
-def _connector(server: SandboxServer, source: str) -> Any:
-    return plugin(source).sandbox_connector(server.base_url(source), time_scale=TIME_SCALE,
-                                            **({"backoff_base_seconds": 0.02, "backoff_max_seconds": 0.2}))
+_connector = connector
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +54,7 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture(scope="module")
 def scored(server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both CRMs backfilled and scored, once; each test works on a copy."""
-    path = tmp_path_factory.mktemp("writeback") / "store.db"
-    settings = load_settings()
-    with Store(f"sqlite:///{path}") as store:
-        for source in SOURCES:
-            c = _connector(server, source)
-            Syncer(store, c, load_mapping(store, c, ROOT / "mappings" / f"{source}.yaml")).backfill()
-        Rescorer(store, ScoringModel.load(settings.scoring_model_path), load_policy(settings.merge_policy_file)).run()
-    return path
+    return backfilled_and_scored(server, tmp_path_factory.mktemp("writeback") / "store.db")
 
 
 @pytest.fixture

@@ -55,7 +55,11 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture(scope="module")
 def scored(server: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both CRMs backfilled and scored, once; each test works on a copy."""
-    path = tmp_path_factory.mktemp("handoff-world") / "store.db"
+    return backfilled_and_scored(server, tmp_path_factory.mktemp("handoff-world") / "store.db")
+
+
+def backfilled_and_scored(server: SandboxServer, path: Path) -> Path:
+    """A SQLite store at ``path`` with both CRMs backfilled and everyone scored."""
     settings = load_settings()
     with Store(f"sqlite:///{path}") as store:
         for source in SOURCES:
