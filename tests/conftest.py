@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -57,3 +58,25 @@ def store(database_url) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+# Debian's chromium, driven by playwright (which cannot download its own browsers here or in CI).
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """A headless chromium for the dashboard's browser tests; they skip where chromium is not installed."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (CI installs it in .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    args = CHROMIUM_ARGS + (["--no-sandbox"] if os.geteuid() == 0 else [])  # root has no user namespace sandbox
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -3,10 +3,8 @@ with its words, on the open page without a reload."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,22 +14,9 @@ from dashboard_helpers import TOKEN, MutableSource, board_app, breached, row, se
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it in .ci/run)")
 
-LAUNCH_ARGS = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    args = LAUNCH_ARGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_breach_turns_the_open_board_red_without_a_reload(browser, tmp_path: Path):

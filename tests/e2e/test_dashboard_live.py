@@ -9,10 +9,8 @@ wall clock (24/7), so a hand-off is on track for about 6 s, at risk for 3 s more
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,6 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = [pytest.mark.xdist_group("sla-e2e"), pytest.mark.slow, pytest.mark.postgres,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it in .ci/run)")]
 
-# As tests/dashboard launches it.
-LAUNCH_ARGS = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TOKEN = "dashboard-token-for-the-live-test"
 SPEED = 300.0
@@ -42,17 +37,6 @@ policies:
 """
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    args = LAUNCH_ARGS + (["--no-sandbox"] if os.geteuid() == 0 else [])
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def api(base: str, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
