@@ -238,8 +238,8 @@ def arrivals(store: Any, n: int, k: int, rng: random.Random) -> None:
                   status=DealStatus.LOST if j % 2 == 0 else DealStatus.OPEN, owner_id=f"u{i % OWNERS}",
                   person_ids=[f"p{i}"], updated_at=at, closed_at=at if j % 2 == 0 else None)
              for j, i in enumerate(leads[100:])]
-    store.commit_page("pipedrive", "activities", EntityType.ACTIVITY, acts)
-    store.commit_page("pipedrive", "deals", EntityType.DEAL, deals)
+    store.records.commit_page("pipedrive", "activities", EntityType.ACTIVITY, acts)
+    store.records.commit_page("pipedrive", "deals", EntityType.DEAL, deals)
 
 
 def tick_child(url: str, n: int, notify: bool, seed: int) -> None:

@@ -241,8 +241,8 @@ def main() -> int:
     store = Store(url)
     inbox = Inbox(store)
     try:
-        contacts = sorted(store.live_ids("hubspot", "contacts", EntityType.PERSON), key=int)
-        persons = sorted(store.live_ids("pipedrive", "persons", EntityType.PERSON), key=int)
+        contacts = sorted(store.records.live_ids("hubspot", "contacts", EntityType.PERSON), key=int)
+        persons = sorted(store.records.live_ids("pipedrive", "persons", EntityType.PERSON), key=int)
         # 1. ingest
         latencies, acked, seconds = asyncio.run(send_all(daemon, SECRET, contacts, persons, args.events,
                                                          args.senders))

@@ -28,8 +28,9 @@ def company(source: str, sid: str, name: str, domain: str | None, **kw) -> Compa
 
 
 def test_the_same_email_in_two_crms_is_one_person_keeping_both_ids(store: Store) -> None:
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON,
+                              [person("pipedrive", "77", "ada@acme.example")])
 
     assert store.identities.count(EntityType.PERSON) == 1
     ((cid, members),) = list(store.identities.groups(EntityType.PERSON))
@@ -43,18 +44,20 @@ def groups(store: Store, entity: EntityType) -> set[frozenset[tuple[str, str]]]:
 
 
 def test_the_order_in_which_crms_are_read_does_not_matter(store: Store) -> None:
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example"),
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON,
+                              [person("pipedrive", "77", "ada@acme.example")])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example"),
                                                                  person("hubspot", "2", "bob@acme.example")])
     assert groups(store, EntityType.PERSON) == {frozenset({("pipedrive", "77"), ("hubspot", "1")}),
                                                 frozenset({("hubspot", "2")})}
 
 
 def test_an_email_change_in_one_crm_does_not_create_a_second_person(store: Store) -> None:
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
-    store.commit_page("hubspot", "contacts", EntityType.PERSON,
-                      [person("hubspot", "1", "ada.lovelace@acme.example", at=T0 + timedelta(days=1))])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [person("hubspot", "1", "ada@acme.example")])
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON,
+                              [person("pipedrive", "77", "ada@acme.example")])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON,
+                              [person("hubspot", "1", "ada.lovelace@acme.example", at=T0 + timedelta(days=1))])
 
     assert store.identities.count(EntityType.PERSON) == 1
     assert store.identities.canonical_id(EntityType.PERSON, "hubspot", "1") == store.identities.canonical_id(
@@ -62,19 +65,20 @@ def test_an_email_change_in_one_crm_does_not_create_a_second_person(store: Store
 
 
 def test_duplicates_inside_one_crm_stay_separate_identities(store: Store) -> None:
-    store.commit_page("hubspot", "contacts", EntityType.PERSON,
-                      [person("hubspot", "1", "ada@acme.example"), person("hubspot", "2", "ada@acme.example")])
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [person("pipedrive", "77", "ada@acme.example")])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON,
+                              [person("hubspot", "1", "ada@acme.example"), person("hubspot", "2", "ada@acme.example")])
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON,
+                              [person("pipedrive", "77", "ada@acme.example")])
     assert store.identities.count(EntityType.PERSON) == 2
 
 
 def test_companies_match_by_domain_then_by_name_but_never_by_free_mail(store: Store) -> None:
-    store.commit_page("hubspot", "companies", EntityType.COMPANY, [
+    store.records.commit_page("hubspot", "companies", EntityType.COMPANY, [
         company("hubspot", "c1", "Acme GmbH", "acme.example"),
         company("hubspot", "c2", "Northgate Logistics", None),
         company("hubspot", "c3", "Solo Consulting", "gmail.com"),
     ])
-    store.commit_page("pipedrive", "organizations", EntityType.COMPANY, [
+    store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY, [
         company("pipedrive", "o1", "ACME", "acme.example"),
         company("pipedrive", "o2", "Northgate Logistics Ltd.", "northgate.example"),
         company("pipedrive", "o3", "Other Freelancer", "gmail.com"),
@@ -103,7 +107,7 @@ def test_companies_get_the_same_partners_whichever_crm_is_read_first(store: Stor
     for source in (first, *(s for s in pages if s != first)):
         stream, records = pages[source]
         for record in records:  # a page each: every arrival order inside a CRM is as possible as another
-            store.commit_page(source, stream, EntityType.COMPANY, [record])
+            store.records.commit_page(source, stream, EntityType.COMPANY, [record])
 
     assert groups(store, EntityType.COMPANY) == EXPECTED
     (conflict,) = store.identities.name_conflicts()
@@ -112,20 +116,20 @@ def test_companies_get_the_same_partners_whichever_crm_is_read_first(store: Stor
 
 
 def test_a_name_link_is_undone_when_a_second_company_with_that_name_arrives(store: Store) -> None:
-    store.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[2]])
-    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[2]])
+    store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[2]])
+    store.records.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[2]])
     assert frozenset({("hubspot", "c3"), ("pipedrive", "o3")}) in groups(store, EntityType.COMPANY)
 
-    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[3]])
+    store.records.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[3]])
     assert groups(store, EntityType.COMPANY) == {frozenset({("hubspot", "c3")}), frozenset({("hubspot", "c4")}),
                                                  frozenset({("pipedrive", "o3")})}
 
 
 def test_a_company_with_the_same_domain_takes_the_place_a_name_held(store: Store) -> None:
-    store.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[0]])
-    store.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[0]])
-    store.commit_page("pipedrive", "organizations", EntityType.COMPANY,
-                      [company("pipedrive", "o9", "Acme Europe", "acme.example")])
+    store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY, [PIPEDRIVE[0]])
+    store.records.commit_page("hubspot", "companies", EntityType.COMPANY, [HUBSPOT[0]])
+    store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY,
+                              [company("pipedrive", "o9", "Acme Europe", "acme.example")])
     assert groups(store, EntityType.COMPANY) == {frozenset({("hubspot", "c1"), ("pipedrive", "o9")}),
                                                  frozenset({("pipedrive", "o1")})}
 
@@ -220,8 +224,8 @@ def test_a_single_record_identity_merges_like_a_multi_record_one() -> None:
 def test_status_lists_the_company_names_held_apart_for_review(monkeypatch, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     with Store(url) as store:
-        store.commit_page("hubspot", "companies", EntityType.COMPANY, HUBSPOT)
-        store.commit_page("pipedrive", "organizations", EntityType.COMPANY, PIPEDRIVE)
+        store.records.commit_page("hubspot", "companies", EntityType.COMPANY, HUBSPOT)
+        store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY, PIPEDRIVE)
     monkeypatch.setenv("CRMBRIDGE_DATABASE_URL", url)
 
     shown = CliRunner().invoke(app, ["status"])

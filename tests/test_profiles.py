@@ -12,20 +12,20 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _seed(store: Store) -> None:
-    store.commit_page("hubspot", "companies", EntityType.COMPANY,
-                      [Company(source="hubspot", source_id="c1", name="Acme", domain="acme.example", employees=250)])
-    store.commit_page("pipedrive", "organizations", EntityType.COMPANY,
-                      [Company(source="pipedrive", source_id="o1", name="ACME GmbH", domain="acme.example")])
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [
+    store.records.commit_page("hubspot", "companies", EntityType.COMPANY, [
+        Company(source="hubspot", source_id="c1", name="Acme", domain="acme.example", employees=250)])
+    store.records.commit_page("pipedrive", "organizations", EntityType.COMPANY,
+                              [Company(source="pipedrive", source_id="o1", name="ACME GmbH", domain="acme.example")])
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [
         Person(source="hubspot", source_id="p1", email="ada@acme.example", company_ids=["c1"], updated_at=T0),
         Person(source="hubspot", source_id="p2", email="bob@acme.example", company_ids=["c1"], updated_at=T0)])
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON, [
         Person(source="pipedrive", source_id="9", email="ada@acme.example", title="CTO", company_ids=["o1"],
                updated_at=T0 + timedelta(days=1))])
-    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [
+    store.records.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [
         Activity(source="hubspot", source_id="e1", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["p1"]),
         Activity(source="hubspot", source_id="e2", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["p2"])])
-    store.commit_page("pipedrive", "activities", EntityType.ACTIVITY, [
+    store.records.commit_page("pipedrive", "activities", EntityType.ACTIVITY, [
         Activity(source="pipedrive", source_id="a1", kind=ActivityKind.CALL, occurred_at=T0 + timedelta(hours=1),
                  person_ids=["9"])])
 
@@ -51,7 +51,7 @@ def test_reading_everyone_yields_each_identity_once(store: Store) -> None:
 
 def test_archived_activities_do_not_count(store: Store) -> None:
     _seed(store)
-    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
+    store.records.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
     (ada,) = ProfileReader(store).by_email("ada@acme.example")
     assert [a.source_id for a in ada.profile.activities] == ["a1"]
 
@@ -76,7 +76,7 @@ def test_a_chunk_builds_the_golden_record_merge_builds(store: Store) -> None:
 
 def test_a_rescore_chunk_reads_the_profiles_reading_everyone_gives(store: Store) -> None:
     _seed(store)
-    store.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
+    store.records.commit_page("hubspot", "web_events", EntityType.ACTIVITY, [], archived_ids=["e1"])
     reader = ProfileReader(store)
     everyone = {p.person_id: p for batch in reader.all() for p in batch}
     chunked = {p.person_id: p for batch, _ in reader.chunks() for p in batch}

@@ -20,109 +20,111 @@ def person(pid: str, email: str = "ada@example.com", *, at: datetime = T0, **kw)
 
 
 def test_people_are_keyed_by_source_id_so_a_changed_email_updates_the_same_record(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "ada@old.example")])
-    result = store.commit_page("crm", "contacts", EntityType.PERSON,
-                               [person("1", "ada@new.example", at=T0 + timedelta(minutes=1))])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "ada@old.example")])
+    result = store.records.commit_page("crm", "contacts", EntityType.PERSON,
+                                       [person("1", "ada@new.example", at=T0 + timedelta(minutes=1))])
 
     assert (result.new, result.changed) == (0, 1)
-    stored = store.get(EntityType.PERSON, "crm", "1")
+    stored = store.records.get(EntityType.PERSON, "crm", "1")
     assert stored is not None and stored.email == "ada@new.example"
-    assert store.counts()["crm"]["contacts"]["live"] == 1
+    assert store.records.counts()["crm"]["contacts"]["live"] == 1
 
 
 def test_storing_the_same_record_twice_writes_nothing_the_second_time(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
-    again = store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    again = store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
     assert again.unchanged == 1 and again.changed_ids == []
 
 
 def test_a_version_that_only_moved_updated_at_is_no_change(store: Store) -> None:
     # What our own write-back of score fields looks like when read back: nothing we map changed.
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", at=T0)])
-    bumped = store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", at=T0 + timedelta(minutes=3))])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1", at=T0)])
+    bumped = store.records.commit_page("crm", "contacts", EntityType.PERSON,
+                                       [person("1", at=T0 + timedelta(minutes=3))])
 
     assert (bumped.unchanged, bumped.changed, bumped.changed_ids) == (1, 0, [])
     # so it cannot make this CRM the most recent source of every field of the golden record
-    assert store.get(EntityType.PERSON, "crm", "1").updated_at == T0
+    assert store.records.get(EntityType.PERSON, "crm", "1").updated_at == T0
 
 
 def test_an_older_version_arriving_late_does_not_overwrite_a_newer_one(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "new@x.example", at=T0)])
-    late = store.commit_page("crm", "contacts", EntityType.PERSON,
-                             [person("1", "old@x.example", at=T0 - timedelta(hours=1))])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1", "new@x.example", at=T0)])
+    late = store.records.commit_page("crm", "contacts", EntityType.PERSON,
+                                     [person("1", "old@x.example", at=T0 - timedelta(hours=1))])
     assert late.stale == 1
-    assert store.get(EntityType.PERSON, "crm", "1").email == "new@x.example"
+    assert store.records.get(EntityType.PERSON, "crm", "1").email == "new@x.example"
 
 
 def test_archived_records_are_kept_but_no_longer_counted_live(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
-    result = store.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["2", "404"])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
+    result = store.records.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["2", "404"])
 
     assert result.archived == 1
-    assert store.counts()["crm"]["contacts"] == {"entity": "person", "live": 1, "archived": 1}
-    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
-    assert store.get(EntityType.PERSON, "crm", "2") is not None
+    assert store.records.counts()["crm"]["contacts"] == {"entity": "person", "live": 1, "archived": 1}
+    assert store.records.live_count("crm", "contacts", EntityType.PERSON) == 1
+    assert store.records.get(EntityType.PERSON, "crm", "2") is not None
 
 
 def test_a_merged_record_follows_the_surviving_id_and_its_links_move_with_it(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
     call = Activity(source="crm", source_id="a1", kind=ActivityKind.CALL, occurred_at=T0, person_ids=["2"])
-    store.commit_page("crm", "calls", EntityType.ACTIVITY, [call])
+    store.records.commit_page("crm", "calls", EntityType.ACTIVITY, [call])
 
     survivor = person("1", at=T0 + timedelta(minutes=5), merged_ids=["2"])
-    result = store.commit_page("crm", "contacts", EntityType.PERSON, [survivor])
+    result = store.records.commit_page("crm", "contacts", EntityType.PERSON, [survivor])
 
     assert result.merged == 1
-    assert store.get(EntityType.PERSON, "crm", "2").source_id == "1"
-    assert store.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a1"]}
-    assert store.links_to("crm", EntityType.PERSON, ["2"], EntityType.ACTIVITY) == {}
-    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
+    assert store.records.get(EntityType.PERSON, "crm", "2").source_id == "1"
+    assert store.records.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a1"]}
+    assert store.records.links_to("crm", EntityType.PERSON, ["2"], EntityType.ACTIVITY) == {}
+    assert store.records.live_count("crm", "contacts", EntityType.PERSON) == 1
 
 
 def test_a_merge_that_makes_a_new_record_keeps_the_identity_of_the_records_it_merged(store: Store) -> None:
     # HubSpot gives the survivor of a merge a new id and lists both old ids in hs_merged_object_ids.
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
     first = store.identities.canonical_id(EntityType.PERSON, "crm", "1")
     survivor = person("3", at=T0 + timedelta(minutes=5), merged_ids=["1", "2"])
-    store.commit_page("crm", "contacts", EntityType.PERSON, [survivor], merged={"1": "3", "2": "3"})
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [survivor], merged={"1": "3", "2": "3"})
 
     assert store.identities.canonical_id(EntityType.PERSON, "crm", "3") == first
-    assert store.live_count("crm", "contacts", EntityType.PERSON) == 1
+    assert store.records.live_count("crm", "contacts", EntityType.PERSON) == 1
 
 
 def test_links_to_an_already_merged_record_are_stored_against_the_survivor(store: Store) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
-    store.commit_page("crm", "contacts", EntityType.PERSON, [], merged={"2": "1"})
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "dup@x.example")])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [], merged={"2": "1"})
     late = Activity(source="crm", source_id="a9", kind=ActivityKind.PAGE_VIEW, occurred_at=T0, person_ids=["2"])
-    store.commit_page("crm", "web_events", EntityType.ACTIVITY, [late])
+    store.records.commit_page("crm", "web_events", EntityType.ACTIVITY, [late])
 
-    assert store.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a9"]}
+    assert store.records.links_to("crm", EntityType.PERSON, ["1"], EntityType.ACTIVITY) == {"1": ["a9"]}
 
 
 def test_a_checkpoint_is_committed_with_its_page_or_not_at_all(store: Store, monkeypatch) -> None:
-    store.commit_page("crm", "contacts", EntityType.PERSON, [person("1")], cursors=[("backfill", {"after": "1"})])
+    store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1")],
+                              cursors=[("backfill", {"after": "1"})])
     assert store.cursors.get("crm", "contacts", "backfill") == {"after": "1"}
 
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(store, "_archive", crash)
+    monkeypatch.setattr(store.records, "_archive", crash)
     with contextlib.suppress(RuntimeError):
-        store.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")],
-                          cursors=[("backfill", {"after": "2"})])
+        store.records.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")],
+                                  cursors=[("backfill", {"after": "2"})])
     assert store.cursors.get("crm", "contacts", "backfill") == {"after": "1"}
-    assert store.get(EntityType.PERSON, "crm", "2") is None
+    assert store.records.get(EntityType.PERSON, "crm", "2") is None
 
 
 def test_snapshots_are_equal_for_equal_contents_whatever_the_order_of_writes(database_url, tmp_path) -> None:
     a = Store(database_url)
-    a.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
+    a.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1"), person("2", "b@x.example")])
     first = a.snapshot()
     b = Store(f"sqlite:///{tmp_path / 'other.db'}")
-    b.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")])
-    b.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
+    b.records.commit_page("crm", "contacts", EntityType.PERSON, [person("2", "b@x.example")])
+    b.records.commit_page("crm", "contacts", EntityType.PERSON, [person("1")])
     assert b.snapshot() == first
-    b.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["1"])
+    b.records.commit_page("crm", "contacts", EntityType.PERSON, [], archived_ids=["1"])
     assert b.snapshot() != first
     a.close()
     b.close()
@@ -131,7 +133,7 @@ def test_snapshots_are_equal_for_equal_contents_whatever_the_order_of_writes(dat
 def test_migrating_twice_is_harmless(store: Store) -> None:
     migrate(store.engine)
     migrate(store.engine)
-    assert store.counts() == {}
+    assert store.records.counts() == {}
 
 
 def test_quarantine_counts_attempts_and_release_forgets(store: Store) -> None:

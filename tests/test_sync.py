@@ -93,12 +93,12 @@ def test_a_deletion_no_answer_reports_is_found_by_reconciling_every_live_id(stor
     del crm.people["003"]
 
     plain = Syncer(store, crm, MAPPING).sync()
-    assert store.live_count("mem", "people", EntityType.PERSON) == 5 and not plain.streams["people"].reconciled
+    assert store.records.live_count("mem", "people", EntityType.PERSON) == 5 and not plain.streams["people"].reconciled
 
     report = Syncer(store, crm, MAPPING).sync(reconcile=True)
     assert report.streams["people"].stored.archived == 1
-    assert store.live_ids("mem", "people", EntityType.PERSON) == {"000", "001", "002", "004"}
-    assert store.get(EntityType.PERSON, "mem", "003").archived is True
+    assert store.records.live_ids("mem", "people", EntityType.PERSON) == {"000", "001", "002", "004"}
+    assert store.records.get(EntityType.PERSON, "mem", "003").archived is True
 
 
 def test_a_record_that_fails_to_map_is_quarantined_and_the_rest_are_stored(store: Store) -> None:
@@ -108,20 +108,20 @@ def test_a_record_that_fails_to_map_is_quarantined_and_the_rest_are_stored(store
     report = Syncer(store, crm, MAPPING).backfill()
 
     assert report.streams["people"].quarantined == 1
-    assert store.live_count("mem", "people", EntityType.PERSON) == 3
+    assert store.records.live_count("mem", "people", EntityType.PERSON) == 3
     assert [q["source_id"] for q in store.quarantine.list()] == ["002"]
 
     crm.people["002"].update(updated="2026-01-02T00:00:00Z", v=2)
     crm.version = 2
     Syncer(store, crm, MAPPING).sync()
     assert store.quarantine.list() == []
-    assert store.live_count("mem", "people", EntityType.PERSON) == 4
+    assert store.records.live_count("mem", "people", EntityType.PERSON) == 4
 
 
 def test_a_dry_run_reads_and_maps_but_stores_nothing(store: Store) -> None:
     report = Syncer(store, MemoryCrm(_people(3)), MAPPING, dry_run=True).backfill()
     assert report.streams["people"].stored.new == 3
-    assert store.counts() == {} and store.runs.last() == []
+    assert store.records.counts() == {} and store.runs.last() == []
 
 
 def test_a_finished_backfill_leaves_no_checkpoint_and_an_incremental_cursor(store: Store) -> None:
@@ -183,7 +183,7 @@ def test_reconciling_refuses_to_archive_most_of_a_stream_at_once(store: Store) -
     report = Syncer(store, crm, MAPPING).sync(reconcile=True)
 
     assert report.streams["people"].reconcile_refused == 35
-    assert store.live_count("mem", "people", EntityType.PERSON) == 40
+    assert store.records.live_count("mem", "people", EntityType.PERSON) == 40
 
 
 class CatalogCrm(MemoryCrm):
@@ -238,17 +238,17 @@ def test_a_catalog_the_connector_holds_is_kept_by_the_store_not_the_cursor_and_h
     second = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
     second.version, second.clock = 2, now_ms()
     Syncer(store, second, TIERED).sync()
-    assert second.catalog_reads == 0 and store.get(EntityType.PERSON, "mem", "001").custom["tier"] == "Gold"
+    assert second.catalog_reads == 0 and store.records.get(EntityType.PERSON, "mem", "001").custom["tier"] == "Gold"
 
     # An option the kept catalog lacks: read once, kept, and the process after reads none.
     people["002"].update(v=3, tier=8)
     third = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
     third.version, third.clock = 3, now_ms() + 1
     Syncer(store, third, TIERED).sync()
-    assert third.catalog_reads == 1 and store.get(EntityType.PERSON, "mem", "002").custom["tier"] == "Silver"
+    assert third.catalog_reads == 1 and store.records.get(EntityType.PERSON, "mem", "002").custom["tier"] == "Silver"
     assert store.catalogs.get("mem", "people").detail == {"7": "Gold", "8": "Silver"}
     people["000"].update(v=4, tier=8)
     fourth = CatalogCrm(people, {"7": "Gold", "8": "Silver"})
     fourth.version, fourth.clock = 4, now_ms() + 2
     Syncer(store, fourth, TIERED).sync()
-    assert fourth.catalog_reads == 0 and store.get(EntityType.PERSON, "mem", "000").custom["tier"] == "Silver"
+    assert fourth.catalog_reads == 0 and store.records.get(EntityType.PERSON, "mem", "000").custom["tier"] == "Silver"

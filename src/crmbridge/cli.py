@@ -349,7 +349,7 @@ def status_data(settings: Settings) -> dict[str, Any]:
         from crmbridge.store.inbox import Inbox
         from crmbridge.store.store import now_ms
 
-        return {"database": _safe_url(settings.database_url), "counts": store.counts(),
+        return {"database": _safe_url(settings.database_url), "counts": store.records.counts(),
                 "cursors": store.cursors.all(), "last_runs": store.runs.last(10),
                 "quarantined": len(store.quarantine.list()), "inbox": Inbox(store).counts(),
                 "sla": open_clock_counts(store, now_ms()),
@@ -602,7 +602,7 @@ def _backtest_router(settings: Settings, store: Store) -> Any:
                  "employees": company.employees if company else None}
         target = config.target_for(facts, list(settings.sources))[0]
         if target not in sellers:
-            sellers[target] = [Seller.from_owner(o) for o in store.iter_records(Entity.OWNER, target)
+            sellers[target] = [Seller.from_owner(o) for o in store.records.iter(Entity.OWNER, target)
                                if isinstance(o, Owner)]
         lead = Lead(person_id=p.person_id, email=person.email, name=person.full_name, title=person.title,
                     country=facts["country"], region=facts["region"], company_name=company.name if company else None,

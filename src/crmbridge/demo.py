@@ -300,7 +300,7 @@ def _summary(console: Console, store: Store, reports: dict[str, RunReport], serv
     table = Table(title="Pulled into the store", title_justify="left")
     for column in ("source", "stream", "entity", "live", "archived"):
         table.add_column(column, justify="left" if column in ("source", "stream", "entity") else "right")
-    for source, streams in store.counts().items():
+    for source, streams in store.records.counts().items():
         for stream, info in streams.items():
             table.add_row(source, stream, str(info["entity"]), f"{info['live']:,}", f"{info['archived']:,}")
     console.print(table)
@@ -315,4 +315,4 @@ def _summary(console: Console, store: Store, reports: dict[str, RunReport], serv
         stats = server.vendor(source).stats()
         console.print(f"{source}: {report.total_calls:,} API calls in {report.seconds:.1f} s, "
                       f"{stats.get('rate_limited', 0)} answered 429, {report.retries} retries; "
-                      f"{store.link_count(source):,} associations stored")
+                      f"{store.records.link_count(source):,} associations stored")

@@ -29,7 +29,7 @@ def known_outcomes(store: Store) -> dict[int, Outcome]:
             if kind in HANDOFF_OUTCOMES:
                 note(int(person), HANDOFF_OUTCOMES[kind])
     closed: dict[tuple[str, str], Outcome] = {}
-    for deal in store.iter_records(EntityType.DEAL):
+    for deal in store.records.iter(EntityType.DEAL):
         if isinstance(deal, Deal) and deal.status in (DealStatus.WON, DealStatus.LOST):
             for pid in deal.person_ids:
                 if closed.get((deal.source, pid)) is not Outcome.WON:

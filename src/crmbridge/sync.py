@@ -347,8 +347,8 @@ class Syncer:
             self.store.quarantine.add(self.source, raw.stream, raw.id, str(error), dict(raw.properties))
         report.quarantined += len(failures)
         entity = EntityType(report.entity)
-        result = self.store.commit_page(self.source, page.stream, entity, records, archived_ids=page.archived_ids,
-                                        merged=page.merged, cursors=cursors)
+        result = self.store.records.commit_page(self.source, page.stream, entity, records,
+                                                archived_ids=page.archived_ids, merged=page.merged, cursors=cursors)
         if report_changes is False:
             result.changed_ids = []  # a backfill rescores everyone: keeping every id would grow with N
         report.stored.add(result)
@@ -405,7 +405,7 @@ class Syncer:
                 raise ConfigError(f"{self.source}/{name} has never been backfilled: run "
                                   f"`crmbridge backfill --source {self.source}` first")
             entity = self.specs[name].entity
-            state = StreamState(mark.as_checkpoint(), self.store.live_count(self.source, name, entity))
+            state = StreamState(mark.as_checkpoint(), self.store.records.live_count(self.source, name, entity))
             report.streams[name] = StreamReport(name, entity.value)
             jobs.append((name, self.connector.changes(name, state)))
 
@@ -509,11 +509,11 @@ class Syncer:
         for page in self.connector.reconcile(stream.stream):
             if page.live_ids is not None:
                 live = (live or set()) | set(page.live_ids)
-            result = self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=page.archived_ids,
-                                            merged=page.merged)
+            result = self.store.records.commit_page(self.source, stream.stream, entity, [],
+                                                    archived_ids=page.archived_ids, merged=page.merged)
             stream.stored.add(result)
         if live is not None:
-            ours = self.store.live_ids(self.source, stream.stream, entity)
+            ours = self.store.records.live_ids(self.source, stream.stream, entity)
             gone = sorted(ours - live)
             if len(gone) > max(RECONCILE_FLOOR, RECONCILE_MAX_SHARE * len(ours)):
                 # A token that sees less than it used to (lost permissions, wrong account) would
@@ -522,9 +522,10 @@ class Syncer:
                             stored=len(ours))
                 stream.reconcile_refused = len(gone)
             else:
-                stream.stored.add(self.store.commit_page(self.source, stream.stream, entity, [], archived_ids=gone))
+                stream.stored.add(self.store.records.commit_page(self.source, stream.stream, entity, [],
+                                                                 archived_ids=gone))
         stream.reconciled = True
-        stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+        stream.live_count = self.store.records.live_count(self.source, stream.stream, entity)
 
     def _finish_stream(self, stream: StreamReport, reconcile: bool) -> None:
         if self.progress:
@@ -534,7 +535,7 @@ class Syncer:
         if self.dry_run or stream.live_total is None:
             return
         entity = EntityType(stream.entity)
-        stream.live_count = self.store.live_count(self.source, stream.stream, entity)
+        stream.live_count = self.store.records.live_count(self.source, stream.stream, entity)
         if reconcile and stream.live_count != stream.live_total:
             # Archived or merged away behind our back: ask the CRM which, and mark them.
             log.info("sync.reconcile", source=self.source, stream=stream.stream, ours=stream.live_count,

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.xdist_group("hubspot-e2e")
 
 def test_backfill_stores_every_live_record_of_every_object_type(hubspot: SandboxServer, store_copy: Store) -> None:
     sandbox = hubspot.vendor("hubspot")
-    counts = store_copy.counts()["hubspot"]
+    counts = store_copy.records.counts()["hubspot"]
     for object_type in CRM_TYPES:
         assert counts[object_type]["live"] == sandbox.count(object_type), object_type
     assert counts["web_events"]["live"] == len(sandbox.world.behaviours)
@@ -33,12 +33,12 @@ def test_backfill_maps_the_properties_people_are_scored_on(hubspot: SandboxServe
     sandbox = hubspot.vendor("hubspot")
     for cid in sandbox.ids("contacts")[:500]:
         source = sandbox.get("contacts", cid)
-        person = store_copy.get(EntityType.PERSON, "hubspot", cid)
+        person = store_copy.records.get(EntityType.PERSON, "hubspot", cid)
         assert person.email == (source.get("email") or "").strip().lower() or None
         assert person.title == source.get("jobtitle")
         assert person.updated_at is not None and person.created_at is not None
     for cid in sandbox.ids("companies")[:200]:
-        company, source = store_copy.get(EntityType.COMPANY, "hubspot", cid), sandbox.get("companies", cid)
+        company, source = store_copy.records.get(EntityType.COMPANY, "hubspot", cid), sandbox.get("companies", cid)
         assert company.name == source.get("name")
         assert (company.industry is None) == (source.get("industry") is None)
 
@@ -46,12 +46,12 @@ def test_backfill_maps_the_properties_people_are_scored_on(hubspot: SandboxServe
 def test_backfill_stores_every_association(hubspot: SandboxServer, store_copy: Store) -> None:
     sandbox = hubspot.vendor("hubspot")
     contacts = sandbox.ids("contacts")
-    stored = store_copy.links_to("hubspot", EntityType.COMPANY, [
+    stored = store_copy.records.links_to("hubspot", EntityType.COMPANY, [
         c for cid in contacts for c in sandbox.associations("contacts", cid, "companies")], EntityType.PERSON)
     expected = {(cid, co) for cid in contacts for co in sandbox.associations("contacts", cid, "companies")}
     assert {(p, co) for co, people in stored.items() for p in people} == expected
     for cid in sandbox.ids("calls")[:300]:
-        call = store_copy.get(EntityType.ACTIVITY, "hubspot", cid)
+        call = store_copy.records.get(EntityType.ACTIVITY, "hubspot", cid)
         assert set(call.person_ids) == set(sandbox.associations("calls", cid, "contacts"))
         assert set(call.deal_ids) == set(sandbox.associations("calls", cid, "deals"))
 
@@ -128,12 +128,12 @@ def test_a_sync_picks_up_exactly_the_modified_archived_and_merged_records(
 
     assert set(stored["contacts"].changed_ids) == {*modified, new_a, new_b}
     assert stored["contacts"].archived == 1 and stored["contacts"].merged == 4
-    assert store_copy.get(EntityType.PERSON, "hubspot", modified[0]).title == "Head of Revenue Operations"
+    assert store_copy.records.get(EntityType.PERSON, "hubspot", modified[0]).title == "Head of Revenue Operations"
     for old in (winner_a, loser_a):  # both old ids end on the new record
-        assert store_copy.get(EntityType.PERSON, "hubspot", old).source_id == new_a
+        assert store_copy.records.get(EntityType.PERSON, "hubspot", old).source_id == new_a
     # One archived, and each merge leaves one person where there were two: no duplicate appeared.
     assert store_copy.identities.count(EntityType.PERSON) == people_before - 3
-    assert store_copy.live_count("hubspot", "contacts", EntityType.PERSON) == sandbox.count("contacts")
+    assert store_copy.records.live_count("hubspot", "contacts", EntityType.PERSON) == sandbox.count("contacts")
     others = [result for name, result in stored.items() if name != "contacts"]
     assert all(r.changed == r.new == r.archived == 0 for r in others)
 

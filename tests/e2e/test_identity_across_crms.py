@@ -95,8 +95,8 @@ def test_companies_are_the_sandboxs_truth_whichever_crm_is_backfilled_first(stor
 
     assert found[ORDERS[0]] == found[ORDERS[1]]
     for store in opened.values():
-        companies = {("hubspot", c.source_id) for c in store.iter_records(EntityType.COMPANY, "hubspot")} | {
-            ("pipedrive", c.source_id) for c in store.iter_records(EntityType.COMPANY, "pipedrive")}
+        companies = {("hubspot", c.source_id) for c in store.records.iter(EntityType.COMPANY, "hubspot")} | {
+            ("pipedrive", c.source_id) for c in store.records.iter(EntityType.COMPANY, "pipedrive")}
         partnered = set(paired) | set(paired.values())
         expected = {frozenset(pair) for pair in paired.items()} | {
             frozenset({ref}) for ref in companies - partnered}
@@ -115,7 +115,7 @@ def test_people_are_the_same_whichever_crm_is_backfilled_first(stores) -> None:
 
 def test_every_record_keeps_its_own_source_id(both) -> None:
     _, store = both
-    people = store.counts()
+    people = store.records.counts()
     hubspot_people = people["hubspot"]["contacts"]["live"]
     pipedrive_people = people["pipedrive"]["persons"]["live"]
     pairs = _pairs(store, EntityType.PERSON)
@@ -137,7 +137,7 @@ def test_an_email_change_in_one_crm_does_not_create_a_second_person(both, tmp_pa
     finally:
         pipedrive.reset()
     assert str(pid) in report.streams["persons"].stored.changed_ids
-    assert store.get(EntityType.PERSON, "pipedrive", str(pid)).email == "renamed.person@elsewhere.example"
+    assert store.records.get(EntityType.PERSON, "pipedrive", str(pid)).email == "renamed.person@elsewhere.example"
     assert store.identities.count(EntityType.PERSON) == before
     assert store.identities.canonical_id(EntityType.PERSON, "pipedrive", str(pid)) == store.identities.canonical_id(
         EntityType.PERSON, "hubspot", str(record_id("contacts", world)))

@@ -102,7 +102,7 @@ def test_a_contact_created_in_hubspot_is_stored_within_seconds_with_no_sync_pass
     runs = _runs(live.store)
     contact = live.server.vendor("hubspot").create("contacts", {"email": "new.lead@acme-robotics.com",
                                                                 "firstname": "Nova", "lastname": "Lead"})
-    stored = eventually(lambda: live.store.get(EntityType.PERSON, "hubspot", contact))
+    stored = eventually(lambda: live.store.records.get(EntityType.PERSON, "hubspot", contact))
     assert stored is not None and stored.email == "new.lead@acme-robotics.com"
     assert _runs(live.store) == runs  # no backfill or sync ran: the webhook did it
 
@@ -112,7 +112,7 @@ def test_a_person_created_in_pipedrive_is_stored_within_seconds_with_no_sync_pas
     person = live.server.vendor("pipedrive").state.create("persons", {
         "name": "Ada Realtime", "emails": [{"value": "ada.realtime@example-bank.com", "primary": True,
                                             "label": "work"}]})
-    stored = eventually(lambda: live.store.get(EntityType.PERSON, "pipedrive", str(person["id"])))
+    stored = eventually(lambda: live.store.records.get(EntityType.PERSON, "pipedrive", str(person["id"])))
     assert stored is not None and stored.email == "ada.realtime@example-bank.com"
     assert _runs(live.store) == runs
 
@@ -165,7 +165,7 @@ def test_updates_deletions_merges_and_links_by_webhook_end_where_a_full_backfill
     got = live_records(live.store)
     for entity in ("person", "company", "deal"):
         assert got[entity] == expected[entity], entity
-    assert live.store.get(EntityType.PERSON, "hubspot", contacts[1], follow_merges=False).archived
+    assert live.store.records.get(EntityType.PERSON, "hubspot", contacts[1], follow_merges=False).archived
 
 
 def test_a_delivery_signed_by_the_hubspot_sdk_helper_is_accepted_and_stored(live: Live) -> None:

@@ -64,19 +64,19 @@ def _disturb(store: Store) -> None:
                 (ActivityKind.CONTENT_DOWNLOAD, {"content_type": "buyers_guide"})][: 1 + i % 3]):
             seen_there.append(Activity(source=there.source, source_id=f"x{i}-{j}", kind=kind, attributes=attributes,
                                        occurred_at=NOW - timedelta(days=3 * i + j), person_ids=[there.source_id]))
-    store.commit_page(merged[1][1][-1].source, "activities", EntityType.ACTIVITY, seen_there)
+    store.records.commit_page(merged[1][1][-1].source, "activities", EntityType.ACTIVITY, seen_there)
     _, members = merged[0]
     gone = members[-1]
-    store.commit_page(gone.source, "archived", EntityType.PERSON, [], archived_ids=[gone.source_id])
+    store.records.commit_page(gone.source, "archived", EntityType.PERSON, [], archived_ids=[gone.source_id])
     t = schema.activities.c
     with store.engine.connect() as conn:
         some = conn.execute(sa.select(t.source, t.source_id).where(t.archived.is_(False))
                             .order_by(t.source, t.source_id).limit(40)).all()
     for source, sid in some[::4]:
-        store.commit_page(source, "archived", EntityType.ACTIVITY, [], archived_ids=[sid])
+        store.records.commit_page(source, "archived", EntityType.ACTIVITY, [], archived_ids=[sid])
     hubspot = [m for _, ms in store.identities.groups(EntityType.PERSON) for m in ms if m.source == "hubspot"]
     loser, winner = hubspot[3], hubspot[4]
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={loser.source_id: winner.source_id})
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={loser.source_id: winner.source_id})
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -286,21 +286,22 @@ def test_records_changed_after_a_rescore_are_scored_from_their_new_facts(
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(t.source, t.source_id).where(t.archived.is_(False), t.source == "hubspot")
                             .order_by(t.source_id).limit(12)).all()
-    first, second, third = (store.get(EntityType.ACTIVITY, s, i) for s, i in rows[:3])
+    first, second, third = (store.records.get(EntityType.ACTIVITY, s, i) for s, i in rows[:3])
     assert isinstance(first, Activity) and isinstance(second, Activity) and isinstance(third, Activity)
     # An activity now a demo request, another one moved to a different person, a third merged away.
     someone_else = next(p for _, ms in store.identities.groups(EntityType.PERSON) for p in ms
                         if p.source == "hubspot" and p.source_id not in second.person_ids)
-    store.commit_page("hubspot", "events", EntityType.ACTIVITY, [
+    store.records.commit_page("hubspot", "events", EntityType.ACTIVITY, [
         first.model_copy(update={
             "kind": ActivityKind.FORM_SUBMISSION, "occurred_at": as_of - timedelta(hours=1),
             "attributes": {"form_name": "Request a demo", "answers": {"project_status": "current"}}}),
         second.model_copy(update={"person_ids": [someone_else.source_id], "occurred_at": as_of - timedelta(days=1)}),
         Activity(source="hubspot", source_id="late-1", kind=ActivityKind.PAGE_VIEW, occurred_at=as_of,
                  attributes={"url": "https://www.example.com/pricing"}, person_ids=list(third.person_ids))])
-    store.commit_page("hubspot", "events", EntityType.ACTIVITY, [], merged={third.source_id: "late-1"})
+    store.records.commit_page("hubspot", "events", EntityType.ACTIVITY, [], merged={third.source_id: "late-1"})
     people = [m for _, ms in store.identities.groups(EntityType.PERSON) for m in ms if m.source == "hubspot"]
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [], merged={people[7].source_id: people[8].source_id})
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [],
+                              merged={people[7].source_id: people[8].source_id})
 
     kept, derived = _facts(store)
     assert kept == derived

@@ -53,15 +53,15 @@ def config(text: str = SLA_YAML) -> SlaConfig:
 
 def seed_world(store: Store, people: int = 1) -> None:
     """Sellers u1 and u2 in the sales CRM; each lead in both CRMs (one identity by e-mail)."""
-    store.commit_page("pipedrive", "users", EntityType.OWNER, [
+    store.records.commit_page("pipedrive", "users", EntityType.OWNER, [
         Owner(source="pipedrive", source_id="u1", email="ann@lumen.example", first_name="Ann"),
         Owner(source="pipedrive", source_id="u2", email="bob@lumen.example", first_name="Bob"),
         Owner(source="pipedrive", source_id="bot", email="integration@lumen.example", first_name="Bot",
               active=False)])
-    store.commit_page("hubspot", "contacts", EntityType.PERSON, [
+    store.records.commit_page("hubspot", "contacts", EntityType.PERSON, [
         Person(source="hubspot", source_id=f"c{n}", email=f"lead{n}@acme.example", first_name=f"Lead{n}")
         for n in range(people)])
-    store.commit_page("pipedrive", "persons", EntityType.PERSON, [
+    store.records.commit_page("pipedrive", "persons", EntityType.PERSON, [
         Person(source="pipedrive", source_id=f"p{n}", email=f"lead{n}@acme.example", first_name=f"Lead{n}")
         for n in range(people)])
     store.provisioned.put("pipedrive", {"pipeline_id": "1", "stage_id": HANDOFF_STAGE, "field_keys": {}})
@@ -88,7 +88,7 @@ def log_activity(store: Store, n: int, at: datetime, kind: ActivityKind = Activi
     activity = Activity(source="pipedrive", source_id=source_id or f"a{n}-{ms(at)}-{kind}", kind=kind,
                         occurred_at=at, person_ids=[] if on_deal else [f"p{n}"], deal_ids=[f"d{n}"] if on_deal else [],
                         owner_id=owner, actor=actor)
-    store.commit_page("pipedrive", "activities", EntityType.ACTIVITY, [activity])
+    store.records.commit_page("pipedrive", "activities", EntityType.ACTIVITY, [activity])
 
 
 def move_deal(store: Store, n: int, *, stage: str = HANDOFF_STAGE, status: DealStatus = DealStatus.OPEN,
@@ -96,7 +96,7 @@ def move_deal(store: Store, n: int, *, stage: str = HANDOFF_STAGE, status: DealS
     deal = Deal(source="pipedrive", source_id=f"d{n}", stage_id=stage, status=status, owner_id="u1",
                 person_ids=[f"p{n}"], updated_at=at, closed_at=at if status != DealStatus.OPEN else None,
                 extra={"lost_reason": lost_reason} if lost_reason else {})
-    store.commit_page("pipedrive", "deals", EntityType.DEAL, [deal])
+    store.records.commit_page("pipedrive", "deals", EntityType.DEAL, [deal])
 
 
 def slack_notifier(url: str) -> Notifier:

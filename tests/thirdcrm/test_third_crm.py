@@ -68,7 +68,7 @@ def test_a_third_crm_syncs_scores_and_receives_hand_offs_with_owners(tern: Sandb
     _cli("backfill", "--no-writeback")
     store = Store(f"sqlite:///{tmp_path / 'tern.db'}")
     try:
-        stored = {p.email for p in store.iter_records(EntityType.PERSON, "tern")}  # type: ignore[attr-defined]
+        stored = {p.email for p in store.records.iter(EntityType.PERSON, "tern")}  # type: ignore[attr-defined]
     finally:
         store.close()
     assert stored == {r["email"].lower() for r in account.records["people"].values()}

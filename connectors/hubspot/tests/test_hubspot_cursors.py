@@ -49,8 +49,8 @@ def _deactivate(hs: Any, owner_id: str) -> None:
 
 
 def _active_in_store(store: Store) -> set[str]:
-    ids = store.live_ids("hubspot", "owners", EntityType.OWNER)
-    return {i for i in ids if store.get(EntityType.OWNER, "hubspot", i).active}
+    ids = store.records.live_ids("hubspot", "owners", EntityType.OWNER)
+    return {i for i in ids if store.records.get(EntityType.OWNER, "hubspot", i).active}
 
 
 def test_cursors_keep_no_ids_and_a_quiet_pass_costs_one_call_each(account: tuple[Store, Sync], hs: Any) -> None:
@@ -71,7 +71,7 @@ def test_a_deleted_pipeline_is_archived_with_no_extra_call(account: tuple[Store,
     assert len(live) > 1
     hs.portal.pipelines.pop()
     report = sync(["pipelines"])
-    assert store.live_ids("hubspot", "pipelines", EntityType.PIPELINE) == set(live[:-1])
+    assert store.records.live_ids("hubspot", "pipelines", EntityType.PIPELINE) == set(live[:-1])
     assert report.streams["pipelines"].stored.archived == 1 and report.streams["pipelines"].complete
     assert report.api_calls == {PIPELINES: 1}
 
@@ -83,7 +83,7 @@ def test_an_owner_who_leaves_is_marked_inactive(account: tuple[Store, Sync], hs:
     report = sync(["owners"])
     assert report.api_calls == {OWNERS: 2}, "the inactive list is read once the active set changed"
     assert _active_in_store(store) == {o.id for o in hs.portal.owners if not o.archived}
-    assert leaving in store.live_ids("hubspot", "owners", EntityType.OWNER)
+    assert leaving in store.records.live_ids("hubspot", "owners", EntityType.OWNER)
     assert sync(["owners"]).api_calls == {OWNERS: 1}
 
 

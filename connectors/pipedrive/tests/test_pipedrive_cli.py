@@ -108,4 +108,5 @@ def test_sync_with_reconcile_archives_what_was_deleted_in_pipedrive(sandbox_fact
     assert (reconciled["persons"]["archived"], reconciled["activities"]["archived"]) == (1, 1)
     assert reconciled["persons"]["reconciled"] and reconciled["organizations"]["archived"] == 0
     with Store(f"sqlite:///{tmp_path / 'crm.db'}") as store:
-        assert store.live_ids("pipedrive", "persons", EntityType.PERSON) == {str(i) for i in state.live_ids("persons")}
+        stored = store.records.live_ids("pipedrive", "persons", EntityType.PERSON)
+        assert stored == {str(i) for i in state.live_ids("persons")}

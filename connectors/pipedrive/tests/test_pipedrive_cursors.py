@@ -158,7 +158,7 @@ def test_an_option_the_kept_catalog_lacks_is_read_once_and_kept_for_the_next_pro
     assert vendor.stats()["calls"].get("GET /v1/personFields") == 1
     assert store.catalogs.get("pipedrive", "persons").detail[budget][2][str(option)] == label
     # The person's budget is read as its option's label, as the mapping names it.
-    stored = store.get(EntityType.PERSON, "pipedrive", str(person))
+    stored = store.records.get(EntityType.PERSON, "pipedrive", str(person))
     assert stored.custom["bant_budget"] == BUDGET_VALUES[label]
 
     vendor.reset_stats()
@@ -176,7 +176,7 @@ def test_a_deleted_pipeline_is_archived_without_its_ids_in_the_cursor_or_another
     vendor.state.delete("pipelines", pipelines[-1])
     vendor.reset_stats()
     report = sync(["pipelines"])
-    assert store.live_ids("pipedrive", "pipelines", EntityType.PIPELINE) == {str(i) for i in pipelines[:-1]}
+    assert store.records.live_ids("pipedrive", "pipelines", EntityType.PIPELINE) == {str(i) for i in pipelines[:-1]}
     assert report.streams["pipelines"].stored.archived == 1 and report.streams["pipelines"].complete
     assert vendor.stats()["calls"] == {"GET /api/v2/pipelines": 1, "GET /api/v2/stages": 1}
     assert raw_cursors(store)["pipelines"] == {"timestamp_ms": 0, "last_id": None, "lookback_ms": 0}

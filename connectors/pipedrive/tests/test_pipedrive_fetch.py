@@ -115,5 +115,5 @@ def test_a_delivered_merge_ends_with_the_survivor_stored_and_the_loser_merged(sa
         pages = list(connector.fetch("persons", [merge.merged_into]))
         pages[0].merged.update({gone: merge.merged_into for gone in merge.merged_ids})
         syncer.apply(pages)
-        live = store.live_ids("pipedrive", "persons", EntityType.PERSON)
+        live = store.records.live_ids("pipedrive", "persons", EntityType.PERSON)
         assert str(winner) in live and str(loser) not in live

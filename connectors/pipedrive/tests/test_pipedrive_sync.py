@@ -35,7 +35,7 @@ def epoch_ms(stamp: str) -> int:
 
 def live_sets(store, state) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """Live ids per v2 stream: (the store's, the CRM's)."""
-    ours = {k: store.live_ids("pipedrive", k, STREAM_ENTITIES[k]) for k in V2_LISTS}
+    ours = {k: store.records.live_ids("pipedrive", k, STREAM_ENTITIES[k]) for k in V2_LISTS}
     theirs = {k: {str(i) for i in state.live_ids(k)} for k in V2_LISTS}
     return ours, theirs
 
@@ -89,27 +89,27 @@ def test_backfill_stores_every_record_with_its_associations(sandbox_factory, con
         expected = {"users": counts["users"], "pipelines": counts["pipelines"],
                     "organizations": counts["organizations"], "persons": counts["persons"],
                     "deals": counts["deals"], "activities": counts["activities"]}
-        stored = {s: n["live"] for s, n in store.counts()["pipedrive"].items()}
+        stored = {s: n["live"] for s, n in store.records.counts()["pipedrive"].items()}
         assert stored == expected
         assert all(s.quarantined == 0 for s in report.streams.values())
         # Every link the account holds is in the store, as the canonical model's id lists.
-        deals = {d.source_id: d for d in store.iter_records(EntityType.DEAL, "pipedrive")}
+        deals = {d.source_id: d for d in store.records.iter(EntityType.DEAL, "pipedrive")}
         for row in state.tables["deals"].rows.values():
             deal = deals[str(row["id"])]
             assert deal.person_ids == ([str(row["person_id"])] if row["person_id"] else [])
             assert deal.company_ids == ([str(row["org_id"])] if row["org_id"] else [])
             assert deal.stage_id == str(row["stage_id"]) and deal.status.value == row["status"]
-        people = {p.source_id: p for p in store.iter_records(EntityType.PERSON, "pipedrive")}
+        people = {p.source_id: p for p in store.records.iter(EntityType.PERSON, "pipedrive")}
         assert sum(bool(p.company_ids) for p in people.values()) == sum(
             1 for r in state.tables["persons"].rows.values() if r["org_id"])
-        acts = list(store.iter_records(EntityType.ACTIVITY, "pipedrive"))
+        acts = list(store.records.iter(EntityType.ACTIVITY, "pipedrive"))
         assert Counter(a.attributes["type"] for a in acts) == Counter(
             r["type"] for r in state.tables["activities"].rows.values())
         assert all(a.attributes.get("done_at") for a in acts if a.attributes["done"])
-        assert store.link_count("pipedrive") > len(deals) + len(acts)
-        owners = list(store.iter_records(EntityType.OWNER, "pipedrive"))
+        assert store.records.link_count("pipedrive") > len(deals) + len(acts)
+        owners = list(store.records.iter(EntityType.OWNER, "pipedrive"))
         assert {o.active for o in owners} == {True, False} and all(o.timezone for o in owners)
-        (pipeline, *_) = [p for p in store.iter_records(EntityType.PIPELINE, "pipedrive") if p.source_id == "1"]
+        (pipeline, *_) = [p for p in store.records.iter(EntityType.PIPELINE, "pipedrive") if p.source_id == "1"]
         assert [s.label for s in pipeline.stages][:2] == ["Appointment Scheduled", "Qualified To Buy"]
         # Custom fields arrive under their labels' canonical names, each person's own value.
         expected = sandbox_custom(state, mapping_path)
@@ -117,7 +117,7 @@ def test_backfill_stores_every_record_with_its_associations(sandbox_factory, con
         assert stored_custom(people) == expected
         assert {p.seniority for p in people.values()} <= {"executive", "vp", "director", "manager", "senior",
                                                            "entry", "intern", "student", None}
-        companies = list(store.iter_records(EntityType.COMPANY, "pipedrive"))
+        companies = list(store.records.iter(EntityType.COMPANY, "pipedrive"))
         assert all(c.domain and "www." not in c.domain and c.domain == c.domain.lower() for c in companies)
         assert all(c.country and len(c.country) == 2 for c in companies)
 
@@ -183,7 +183,7 @@ def test_sync_picks_up_exactly_the_modified_deleted_merged_and_archived_records(
     gone_persons = {str(persons[1]), str(loser)}
     # A person the organization merge moved is a change only if what we hold still names another company
     # (a bare bump of its update time is none).
-    held = {sid: store.get(EntityType.PERSON, "pipedrive", sid) for sid in moved["persons"]}
+    held = {sid: store.records.get(EntityType.PERSON, "pipedrive", sid) for sid in moved["persons"]}
     moved_persons = {sid for sid, person in held.items()
                      if person is None or person.company_ids != [str(rows["persons"][int(sid)]["org_id"])]}
 
@@ -205,20 +205,20 @@ def test_sync_picks_up_exactly_the_modified_deleted_merged_and_archived_records(
     ours, theirs = live_sets(store, state)
     assert ours == theirs
     assert not gone_persons & ours["persons"] and str(org_loser) not in ours["organizations"]
-    assert store.get(EntityType.DEAL, "pipedrive", str(deals[1])).archived  # kept, as an archived deal
-    assert store.get(EntityType.PERSON, "pipedrive", str(persons[0])).title == "Chief Revenue Officer"
-    assert store.get(EntityType.COMPANY, "pipedrive", str(orgs[0])).name == "Renamed GmbH"
-    assert store.get(EntityType.DEAL, "pipedrive", str(deals[0])).status.value == "won"
-    assert store.get(EntityType.ACTIVITY, "pipedrive", str(acts[0])).attributes["done"] is True
+    assert store.records.get(EntityType.DEAL, "pipedrive", str(deals[1])).archived  # kept, as an archived deal
+    assert store.records.get(EntityType.PERSON, "pipedrive", str(persons[0])).title == "Chief Revenue Officer"
+    assert store.records.get(EntityType.COMPANY, "pipedrive", str(orgs[0])).name == "Renamed GmbH"
+    assert store.records.get(EntityType.DEAL, "pipedrive", str(deals[0])).status.value == "won"
+    assert store.records.get(EntityType.ACTIVITY, "pipedrive", str(acts[0])).attributes["done"] is True
     # What pointed at the merged-away records came back pointing at the survivors.
     assert moved["deals"] and moved["activities"] and moved["persons"]
     for entity in (EntityType.DEAL, EntityType.ACTIVITY):
-        assert store.links_to("pipedrive", EntityType.PERSON, [str(loser)], entity) == {}
-        assert store.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], entity) == {}
-    assert store.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], EntityType.PERSON) == {}
+        assert store.records.links_to("pipedrive", EntityType.PERSON, [str(loser)], entity) == {}
+        assert store.records.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], entity) == {}
+    assert store.records.links_to("pipedrive", EntityType.COMPANY, [str(org_loser)], EntityType.PERSON) == {}
     for entity, survivor, expected in ((EntityType.PERSON, winner, to_winner),
                                        (EntityType.COMPANY, org_winner, to_org_winner)):
-        followers = store.links_to("pipedrive", entity, [str(survivor)], EntityType.DEAL)
+        followers = store.records.links_to("pipedrive", entity, [str(survivor)], EntityType.DEAL)
         assert {d for ids in followers.values() for d in ids} >= expected - {str(deals[2])}
     # A second pass finds nothing new, reconciling or not.
     for again in (sync(), sync(reconcile=True)):

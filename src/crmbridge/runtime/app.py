@@ -22,7 +22,7 @@ LATENCY_WINDOW = 900.0  # seconds of done events the latency histogram covers
 
 
 def _state(store: Store, scheduler: Scheduler, inbox: Inbox | None, usage: UsageFn | None) -> dict[str, Any]:
-    state: dict[str, Any] = {"counts": store.counts(), "runs": dict(scheduler.state.runs),
+    state: dict[str, Any] = {"counts": store.records.counts(), "runs": dict(scheduler.state.runs),
                              "last_ok": dict(scheduler.state.last_ok), "leading": scheduler.state.leading,
                              "rounds": scheduler.state.rounds}
     calls = {s: {"calls": n, "rate_limited": 0} for s, n in scheduler.state.api_calls.items()}

@@ -220,7 +220,7 @@ class Pipeline:
     def _remember(self, source: str, syncer: Syncer, read: Mapping[str, Sequence[str]]) -> None:
         for stream, ids in read.items():
             entity = syncer.specs[stream].entity
-            stored = self.store.records(entity, [(source, i) for i in ids])
+            stored = self.store.records.by_keys(entity, [(source, i) for i in ids])
             self.reads.read(source, stream, {sid: int(r.updated_at.timestamp() * 1000)
                                              for (_, sid), r in stored.items() if r.updated_at is not None})
 

@@ -27,7 +27,7 @@ class RoutingReassigner:
 
     def sellers(self, target: str) -> list[Seller]:
         if target not in self._sellers:
-            self._sellers[target] = [Seller.from_owner(o) for o in self.store.iter_records(EntityType.OWNER, target)
+            self._sellers[target] = [Seller.from_owner(o) for o in self.store.records.iter(EntityType.OWNER, target)
                                      if isinstance(o, Owner)]
         return self._sellers[target]
 

@@ -113,7 +113,7 @@ class SurgeWatch:
 
     def _owners(self) -> dict[tuple[str, str], tuple[str, str | None]]:
         out = {}
-        for o in self.store.iter_records(EntityType.OWNER, live_only=False):
+        for o in self.store.records.iter(EntityType.OWNER, live_only=False):
             if isinstance(o, Owner):
                 name = " ".join(p for p in (o.first_name, o.last_name) if p) or o.email or o.source_id
                 out[(o.source, o.source_id)] = (name, o.email)

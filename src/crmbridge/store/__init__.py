@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from crmbridge.store.cursors import Watermark
 from crmbridge.store.engine import create_engine_for, normalise_url
-from crmbridge.store.store import PageResult, Store
+from crmbridge.store.records import PageResult
+from crmbridge.store.store import Store
 
 __all__ = ["PageResult", "Store", "Watermark", "create_engine_for", "normalise_url"]

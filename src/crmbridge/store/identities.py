@@ -7,6 +7,7 @@ which records are one person or company.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -260,3 +261,15 @@ class Identities:
         """Companies the name fallback kept apart (their name is not unique on some side), for review."""
         with self.engine.connect() as conn:
             return company_name_conflicts(conn)
+
+    def snapshot_into(self, conn: sa.Connection, digest: hashlib.blake2b) -> int:
+        """Feed every identity, by its members, to ``digest``; how many there are. By membership, not by
+        id: ids depend on the order pages were stored in."""
+        ident = schema.identities.c
+        groups: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        for entity, source, sid, cid in conn.execute(sa.select(ident.entity, ident.source, ident.source_id,
+                                                                ident.canonical_id)):
+            groups.setdefault((entity, cid), []).append((source, sid))
+        for members in sorted(tuple(sorted(m)) for m in groups.values()):
+            digest.update(repr(members).encode())
+        return len(groups)

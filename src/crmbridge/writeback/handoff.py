@@ -271,7 +271,7 @@ class HandoffRunner:
 
     def _sellers_of(self, target: str) -> list[Seller]:
         if target not in self._sellers:
-            owners = [o for o in self.store.iter_records(EntityType.OWNER, target, live_only=False)
+            owners = [o for o in self.store.records.iter(EntityType.OWNER, target, live_only=False)
                       if isinstance(o, Owner)]
             sellers = [Seller.from_owner(o) for o in owners]
             self._sellers[target] = [s if not o.archived else Seller(s.id, s.name, s.email, False, s.timezone, s.teams)
