@@ -199,7 +199,7 @@ TWIN_EVERY = 10  # one person in ten is also known to a second CRM, with two of 
 
 
 def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch: int = 1_000) -> None:
-    """Write ``people`` persons (and their companies and activities) through ``Store.commit_page``."""
+    """Write ``people`` persons (and their companies and activities) through ``store.records.commit_page``."""
     from crmbridge.store import Store
 
     rng = random.Random(seed)
@@ -208,7 +208,7 @@ def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch:
     started = time.perf_counter()
     with Store(url) as store:
         for start in range(0, companies, batch):
-            store.commit_page("bench", "companies", EntityType.COMPANY, pool[start:start + batch])
+            store.records.commit_page("bench", "companies", EntityType.COMPANY, pool[start:start + batch])
         for start in range(0, people, batch):
             persons, twins, acts, twin_acts = [], [], [], []
             for i in range(start, min(start + batch, people)):
@@ -225,11 +225,11 @@ def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch:
                                   for a in mine[8:]]
                     mine = mine[:8]
                 acts += mine
-            store.commit_page("bench", "contacts", EntityType.PERSON, persons)
-            store.commit_page("bench", "events", EntityType.ACTIVITY, acts)
+            store.records.commit_page("bench", "contacts", EntityType.PERSON, persons)
+            store.records.commit_page("bench", "events", EntityType.ACTIVITY, acts)
             if twins:
-                store.commit_page("crm2", "persons", EntityType.PERSON, twins)
-                store.commit_page("crm2", "activities", EntityType.ACTIVITY, twin_acts)
+                store.records.commit_page("crm2", "persons", EntityType.PERSON, twins)
+                store.records.commit_page("crm2", "activities", EntityType.ACTIVITY, twin_acts)
             done = start + len(persons)
             if done % max(people // 10, batch) == 0:
                 print(f"  ... generated {done:,} people in {time.perf_counter() - started:.0f} s", flush=True)
@@ -346,7 +346,7 @@ def store_rescore(args: argparse.Namespace) -> None:
               f"peak RSS before scoring {peak_rss_mb():.0f} MB")
         with Store(url) as store:
             with store.engine.begin() as conn:  # a reused store starts unscored too
-                for table in ("scores", "account_scores", "account_history"):
+                for table in ("scores", "score_inputs", "account_scores", "account_history"):
                     conn.execute(sa.text(f"DELETE FROM {table}"))
             runs = [("first score", AS_OF), ("next day", AS_OF + timedelta(days=1)),
                     ("same day again", AS_OF + timedelta(days=1))]
@@ -358,7 +358,8 @@ def store_rescore(args: argparse.Namespace) -> None:
                 cpu = clock.cpu + children_cpu() - children
                 print(f"{label:>15}: {report.scored:,} people in {clock.wall:.1f} s wall, {cpu:.1f} s CPU = "
                       f"{report.scored / clock.wall:,.0f} persons/s wall, {report.scored / cpu:,.0f} per "
-                      f"CPU-second; {report.written:,} scores written, {report.accounts:,} accounts "
+                      f"CPU-second; {report.from_digests:,} from digests, {report.written:,} scores written, "
+                      f"{report.accounts:,} accounts "
                       f"({report.accounts_written:,} written); peak RSS {peak_rss_mb():.0f} MB"
                       + (f", of a worker {children_rss_mb():.0f} MB" if args.workers > 1 else ""), flush=True)
             print(f"stages: {dict(report.stages)}")

@@ -7,7 +7,7 @@ re-score of a million people streams through memory instead of loading it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -18,7 +18,7 @@ from crmbridge.scoring import Profile
 from crmbridge.scoring.memo import MEMO_LIMIT
 from crmbridge.store import Store
 from crmbridge.store.features import ScoringActivity
-from crmbridge.store.scores import ScoringChunk, company_members, read_chunk
+from crmbridge.store.scores import ScoringChunk, company_members, company_stamps, read_chunk
 
 _IN_ORDER = attrgetter("occurred_at", "source", "source_id")
 
@@ -28,6 +28,10 @@ class PersonProfile:
     person_id: int  # the canonical identity
     company_id: int | None
     profile: Profile
+    # The company keys of the members (the first company of each, in member order) and the stamp of the
+    # company they led to: what says, later, that the person would still get this company.
+    company_keys: tuple[tuple[str, str], ...] = ()
+    company_stamp: str = ""
 
 
 class ProfileReader:
@@ -64,14 +68,29 @@ class ProfileReader:
         for chunk in self.store.scores.scoring_chunks(person_ids):
             yield self._from_chunk(chunk, companies), chunk.fingerprints
 
-    def chunk_between(self, after: int, last: int) -> tuple[list[PersonProfile], dict[int, str]]:
-        """One chunk of ``chunks()``: the people with canonical ids ``after < id <= last``. Companies
-        are remembered across calls on this reader, as ``chunks`` remembers them."""
+    def of(self, person_ids: Sequence[int]) -> list[PersonProfile]:
+        """The profiles of these canonical people (one chunk's worth), with companies remembered across
+        calls on this reader, as ``chunks`` remembers them."""
         if self._companies is None:
             self._companies = _Companies(self.store, self.policy)
         with self.store.engine.connect() as conn:
-            chunk = read_chunk(conn, after=after, last=last)
-        return self._from_chunk(chunk, self._companies), chunk.fingerprints
+            chunk = read_chunk(conn, ids=person_ids)
+        return self._from_chunk(chunk, self._companies)
+
+    def company_holds(self, keys: Sequence[Sequence[str]], company_id: int | None, stamp: str) -> bool:
+        """Whether members with these company keys would still get company ``company_id`` with this
+        stamp (after ``expect`` loaded what the keys and ids need)."""
+        companies = self._companies
+        assert companies is not None
+        ids = companies.ids
+        now = next((c for k in keys if (c := ids[(k[0], k[1])]) is not None), None)
+        return now == company_id and (now is None or companies.versions.get(now) == stamp)
+
+    def expect(self, keys: set[tuple[str, str]], company_ids: set[int]) -> None:
+        """Load in bulk the canonical ids of these company keys and the stamps of these companies."""
+        if self._companies is None:
+            self._companies = _Companies(self.store, self.policy)
+        self._companies.expect(keys, company_ids)
 
     def _from_chunk(self, chunk: ScoringChunk, companies: _Companies) -> list[PersonProfile]:
         first_company = {(m.source, m.source_id): (m.source, m.company_ids[0])
@@ -80,14 +99,15 @@ class ProfileReader:
         out = []
         for cid, members in chunk.people:
             person = _golden(cid, members[0]) if len(members) == 1 else merge(cid, members, self.policy)
-            company_cid = next((c for m in members if (key := first_company.get((m.source, m.source_id)))
-                                and (c := companies.ids[key]) is not None), None)
-            company = companies.golden.get(company_cid) if company_cid is not None else None
+            keys = tuple(key for m in members if (key := first_company.get((m.source, m.source_id))))
+            company_cid = next((c for key in keys if (c := companies.ids[key]) is not None), None)
+            company, stamp = companies.golden[company_cid] if company_cid is not None else (None, "")
             acts: list[ScoringActivity] = []  # what scoring reads of each activity, not the records
             for m in members:
                 acts += chunk.activities.get((m.source, m.source_id), ())
             acts.sort(key=_IN_ORDER)
-            out.append(PersonProfile(cid, company_cid, Profile(person, company, tuple(acts))))  # type: ignore[arg-type]
+            out.append(PersonProfile(cid, company_cid, Profile(person, company, tuple(acts)),  # type: ignore[arg-type]
+                                     keys, stamp))
         return out
 
     def by_email(self, email: str) -> list[PersonProfile]:
@@ -104,10 +124,10 @@ class ProfileReader:
         for _, members in group:
             for m in members:
                 by_source.setdefault(m.source, []).append(m.source_id)
-        linked = {source: store.links_to(source, EntityType.PERSON, ids, EntityType.ACTIVITY)
+        linked = {source: store.records.links_to(source, EntityType.PERSON, ids, EntityType.ACTIVITY)
                   for source, ids in by_source.items()}
         keys = {(source, aid) for source, links in linked.items() for aids in links.values() for aid in aids}
-        activities = store.records(EntityType.ACTIVITY, keys)
+        activities = store.records.by_keys(EntityType.ACTIVITY, keys)
         out = []
         for cid, members in group:
             person = merge(cid, members, self.policy)
@@ -152,24 +172,49 @@ _SET_BY_MERGE = frozenset({"source", "source_id", "source_ids", *(name for name,
 
 
 class _Companies:
-    """Companies' canonical ids and golden records, read for the keys not seen yet; bounded."""
+    """Companies' canonical ids, golden records and stamps, read for the keys not seen yet; bounded.
+
+    A golden record is kept with the stamp read in the same query, so a digest made with it names the
+    company as it was; ``versions`` holds the latest stamp read of each company, golden or not, which is
+    what a stored digest is checked against.
+    """
 
     def __init__(self, store: Store, policy: MergePolicy) -> None:
         self.store, self.policy = store, policy
         self.ids: dict[tuple[str, str], int | None] = {}
-        self.golden: dict[int, Any] = {}
+        self.golden: dict[int, tuple[Any, str]] = {}
+        self.versions: dict[int, str] = {}
 
-    def load(self, keys: set[tuple[str, str]]) -> None:
-        if len(self.ids) > MEMO_LIMIT or len(self.golden) > MEMO_LIMIT:
+    def _bound(self) -> None:
+        if len(self.ids) > MEMO_LIMIT or len(self.golden) > MEMO_LIMIT or len(self.versions) > MEMO_LIMIT:
             self.ids.clear()
             self.golden.clear()
+            self.versions.clear()
+
+    def _ids(self, keys: Iterable[tuple[str, str]]) -> None:
         new = [k for k in keys if k not in self.ids]
         if new:
             found = self.store.identities.canonical_ids(EntityType.COMPANY, new)
             self.ids.update((k, found.get(k)) for k in new)
-        wanted = {c for k in keys if (c := self.ids[k]) is not None and c not in self.golden}
+
+    def expect(self, keys: set[tuple[str, str]], company_ids: set[int]) -> None:
+        self._bound()
+        self._ids(keys)
+        wanted = sorted({*company_ids, *(c for k in keys if (c := self.ids[k]) is not None)} - self.versions.keys())
         if wanted:
             with self.store.engine.connect() as conn:
-                members = company_members(conn, sorted(wanted))
+                self.versions.update(company_stamps(conn, wanted))
+            self.versions.update((c, "") for c in wanted if c not in self.versions)  # no live member
+
+    def load(self, keys: set[tuple[str, str]]) -> None:
+        self._bound()
+        self._ids(keys)
+        wanted = {c for k in keys if (c := self.ids[k]) is not None and c not in self.golden}
+        if wanted:
+            stamps: dict[int, str] = {}
+            with self.store.engine.connect() as conn:
+                members = company_members(conn, sorted(wanted), stamps)
             for c in wanted:
-                self.golden[c] = merge(c, members[c], self.policy) if c in members else None
+                stamp = stamps.get(c, "")
+                self.golden[c] = (merge(c, members[c], self.policy) if c in members else None, stamp)
+                self.versions[c] = stamp

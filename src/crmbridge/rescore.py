@@ -9,9 +9,10 @@ the lifecycle policy allows (customers are never downgraded by scoring).
 from __future__ import annotations
 
 import gc
+import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,10 @@ from typing import Any
 
 import orjson
 
+from crmbridge import __version__
 from crmbridge.identity import MergePolicy, merge
 from crmbridge.model import Activity, Company, Deal, DealStatus, EntityType, LifecycleStage, Person
-from crmbridge.profiles import PersonProfile, ProfileReader
+from crmbridge.profiles import ProfileReader
 from crmbridge.scoring import (
     AccountScorer,
     Outcome,
@@ -33,7 +35,14 @@ from crmbridge.scoring import (
     apply_lifecycle_policy,
 )
 from crmbridge.store import Store
-from crmbridge.store.scores import account_fingerprints, company_members, company_people
+from crmbridge.store.scores import (
+    IN_LIMIT,
+    account_fingerprints,
+    chunk_bounds,
+    company_members,
+    company_people,
+    read_stamps,
+)
 from crmbridge.store.store import now_ms
 from crmbridge.sync import RunReport
 
@@ -53,10 +62,13 @@ class RescoreReport:
     accounts_written: int = 0
     surges: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    from_digests: int = 0  # of ``scored``, the people scored from their stored digest
+
 
     def as_dict(self) -> dict[str, Any]:
         return {"scored": self.scored, "written": self.written, "stages": dict(self.stages),
                 "accounts": self.accounts, "accounts_written": self.accounts_written, "surges": self.surges,
+                "from_digests": self.from_digests,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -81,6 +93,8 @@ class Rescorer:
         self.reader = ProfileReader(store, policy)
         self.policy = policy or MergePolicy()
         self.clock = clock
+        # What a stored digest must have been made with to be scored instead of the records.
+        self.inputs_key = inputs_key(model, self.policy)
 
     def run(self, person_ids: Collection[int] | None = None, on_batch: Callable[[int], None] | None = None,
             workers: int = 1) -> RescoreReport:
@@ -103,50 +117,95 @@ class Rescorer:
         as_of = self.clock()
         report = RescoreReport()
         companies: set[int] = set()
-        scored = 0
-        for batch, fingerprints in self.reader.chunks(person_ids):
-            self.score_batch(batch, fingerprints, as_of, report, companies)
-            del batch, fingerprints
+        if person_ids is None:
+            with self.store.engine.connect() as conn:
+                ranges = [{"after": after, "last": last} for after, last in chunk_bounds(conn)]
+        else:
+            ids = sorted(set(person_ids))
+            ranges = [{"ids": ids[i:i + IN_LIMIT]} for i in range(0, len(ids), IN_LIMIT)]
+        for within in ranges:
+            scored = report.scored
+            self.score_chunk(as_of, report, companies, **within)
             between_chunks()
             if on_batch:
                 on_batch(report.scored - scored)
-            scored = report.scored
         if person_ids is None:
             companies.update(self.store.scores.scored_companies())
         self._roll_up(sorted(companies), as_of, report)
         report.seconds = time.monotonic() - started
         return report
 
-    def score_batch(self, batch: list[PersonProfile], fingerprints: dict[int, str], as_of: datetime,
-                    report: RescoreReport, companies: set[int]) -> None:
-        """Score one chunk's people, write the scores whose fingerprint changed, note their companies."""
-        score, policy, lifecycle = self.scorer.score, apply_lifecycle_policy, self.model.lifecycle_policy
+    def score_chunk(self, as_of: datetime, report: RescoreReport, companies: set[int], *, after: int = 0,
+                    last: int = 0, ids: Sequence[int] = ()) -> None:
+        """Score the people of canonical ids ``after < id <= last`` (or ``ids``), write the scores whose
+        fingerprint changed, note their companies.
+
+        Each person's stored digest is scored when its stamps still hold (same model and merge policy,
+        member records and their facts unchanged, same company unchanged): then only time moved, and
+        the digest gives the score the records would, without reading them. The others are read and
+        scored from their records, and their digests kept for next time.
+        """
+        with self.store.engine.connect() as conn:
+            stamps = read_stamps(conn, after=after, last=last, ids=ids)
+        key, reader = self.inputs_key, self.reader
+        candidates = {pid: context for pid, members in stamps.members.items()
+                      if (kept := stamps.inputs.get(pid)) is not None and kept[0] == key and kept[1] == members
+                      and (context := orjson.loads(kept[2]))}
+        reader.expect({(k[0], k[1]) for c in candidates.values() for k in c[0]},
+                      {c[1] for c in candidates.values() if c[1] is not None})
+        fast = [pid for pid, c in candidates.items() if reader.company_holds(c[0], c[1], c[2])]
+        slow = sorted(stamps.members.keys() - set(fast))
+        fingerprints = stamps.fingerprints
+        score, policy, lifecycle = self.scorer.evaluate, apply_lifecycle_policy, self.model.lifecycle_policy
+        load = self.scorer.load
         rows = []
         stages = report.stages
-        for p in batch:
-            result = score(p.profile, as_of)
-            stage = policy(p.profile.person.lifecycle_stage, result.stage, lifecycle,
+        for pid in fast:
+            _, company_id, _, held, source_ids = candidates[pid]
+            digest = load(stamps.inputs[pid][3])
+            result = score(digest, as_of)
+            stage = policy(LifecycleStage(held) if held else None, result.stage, lifecycle,
                            disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
             fingerprint = f"{result.fingerprint}:{stage.value}"
             stages[stage.value] += 1
-            if fingerprints.get(p.person_id) != fingerprint:
-                rows.append(self._row(p, result, stage, fingerprint, as_of))
-            if p.company_id is not None:
-                companies.add(p.company_id)
-        report.written += self.store.scores.write_scores(rows)
-        report.scored += len(batch)
+            if fingerprints.get(pid) != fingerprint:
+                rows.append(self._row(pid, digest.email, company_id, source_ids, result, stage, fingerprint, as_of))
+            if company_id is not None:
+                companies.add(company_id)
+        kept_inputs = []
+        if slow:
+            digest_of, dump = self.scorer.digest, self.scorer.dump
+            for p in reader.of(slow):
+                digest = digest_of(p.profile)
+                result = score(digest, as_of)
+                person = p.profile.person
+                stage = policy(person.lifecycle_stage, result.stage, lifecycle,
+                               disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
+                fingerprint = f"{result.fingerprint}:{stage.value}"
+                stages[stage.value] += 1
+                if fingerprints.get(p.person_id) != fingerprint:
+                    rows.append(self._row(p.person_id, person.email, p.company_id, person.source_ids, result, stage,
+                                          fingerprint, as_of))
+                if p.company_id is not None:
+                    companies.add(p.company_id)
+                held = person.lifecycle_stage.value if person.lifecycle_stage else None
+                context = orjson.dumps([p.company_keys, p.company_id, p.company_stamp, held, person.source_ids])
+                kept_inputs.append((p.person_id, key, stamps.members[p.person_id], context.decode(), dump(digest)))
+        report.written += self.store.scores.write_scores(rows, kept_inputs)
+        report.scored += len(fast) + len(slow)
+        report.from_digests += len(fast)
 
-    def _row(self, p: PersonProfile, score: PersonScore, stage: LifecycleStage, fingerprint: str,
-             as_of: datetime) -> dict[str, Any]:
+    def _row(self, person_id: int, email: str | None, company_id: int | None, source_ids: dict[str, str],
+             score: PersonScore, stage: LifecycleStage, fingerprint: str, as_of: datetime) -> dict[str, Any]:
         return {
-            "person_id": p.person_id, "email": p.profile.person.email, "total": round(score.total, 4),
+            "person_id": person_id, "email": email, "total": round(score.total, 4),
             "fit": round(score.fit, 4), "engagement": round(score.engagement, 4), "stage": stage.value,
             "proposed": score.stage.value, "disqualified": score.disqualified, "hand_raise": score.hand_raise,
-            "company_id": p.company_id, "fingerprint": fingerprint,
+            "company_id": company_id, "fingerprint": fingerprint,
             "as_of_ms": int(as_of.timestamp() * 1000), "scored_ms": now_ms(), "persona": score.persona,
             "responded": score.responded,
             "data": orjson.dumps({**score.to_dict(), "persona": score.persona, "responded": score.responded,
-                                  "source_ids": p.profile.person.source_ids}, default=str).decode(),
+                                  "source_ids": source_ids}, default=str).decode(),
         }
 
     def _roll_up(self, company_ids: list[int], as_of: datetime, report: RescoreReport, batch: int = 500) -> None:
@@ -182,6 +241,16 @@ class Rescorer:
                          "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
         report.accounts += len(chunk)
         report.accounts_written += self.store.scores.save_account_scores(rows, at_ms=at_ms) if rows else 0
+
+
+def inputs_key(model: ScoringModel, policy: MergePolicy) -> str:
+    """Which model, merge policy and engine a digest was made by: any change makes every digest be
+    made again from the records (the format's own version is bumped with the engine's meaning)."""
+    made_by = f"{DIGEST_FORMAT}|{__version__}|{model.fingerprint}|{policy!r}"
+    return hashlib.blake2b(made_by.encode(), digest_size=12).hexdigest()
+
+
+DIGEST_FORMAT = 1
 
 
 @contextmanager
@@ -233,11 +302,11 @@ def affected_people(store: Store, source: str, report: RunReport) -> set[int]:
         if stream.entity == EntityType.PERSON.value:
             people.update((source, i) for i in ids)
         elif stream.entity == EntityType.ACTIVITY.value:
-            for activity in store.records(EntityType.ACTIVITY, [(source, i) for i in ids]).values():
+            for activity in store.records.by_keys(EntityType.ACTIVITY, [(source, i) for i in ids]).values():
                 if isinstance(activity, Activity):
                     people.update((source, p) for p in activity.person_ids)
         elif stream.entity == EntityType.COMPANY.value:
-            for members in store.links_to(source, EntityType.COMPANY, ids, EntityType.PERSON).values():
+            for members in store.records.links_to(source, EntityType.COMPANY, ids, EntityType.PERSON).values():
                 people.update((source, p) for p in members)
     return set(store.identities.canonical_ids(EntityType.PERSON, people).values())
 
@@ -265,13 +334,13 @@ def outcome_samples(store: Store) -> list[Sample]:
     from crmbridge.outcomes import RANK, known_outcomes
 
     verdicts: dict[tuple[str, str], Outcome] = {}
-    for deal in store.iter_records(EntityType.DEAL):
+    for deal in store.records.iter(EntityType.DEAL):
         if isinstance(deal, Deal) and deal.status in (DealStatus.WON, DealStatus.LOST):
             outcome = Outcome.WON if deal.status is DealStatus.WON else Outcome.LOST
             for pid in deal.person_ids:
                 if verdicts.get((deal.source, pid)) is not Outcome.WON:
                     verdicts[(deal.source, pid)] = outcome
-    for person in store.iter_records(EntityType.PERSON):
+    for person in store.records.iter(EntityType.PERSON):
         key = (person.source, person.source_id)
         if key in verdicts or not isinstance(person, Person):
             continue

@@ -50,9 +50,7 @@ def _people(bounds: tuple[int, int]) -> tuple[RescoreReport, set[int]]:
 
     rescorer, as_of = _worker()
     report, companies = RescoreReport(), set[int]()
-    batch, fingerprints = rescorer.reader.chunk_between(*bounds)
-    rescorer.score_batch(batch, fingerprints, as_of, report, companies)
-    del batch, fingerprints
+    rescorer.score_chunk(as_of, report, companies, after=bounds[0], last=bounds[1])
     between_chunks()
     return report, companies
 
@@ -69,6 +67,7 @@ def _accounts(chunk: list[int]) -> RescoreReport:
 
 def _add(report: RescoreReport, part: RescoreReport) -> None:
     report.scored += part.scored
+    report.from_digests += part.from_digests
     report.written += part.written
     report.stages.update(part.stages)
     report.accounts += part.accounts

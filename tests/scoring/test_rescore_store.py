@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from crmbridge.connectors import SandboxOptions, plugin
-from crmbridge.identity import MergePolicy, load_policy, merge
+from crmbridge.identity import FieldRule, MergePolicy, load_policy, merge
 from crmbridge.model import Activity, ActivityKind, Company, EntityType
 from crmbridge.profiles import ProfileReader
 from crmbridge.rescore import Rescorer, RescoreReport
@@ -350,3 +350,72 @@ def test_crmbridge_score_run_with_two_workers_leaves_nothing_for_one_process_to_
     # The same moment in one process: whatever the workers wrote wrong or left out would be written now.
     again = Rescorer(seeded, model, policy).run()
     assert (again.scored, again.written, again.accounts_written) == (people, 0, 0)
+
+
+# -- the digests a re-score keeps, and when it may score them instead of the records --------------
+
+def test_a_rescore_scores_kept_digests_only_where_nothing_they_were_made_from_changed(
+        seeded: Store, model: ScoringModel, policy: MergePolicy) -> None:
+    """A person is read from their records again exactly when one of their records, the facts filed under
+    them, or their company changed; everyone else is scored from the digest kept the last time, and
+    the scores are those of profile-by-profile scoring either way."""
+    store = seeded
+    as_of = NOW + timedelta(days=5)
+    Rescorer(store, model, policy, clock=lambda: as_of).run()
+    again = Rescorer(store, model, policy, clock=lambda: as_of + timedelta(days=1)).run()
+    assert again.from_digests == again.scored > 300
+
+    scores = stored_people(store)
+    canonical = store.identities.canonical_ids
+    # A company's employees and industry change in one CRM: its people's fit may move.
+    company_id = Counter(r["company_id"] for r in scores.values() if r["company_id"] is not None).most_common(1)[0][0]
+    member = store.identities.members(EntityType.COMPANY, [company_id])[company_id][0]
+    assert isinstance(member, Company)
+    store.records.commit_page(member.source, "companies", EntityType.COMPANY, [member.model_copy(update={
+        "employees": (member.employees or 0) + 1_000, "industry": "software"})])
+    touched = {pid for pid, r in scores.items() if r["company_id"] == company_id}
+    # One activity archived: only the facts of its people change.
+    t = schema.activities.c
+    with store.engine.connect() as conn:
+        source, sid = conn.execute(sa.select(t.source, t.source_id).where(t.archived.is_(False))
+                                   .order_by(t.source_id.desc()).limit(1)).one()
+    activity = store.records.get(EntityType.ACTIVITY, source, sid)
+    assert isinstance(activity, Activity) and activity.person_ids
+    store.records.commit_page(source, "archived", EntityType.ACTIVITY, [], archived_ids=[sid])
+    touched |= set(canonical(EntityType.PERSON, [(source, p) for p in activity.person_ids]).values())
+    # One person's title changes.
+    someone = next(m for pid, ms in store.identities.groups(EntityType.PERSON) if pid not in touched for m in ms)
+    store.records.commit_page(someone.source, "contacts", EntityType.PERSON, [someone.model_copy(update={
+        "title": "VP Sales", "seniority": "vp", "department": "sales"})])
+    touched |= set(canonical(EntityType.PERSON, [(someone.source, someone.source_id)]).values())
+
+    as_of += timedelta(days=2)
+    before = stored_people(store)
+    expected = expected_people(store, model, policy, as_of)
+    report = Rescorer(store, model, policy, clock=lambda: as_of).run()
+
+    assert stored_people(store) == _after(before, expected)
+    assert report.scored == len(expected)
+    assert report.scored - report.from_digests == len(touched) >= 3
+    # And once more: what was read from the records is now a digest too.
+    assert Rescorer(store, model, policy, clock=lambda: as_of).run().from_digests == len(expected)
+
+
+def test_a_changed_model_or_merge_policy_makes_every_digest_again_from_the_records(
+        seeded: Store, model: ScoringModel, policy: MergePolicy) -> None:
+    store = seeded
+    as_of = NOW + timedelta(days=9)
+    Rescorer(store, model, policy, clock=lambda: as_of).run()
+    spec = model.spec.model_dump(mode="json")
+    spec["thresholds"]["sql"]["total_min"] = spec["thresholds"]["sql"]["total_min"] + 7
+    other = ScoringModel.from_dict(spec)
+    before = stored_people(store)
+    expected = expected_people(store, other, policy, as_of)
+
+    report = Rescorer(store, other, policy, clock=lambda: as_of).run()
+
+    assert report.from_digests == 0 and report.scored == len(expected)
+    assert stored_people(store) == _after(before, expected)
+    keep_hubspot = MergePolicy(fields={"person": {"title": FieldRule(strategy="priority", order=("hubspot",))}})
+    assert Rescorer(store, other, keep_hubspot, clock=lambda: as_of).run().from_digests == 0
+    assert Rescorer(store, other, keep_hubspot, clock=lambda: as_of).run().from_digests == len(expected)

@@ -144,3 +144,19 @@ def test_every_sql_meets_the_icp_fit_an_mql_needs(who, org, acts) -> None:  # ty
     elif held_back(MODEL.compiled.thresholds, result) is not None:  # held: it qualified but for its fit
         assert result.fit < MODEL.spec.thresholds.mql.fit_min
         assert result.hand_raise or (result.total >= 50 and result.engagement >= 10)
+
+
+@PROFILE_SETTINGS
+@given(people, companies, st.lists(any_activities, max_size=12), st.integers(min_value=-2, max_value=500 * 24))
+def test_a_kept_digest_scores_as_the_profile_it_was_made_from_at_any_later_moment(  # type: ignore[no-untyped-def]
+        who, org, acts, hours) -> None:
+    """What a daily re-score relies on: a digest written as text and read back by another scorer (another
+    process, a day later) gives the score the profile gives, reasons and fingerprint included."""
+    profile = Profile(who, org, tuple(acts))
+    text = SCORER.dump(SCORER.digest(profile))
+    later = AS_OF + timedelta(hours=hours)
+    kept = Scorer(MODEL).evaluate(Scorer(MODEL).load(text), later)
+    direct = SCORER.score(profile, later)
+    assert kept == direct
+    assert kept.fingerprint == direct.fingerprint
+    assert list(kept.reasons) == list(direct.reasons) and kept.missing == direct.missing

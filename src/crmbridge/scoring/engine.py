@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import orjson
+
 from crmbridge.model import Activity, ActivityKind, ActorKind, Company, LifecycleStage, Person
 from crmbridge.scoring.conditions import Facts, normalise
 from crmbridge.scoring.lifecycle import stage_name
@@ -23,8 +25,6 @@ from crmbridge.scoring.rules import CompiledModel, Disqualifier, EngagementRule,
 # counts (at full value), so a fresh contact request is never lost to a few seconds of skew.
 CLOCK_SKEW_SECONDS = 300.0
 SKEW = timedelta(seconds=CLOCK_SKEW_SECONDS)
-_MINUS_SKEW = -SKEW
-_NEVER = timedelta.max
 
 _OWNER = ActorKind.OWNER
 _FORM = ActivityKind.FORM_SUBMISSION
@@ -49,6 +49,36 @@ class _Who(NamedTuple):
     reasons: tuple[Reason, ...]
     disqualifier: Disqualifier | None
     mql_requirement: bool
+    matched: tuple[int, ...]  # the fit rules behind ``reasons``, by position in the model
+    disqualifier_index: int  # the disqualifier's position in the model, -1 for none
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SKEW_US = SKEW // _US
+_DAY_US = timedelta(days=1) // _US
+_NEVER_US = timedelta.max // _US  # beyond any age
+
+
+def micros(at: datetime) -> int:
+    """A moment as whole microseconds since the epoch: exact, as ``datetime`` arithmetic is."""
+    return (at - _EPOCH) // _US
+
+
+class Digest(NamedTuple):
+    """A profile as the engine reads it, with time left out: who the person is (persona, fit,
+    disqualifier), which engagement rule each activity met and when, and the qualifying answers on offer.
+
+    ``Scorer.score(profile, t)`` is ``Scorer.evaluate(Scorer.digest(profile), t)``: a digest kept beside
+    a stored score (``to_json``/``from_json``) lets a daily re-score, where only time moved, score a
+    person without reading their records again, with the same result to the last bit.
+    """
+
+    email: str | None
+    who: _Who
+    hits: Sequence[int]  # flat pairs in activity order: engagement rule index, microseconds since the epoch
+    forms: Sequence[tuple[int, Mapping[str, Any]]]  # (microseconds, answers) of form submissions with answers
+    answers: Mapping[str, Any]  # the person's own qualifying answers (CRM fields among the model's keys)
 
 
 _new = tuple.__new__  # builds named tuples without their Python-level __new__: the hot path makes many
@@ -93,20 +123,88 @@ class Scorer:
             for value in rule.values:
                 self._answer_index.setdefault((rule.answer, value), []).append(i)
         self._thresholds = compiled.thresholds
+        # Per engagement rule: expiry (microseconds; NEVER beyond any age), decay table, positive points.
+        self._timing = tuple((r.expire_after // _US, r.decay, r.points > 0) for r in compiled.engagement)
         self._mask = AtomMask(compiled.person_atoms)
         self._who_memo: dict[int, _Who] = {}
+        self._loaded: dict[tuple[Any, ...], _Who] = {}
 
     def score(self, profile: Profile, as_of: datetime) -> PersonScore:
         """The score of ``profile`` as of ``as_of`` (time-zone aware); a pure function of both and the model."""
+        return self.evaluate(self.digest(profile), as_of)
+
+    def digest(self, profile: Profile) -> Digest:
+        """What ``evaluate`` reads of ``profile``: everything a score depends on but the moment."""
+        person = profile.person
+        who = self._who(person, profile.company)
+        hits: list[int] = []
+        forms: list[tuple[int, Mapping[str, Any]]] = []
+        collect = bool(self._qualifying)
+        by_kind = self._by_kind
+        for act in profile.activities:
+            # The record's __dict__ once, then plain dict reads: model attribute look-ups cost more.
+            fields = act.__dict__
+            kind = fields["kind"]
+            attributes = fields["attributes"]
+            if kind is _FORM and collect and "answers" in attributes:
+                answers = attributes["answers"]
+                if answers.__class__ is dict or isinstance(answers, Mapping):
+                    forms.append((micros(fields["occurred_at"]), answers))
+            group = by_kind.get(kind)
+            if group is None:
+                continue
+            seller = fields["actor"] is _OWNER
+            attribute = group.attribute
+            try:
+                memo = group.by_seller if seller else group.by_person
+                if attribute is not None:
+                    hit = memo[attributes.get(attribute)]
+                else:
+                    hit = memo[None if group.general is None else group.general(act)]
+            except KeyError:
+                hit = group.learn(act, attributes, seller)
+            except TypeError:  # a list or dict among the values read: decide without the memo
+                hit = group.hit(act, seller)
+            if hit is not None:
+                hits += (hit[0], micros(fields["occurred_at"]))
+        answers: dict[str, Any] = {}
+        custom = person.custom
+        if custom and collect:
+            for key in self._answer_set.intersection(custom):
+                value = custom[key]
+                if value is not None and value != "":
+                    answers[key] = value
+        return _new(Digest, (person.email, who, tuple(hits), tuple(forms), answers))
+
+    def dump(self, digest: Digest) -> str:
+        """A digest as JSON text, to keep beside the stored score (``load`` reads it back)."""
+        who = digest.who
+        return orjson.dumps([digest.email, who.persona, who.fit, who.matched, who.disqualifier_index,
+                             who.mql_requirement, digest.hits, digest.forms, digest.answers]).decode()
+
+    def load(self, text: str | bytes) -> Digest:
+        """The digest ``dump`` wrote, for this scorer's model (a digest names rules by position)."""
+        email, persona, fit, matched, disqualifier, mql, hits, forms, answers = orjson.loads(text)
+        key = (persona, fit, tuple(matched), disqualifier, mql)
+        who = self._loaded.get(key)
+        if who is None:
+            who = self.who(persona, fit, key[2], disqualifier, mql)
+            remember(self._loaded, key, who)
+        return _new(Digest, (email, who, hits, [(at, a) for at, a in forms] if forms else (), answers))
+
+    def evaluate(self, digest: Digest, as_of: datetime) -> PersonScore:
+        """The score of a digested profile as of ``as_of`` (time-zone aware)."""
         if as_of.tzinfo is not UTC:
             if as_of.tzinfo is None:
                 raise ValueError("as_of must carry a time zone")
             as_of = as_of.astimezone(UTC)
-        person = profile.person
-        persona, fit, fit_reasons, rule, mql_requirement = self._who(person, profile.company)
-        forms: list[Activity] | None = [] if self._qualifying else None
-        points, tally, hand_raise, responded, last_engaged = self._engagement(profile.activities, as_of, forms)
-        qualifying, answered = self._qualify(person.custom, forms, as_of) if forms is not None else (0.0, ())
+        persona, fit, fit_reasons, rule, mql_requirement, _, _ = digest.who
+        now = micros(as_of)
+        points, tally, hand_raise, responded, last_engaged = self._engagement(digest.hits, as_of, now)
+        if digest.answers or digest.forms:
+            qualifying, answered = self._qualify(digest.answers, digest.forms, now)
+        else:
+            qualifying, answered = 0.0, ()
         if tally is None:
             reasons = Reasons(fit_reasons + answered)
         else:
@@ -115,7 +213,7 @@ class Scorer:
         reason = rule.reason if rule is not None else None
         stage, missing = decide(self._thresholds, fit, points, total, hand_raise, reason, mql_requirement)
         return _new(PersonScore, (
-            person.email, as_of, total, fit, points, qualifying, stage, reason,
+            digest.email, as_of, total, fit, points, qualifying, stage, reason,
             rule.id if rule is not None else None, hand_raise, responded, persona, reasons, missing, last_engaged,
         ))
 
@@ -134,13 +232,24 @@ class Scorer:
             pass
         facts = Facts(person, company)
         facts.persona = self._persona(facts)
-        reasons: list[Reason] = []
-        fit = self._fit(facts, reasons)
+        matched: list[int] = []
+        fit = self._fit(facts, matched)
         mql_test = self._thresholds.mql_test
-        who = _Who(facts.persona, fit, tuple(reasons), self._disqualifier(facts),
-                   mql_test is None or mql_test(facts))
+        disqualifier = self._disqualifier(facts)
+        who = self.who(facts.persona, fit, tuple(matched),
+                       -1 if disqualifier is None else self._disqualifiers.index(disqualifier),
+                       mql_test is None or mql_test(facts))
         remember(self._who_memo, mask, who)
         return who
+
+    def who(self, persona: str | None, fit: float, matched: tuple[int, ...], disqualifier: int,
+            mql_requirement: bool) -> _Who:
+        """What the attributes decided, from the positions of the rules that held (as a digest keeps it)."""
+        rules = self._fit_rules
+        reasons = tuple(Reason(r.id, r.description, r.category, r.points, r.points, 1.0)
+                        for r in (rules[i] for i in matched))
+        return _Who(persona, fit, reasons, self._disqualifiers[disqualifier] if disqualifier >= 0 else None,
+                    mql_requirement, matched, disqualifier)
 
     def _persona(self, facts: Facts) -> str | None:
         for rule in self._personas:
@@ -154,58 +263,35 @@ class Scorer:
                 return rule
         return None
 
-    def _fit(self, facts: Facts, reasons: list[Reason]) -> float:
+    def _fit(self, facts: Facts, matched: list[int]) -> float:
         fit = 0.0
-        for rule in self._fit_rules:
+        for i, rule in enumerate(self._fit_rules):
             if rule.test(facts):
                 fit += rule.points
-                reasons.append(Reason(rule.id, rule.description, rule.category, rule.points, rule.points, 1.0))
+                matched.append(i)
         return fit
 
-    def _engagement(self, activities: Sequence[Activity], as_of: datetime,
-                    forms: list[Activity] | None) -> _Engagement:
-        """Each rule's occurrences and summed decay factors (the first matching rule takes an activity);
-        form submissions with answers are also collected into ``forms``.
+    def _engagement(self, hits: Sequence[int], as_of: datetime, now: int) -> _Engagement:
+        """Each rule's occurrences and summed decay factors, from a digest's hits (``now`` is ``as_of``
+        in microseconds; ages are whole microseconds, as ``datetime`` arithmetic makes them).
 
         One long loop on purpose: it runs for every activity of every person, and each helper call or
         attribute look-up saved here is a measurable share of a full re-score.
         """
-        if not activities:
+        if not hits:
             return _NO_ENGAGEMENT
-        by_kind = self._by_kind
-        size = len(self._engagement_rules)
+        table = self._timing
+        size = len(table)
         counts, factors, expired = [0] * size, [0.0] * size, [0] * size
         fired: list[int] = []
-        freshest = _NEVER
-        for act in activities:
-            # The record's __dict__ once, then plain dict reads: model attribute look-ups cost more.
-            fields = act.__dict__
-            kind = fields["kind"]
-            if kind is _FORM and forms is not None and "answers" in fields["attributes"]:
-                forms.append(act)
-            group = by_kind.get(kind)
-            if group is None:
-                continue
-            attributes = fields["attributes"]
-            age = as_of - fields["occurred_at"]
-            days = age.days
-            if days < 0 and age < _MINUS_SKEW:
+        freshest = _NEVER_US
+        skew, day = -_SKEW_US, _DAY_US
+        it = iter(hits)
+        for i, at in zip(it, it, strict=True):
+            age = now - at
+            if age < skew:
                 continue  # after as_of (beyond clock skew): not part of this score
-            seller = fields["actor"] is _OWNER
-            attribute = group.attribute
-            try:
-                memo = group.by_seller if seller else group.by_person
-                if attribute is not None:
-                    hit = memo[attributes.get(attribute)]
-                else:
-                    hit = memo[None if group.general is None else group.general(act)]
-            except KeyError:
-                hit = group.learn(act, attributes, seller)
-            except TypeError:  # a list or dict among the values read: decide without the memo
-                hit = group.hit(act, seller)
-            if hit is None:
-                continue
-            i, expire_after, decay, positive = hit
+            expire_after, decay, positive = table[i]
             if i not in fired:
                 fired.append(i)
             if age > expire_after:
@@ -213,6 +299,7 @@ class Scorer:
                 continue
             counts[i] += 1
             if decay:  # days is negative within the clock skew: full value
+                days = age // day
                 factors[i] += decay[days] if 0 <= days < len(decay) else _faded(self._engagement_rules[i], days)
             else:
                 factors[i] += 1.0
@@ -223,17 +310,15 @@ class Scorer:
         fired.sort()
         tally = _new(_Tally, (fired, counts, factors, expired))
         points, hand_raise, responded = _engagement_points(self._engagement_rules, tally)
-        last = as_of - freshest if freshest is not _NEVER else None
+        last = as_of - timedelta(microseconds=freshest) if freshest != _NEVER_US else None
         return _new(_Engagement, (points, tally, hand_raise, responded, last))
 
-    def _qualify(self, custom: Mapping[str, Any], forms: list[Activity],
-                 as_of: datetime) -> tuple[float, tuple[Reason, ...]]:
+    def _qualify(self, answers: Mapping[str, Any], forms: Sequence[tuple[int, Mapping[str, Any]]],
+                 now: int) -> tuple[float, tuple[Reason, ...]]:
         """Points for qualifying answers, from the CRM's fields or the latest form that gave them."""
-        if (not custom or self._answer_set.isdisjoint(custom)) and not forms:
-            return 0.0, ()
         index = self._answer_index
         matched: list[int] = []
-        for key, value in _answers(custom, forms, as_of, self._answer_set).items():
+        for key, value in _answers(answers, forms, now, self._answer_set).items():
             for item in value if isinstance(value, list | tuple) else (value,):
                 try:
                     matched += index.get((key, normalise(item)), ())
@@ -294,22 +379,14 @@ def _explain(fit: tuple[Reason, ...], rules: tuple[EngagementRule, ...], tally: 
     return fit + tuple(engaged) + answered
 
 
-def _answers(custom: Mapping[str, Any], forms: list[Activity], as_of: datetime,
+def _answers(own: Mapping[str, Any], forms: Sequence[tuple[int, Mapping[str, Any]]], now: int,
              keys: frozenset[str]) -> dict[str, Any]:
     """Qualifying answers: the CRM's own field wins; a form's answer fills the gap, the latest form first."""
-    found = {}
-    if custom:
-        for key in keys:
-            value = custom.get(key)
-            if value is not None and value != "":
-                found[key] = value
-    latest: dict[str, tuple[datetime, Any]] = {}
-    horizon = as_of + SKEW
-    for act in forms:
-        fields = act.__dict__
-        answers = fields["attributes"].get("answers")
-        at = fields["occurred_at"]
-        if at > horizon or not (answers.__class__ is dict or isinstance(answers, Mapping)):
+    found = dict(own)
+    latest: dict[str, tuple[int, Any]] = {}
+    horizon = now + _SKEW_US
+    for at, answers in forms:
+        if at > horizon:
             continue
         for key, value in answers.items():
             if key in keys and key not in found and value is not None and value != "":

@@ -6,7 +6,7 @@ activity keeps those in ``activity_facts`` as one short JSON array per linked pe
 table clustered by person: a re-score reads a person's facts as one concatenated text.
 
 The table mirrors the activity rows and their person links and is kept in the same transaction as
-every write that changes them (``Store.commit_page``: upserts, archives, merges), so it never says
+every write that changes them (``Records.commit_page``: upserts, archives, merges), so it never says
 something the records do not. ``rebuild`` derives it from the records from scratch (the migration
 that introduced it, and the tests that compare the two).
 """
@@ -100,13 +100,30 @@ def refresh(conn: sa.Connection, source: str, activities: Sequence[SourceRecord]
                 {"source": source, "ids": list(chunk)}):
             rows.append((source, to_id, from_id, fact(live[from_id])))
     _insert(conn, rows)
+    _changed(conn, source, {person for _, person, _, _ in rows})
 
 
 def drop(conn: sa.Connection, source: str, activity_ids: Iterable[str]) -> None:
     """Archived or merged-away activities count for nobody."""
+    people: set[str] = set()
     for chunk in _chunks(sorted(set(activity_ids))):
-        conn.execute(sa.text("DELETE FROM activity_facts WHERE source = :source AND activity_id IN :ids")
-                     .bindparams(sa.bindparam("ids", expanding=True)), {"source": source, "ids": list(chunk)})
+        people.update(conn.execute(sa.text(
+            "DELETE FROM activity_facts WHERE source = :source AND activity_id IN :ids RETURNING person_id")
+            .bindparams(sa.bindparam("ids", expanding=True)), {"source": source, "ids": list(chunk)}).scalars())
+    _changed(conn, source, people)
+
+
+def _changed(conn: sa.Connection, source: str, person_ids: Iterable[str]) -> None:
+    """Count a change of the facts filed under these person records (``fact_versions``): a scoring
+    digest made before it no longer matches, so the next re-score reads their activities again."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(  # in key order, so that two writers never wait on each other's rows crosswise
+        f"INSERT INTO fact_versions (source, person_id, version) VALUES ({mark}, {mark}, 1) "
+        "ON CONFLICT (source, person_id) DO UPDATE SET version = fact_versions.version + 1",
+        [(source, person) for person in ids])
 
 
 def merged(conn: sa.Connection, source: str, entity: EntityType, merges: Mapping[str, str]) -> None:
@@ -122,6 +139,7 @@ def merged(conn: sa.Connection, source: str, entity: EntityType, merges: Mapping
                 "SELECT source, :winner, activity_id, fact FROM activity_facts "
                 "WHERE source = :source AND person_id = :loser ON CONFLICT DO NOTHING"), params)
             conn.execute(sa.text("DELETE FROM activity_facts WHERE source = :source AND person_id = :loser"), params)
+        _changed(conn, source, [*merges, *merges.values()])
 
 
 def archived(conn: sa.Connection, source: str, entity: EntityType, ids: Sequence[str]) -> None:
@@ -160,8 +178,11 @@ def derive(conn: sa.Connection, batch: int = 5_000) -> Iterator[tuple[str, str, 
 
 
 def rebuild(conn: sa.Connection, batch: int = 5_000) -> None:
-    """Replace the table with what the records imply, a batch of facts at a time."""
+    """Replace the table with what the records imply, a batch of facts at a time; every scoring digest
+    is made again from them."""
     conn.execute(sa.text("DELETE FROM activity_facts"))
+    if sa.inspect(conn).has_table("score_inputs"):
+        conn.execute(sa.text("DELETE FROM score_inputs"))
     rows: list[tuple[str, str, str, str]] = []
     for row in derive(conn, batch):
         rows.append(row)

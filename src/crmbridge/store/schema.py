@@ -419,3 +419,29 @@ activity_facts = sa.Table(
     sa.Index(None, "source", "activity_id"),
     sqlite_with_rowid=False,
 )
+
+# How many times the facts filed under each person record changed (store/features.py counts every
+# change): with the record's content hash, what says a person's digest below is still theirs.
+fact_versions = sa.Table(
+    "fact_versions",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(128), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Each scored person's digest (what the scoring engine reads of them, time left out), with what it was
+# made from: the model and merge policy (``model``), the member records' content hashes and fact
+# versions (``members``), and ``context``: the company's stamp and what a score row takes from the
+# golden record. A re-score whose stamps all match scores the digest instead of reading the records
+# again (crmbridge/rescore.py).
+score_inputs = sa.Table(
+    "score_inputs",
+    metadata,
+    sa.Column("person_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("members", sa.Text, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+)

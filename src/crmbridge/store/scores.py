@@ -106,6 +106,61 @@ def read_chunk(conn: sa.Connection, *, after: int = 0, last: int = 0, ids: Seque
     return chunk
 
 
+@dataclass
+class Stamps:
+    """What says whether the stored digests of one chunk's people still hold: each person's member
+    records as they are now, and what each stored digest was made from."""
+
+    members: dict[int, str] = field(default_factory=dict)  # canonical id -> stamp of its live member records
+    inputs: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)  # model, members, context, digest
+    fingerprints: dict[int, str] = field(default_factory=dict)  # of the stored scores
+
+
+def read_stamps(conn: sa.Connection, *, after: int = 0, last: int = 0, ids: Sequence[int] = ()) -> Stamps:
+    """The stamps of canonical people ``after < id <= last`` (or ``ids``): three index reads, no record
+    decoded. A member's stamp is its key, content hash and fact version. Read before the records a
+    digest is then made from, so a digest is never older than the stamp kept with it."""
+    dialect = conn.dialect.name
+    mark = "%s" if dialect == "postgresql" else "?"
+    within: list[Any] = list(ids) if ids else [after, last]
+
+    def where(column: str) -> str:
+        return (f"{column} IN ({', '.join([mark] * len(ids))})" if ids else
+                f"{column} > {mark} AND {column} <= {mark}")
+
+    stamps = Stamps()
+    members: dict[int, list[str]] = {}
+    for cid, source, sid, content, version in _fetch(conn, (
+            "SELECT i.canonical_id, i.source, i.source_id, p.content_hash, v.version "
+            f"FROM identities i {_each_member('persons', 'p', dialect)} "
+            "LEFT JOIN fact_versions v ON v.source = i.source AND v.person_id = i.source_id "
+            f"WHERE i.entity = 'person' AND p.archived = {mark} AND {where('i.canonical_id')} "
+            "ORDER BY i.canonical_id, i.source"), [False, *within]):
+        members.setdefault(int(cid), []).append(f"{source}\x1f{sid}\x1f{content}\x1f{version or 0}")
+    stamps.members = {cid: "\x1e".join(parts) for cid, parts in members.items()}
+    stamps.inputs = {int(pid): (model, m, context, digest) for pid, model, m, context, digest in _fetch(
+        conn, f"SELECT person_id, model, members, context, digest FROM score_inputs WHERE {where('person_id')}",
+        within)}
+    stamps.fingerprints = {int(pid): fp for pid, fp in _fetch(conn, _scores_sql(dialect, len(ids)), within)}
+    return stamps
+
+
+def upsert_inputs(conn: sa.Connection, rows: Sequence[tuple[int, str, str, str, str]]) -> None:
+    """Keep the digests of people just scored from their records: (person_id, model, members, context,
+    digest)."""
+    if not rows:
+        return
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO score_inputs (person_id, model, members, context, digest) VALUES ({mark}, {mark}, "
+            f"{mark}, {mark}, {mark}) ON CONFLICT (person_id) DO UPDATE SET model = excluded.model, "
+            "members = excluded.members, context = excluded.context, digest = excluded.digest", rows)
+    finally:
+        cursor.close()
+
+
 def chunk_bounds(conn: sa.Connection, batch: int = CHUNK_PEOPLE) -> list[tuple[int, int]]:
     """The canonical id ranges ``(after, last]`` of a full re-score's chunks, ``batch`` people each,
     found by keyset (each step reads one index range)."""
@@ -159,25 +214,48 @@ def _fetch(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         cursor.close()
 
 
-def company_members(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[int, list[Company]]:
+def company_members(conn: sa.Connection, canonical_ids: Sequence[int],
+                    versions: dict[int, str] | None = None) -> dict[int, list[Company]]:
     """The live member records of these canonical companies, as ``Store.members`` reads them, but
-    decoded on the fast path."""
+    decoded on the fast path; with ``versions``, each company's stamp (its members' keys and content
+    hashes, read in the same query as the records) is put there too."""
     out: dict[int, list[Company]] = {}
     decode = DECODERS[Company]
     dialect = conn.dialect.name
     for start in range(0, len(canonical_ids), 500):
         ids = list(canonical_ids[start:start + 500])
-        sql = ("SELECT i.canonical_id, c.data, c.merged_into FROM identities i "
-               f"{_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
+        sql = ("SELECT i.canonical_id, c.data, c.merged_into, c.source, c.source_id, c.content_hash "
+               f"FROM identities i {_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
                f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
                "ORDER BY i.canonical_id, i.source")
-        for cid, data, merged_into in _fetch(conn, sql, [False, *ids]):
+        for cid, data, merged_into, source, sid, content in _fetch(conn, sql, [False, *ids]):
+            if versions is not None:
+                key = int(cid)
+                part = f"{source}\x1f{sid}\x1f{content}"
+                versions[key] = f"{versions[key]}\x1e{part}" if key in versions else part
             record = decode(data)
             fields = record.__dict__
             fields["archived"] = False
             fields["merged_into"] = merged_into
             record.__pydantic_fields_set__.update(("archived", "merged_into"))
             out.setdefault(int(cid), []).append(record)  # type: ignore[arg-type]
+    return out
+
+
+def company_stamps(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[int, str]:
+    """The stamps ``company_members`` puts in its ``versions``, without reading the records."""
+    out: dict[int, str] = {}
+    dialect = conn.dialect.name
+    for start in range(0, len(canonical_ids), 500):
+        ids = list(canonical_ids[start:start + 500])
+        sql = ("SELECT i.canonical_id, c.source, c.source_id, c.content_hash "
+               f"FROM identities i {_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
+               f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
+               "ORDER BY i.canonical_id, i.source")
+        for cid, source, sid, content in _fetch(conn, sql, [False, *ids]):
+            key = int(cid)
+            part = f"{source}\x1f{sid}\x1f{content}"
+            out[key] = f"{out[key]}\x1e{part}" if key in out else part
     return out
 
 
@@ -263,13 +341,17 @@ class Scores:
         with self.engine.connect() as conn:
             return read_chunk(conn, after=after, last=last, ids=ids)
 
-    def write_scores(self, rows: Sequence[Mapping[str, Any]]) -> int:
+    def write_scores(self, rows: Sequence[Mapping[str, Any]],
+                     inputs: Sequence[tuple[int, str, str, str, str]] = ()) -> int:
         """Store person scores already known to have changed (their fingerprints were compared when
-        they were read), in one transaction; returns how many were written."""
-        if not rows:
+        they were read), and the digests made from records (``upsert_inputs``), in one transaction;
+        returns how many scores were written."""
+        if not rows and not inputs:
             return 0
         with self.engine.begin() as conn:
-            upsert_scores(conn, rows)
+            if rows:
+                upsert_scores(conn, rows)
+            upsert_inputs(conn, inputs)
         return len(rows)
 
     def company_people(self, company_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
