@@ -52,7 +52,7 @@ def build_app(store: Store, scheduler: Scheduler, *, receiver: Receiver | None =
     async def readyz(_: web.Request) -> web.Response:
         problems: dict[str, Any] = {}
         try:
-            await asyncio.to_thread(store.counts)
+            await asyncio.to_thread(store.records.counts)
         except Exception as exc:
             problems["store"] = type(exc).__name__
         for source, failures in scheduler.state.consecutive_failures.items():
