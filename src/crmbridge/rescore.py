@@ -35,8 +35,8 @@ from crmbridge.scoring import (
     apply_lifecycle_policy,
 )
 from crmbridge.store import Store
+from crmbridge.store.engine import IN_LIMIT
 from crmbridge.store.scores import (
-    IN_LIMIT,
     account_fingerprints,
     chunk_bounds,
     company_members,
@@ -125,7 +125,7 @@ class Rescorer:
             ranges = [{"ids": ids[i:i + IN_LIMIT]} for i in range(0, len(ids), IN_LIMIT)]
         for within in ranges:
             scored = report.scored
-            self.score_chunk(as_of, report, companies, **within)
+            report.written += self.store.scores.write_scores(*self.score_chunk(as_of, report, companies, **within))
             between_chunks()
             if on_batch:
                 on_batch(report.scored - scored)
@@ -136,9 +136,11 @@ class Rescorer:
         return report
 
     def score_chunk(self, as_of: datetime, report: RescoreReport, companies: set[int], *, after: int = 0,
-                    last: int = 0, ids: Sequence[int] = ()) -> None:
-        """Score the people of canonical ids ``after < id <= last`` (or ``ids``), write the scores whose
-        fingerprint changed, note their companies.
+                    last: int = 0, ids: Sequence[int] = ()
+                    ) -> tuple[list[dict[str, Any]], list[tuple[int, str, str, str, str]]]:
+        """Score the people of canonical ids ``after < id <= last`` (or ``ids``) and note their
+        companies; returns the rows of the scores whose fingerprint changed and the digests made from
+        records, for ``Scores.write_scores`` (the caller writes: with workers, one process writes all).
 
         Each person's stored digest is scored when its stamps still hold (same model and merge policy,
         member records and their facts unchanged, same company unchanged): then only time moved, and
@@ -157,43 +159,41 @@ class Rescorer:
         slow = sorted(stamps.members.keys() - set(fast))
         fingerprints = stamps.fingerprints
         score, policy, lifecycle = self.scorer.evaluate, apply_lifecycle_policy, self.model.lifecycle_policy
-        load = self.scorer.load
         rows = []
         stages = report.stages
-        for pid in fast:
-            _, company_id, _, held, source_ids = candidates[pid]
-            digest = load(stamps.inputs[pid][3])
-            result = score(digest, as_of)
-            stage = policy(LifecycleStage(held) if held else None, result.stage, lifecycle,
-                           disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
+
+        def settle(pid: int, email: str | None, company_id: int | None, source_ids: dict[str, str],
+                   held: LifecycleStage | None, result: PersonScore) -> None:
+            """The stage the lifecycle policy allows; a row when the fingerprint changed."""
+            stage = policy(held, result.stage, lifecycle, disqualified=result.disqualified is not None,
+                           last_engaged_at=result.last_engaged_at)
             fingerprint = f"{result.fingerprint}:{stage.value}"
             stages[stage.value] += 1
             if fingerprints.get(pid) != fingerprint:
-                rows.append(self._row(pid, digest.email, company_id, source_ids, result, stage, fingerprint, as_of))
+                rows.append(self._row(pid, email, company_id, source_ids, result, stage, fingerprint, as_of))
             if company_id is not None:
                 companies.add(company_id)
+
+        load = self.scorer.load
+        for pid in fast:
+            _, company_id, _, held, source_ids = candidates[pid]
+            digest = load(stamps.inputs[pid][3])
+            settle(pid, digest.email, company_id, source_ids, LifecycleStage(held) if held else None,
+                   score(digest, as_of))
         kept_inputs = []
         if slow:
             digest_of, dump = self.scorer.digest, self.scorer.dump
             for p in reader.of(slow):
                 digest = digest_of(p.profile)
-                result = score(digest, as_of)
                 person = p.profile.person
-                stage = policy(person.lifecycle_stage, result.stage, lifecycle,
-                               disqualified=result.disqualified is not None, last_engaged_at=result.last_engaged_at)
-                fingerprint = f"{result.fingerprint}:{stage.value}"
-                stages[stage.value] += 1
-                if fingerprints.get(p.person_id) != fingerprint:
-                    rows.append(self._row(p.person_id, person.email, p.company_id, person.source_ids, result, stage,
-                                          fingerprint, as_of))
-                if p.company_id is not None:
-                    companies.add(p.company_id)
+                settle(p.person_id, person.email, p.company_id, person.source_ids, person.lifecycle_stage,
+                       score(digest, as_of))
                 held = person.lifecycle_stage.value if person.lifecycle_stage else None
                 context = orjson.dumps([p.company_keys, p.company_id, p.company_stamp, held, person.source_ids])
                 kept_inputs.append((p.person_id, key, stamps.members[p.person_id], context.decode(), dump(digest)))
-        report.written += self.store.scores.write_scores(rows, kept_inputs)
-        report.scored += len(fast) + len(slow)
+        report.scored += len(fast) + len(kept_inputs)
         report.from_digests += len(fast)
+        return rows, kept_inputs
 
     def _row(self, person_id: int, email: str | None, company_id: int | None, source_ids: dict[str, str],
              score: PersonScore, stage: LifecycleStage, fingerprint: str, as_of: datetime) -> dict[str, Any]:
@@ -209,15 +209,16 @@ class Rescorer:
         }
 
     def _roll_up(self, company_ids: list[int], as_of: datetime, report: RescoreReport, batch: int = 500) -> None:
+        at_ms = int(as_of.timestamp() * 1000)
         for start in range(0, len(company_ids), batch):
-            self.roll_up_batch(company_ids[start:start + batch], as_of, report)
+            rows = self.roll_up_batch(company_ids[start:start + batch], as_of, report)
+            report.accounts_written += self.store.scores.save_account_scores(rows, at_ms=at_ms) if rows else 0
             between_chunks()
 
-    def roll_up_batch(self, chunk: list[int], as_of: datetime, report: RescoreReport) -> None:
-        """Score the accounts of ``chunk`` from their people's stored scores; only the accounts whose
-        fingerprint changed are turned into rows and written."""
+    def roll_up_batch(self, chunk: list[int], as_of: datetime, report: RescoreReport) -> list[dict[str, Any]]:
+        """Score the accounts of ``chunk`` from their people's stored scores; returns the rows of the
+        accounts whose fingerprint changed, for ``Scores.save_account_scores`` (the caller writes)."""
         window = timedelta(days=90)
-        at_ms = int(as_of.timestamp() * 1000)
         with self.store.engine.connect() as conn:
             golden = {cid: merge(cid, ms, self.policy) for cid, ms in company_members(conn, chunk).items()}
             people = company_people(conn, chunk)
@@ -240,7 +241,7 @@ class Rescorer:
                          "surge": account.surge.detected, "fingerprint": account.fingerprint,
                          "scored_ms": now_ms(), "data": orjson.dumps(_account_dict(account), default=str).decode()})
         report.accounts += len(chunk)
-        report.accounts_written += self.store.scores.save_account_scores(rows, at_ms=at_ms) if rows else 0
+        return rows
 
 
 def inputs_key(model: ScoringModel, policy: MergePolicy) -> str:

@@ -2,10 +2,12 @@
 
 Scoring is CPU-bound Python, so one process re-scores at most one core's worth of people; with more
 cores, more processes finish sooner. Each worker opens its own connections (the parent's are never
-used across the fork), reads and scores the chunks it is handed and writes their changed scores
-itself; the parent only hands out canonical id ranges and adds the reports up. Accounts are rolled up
-once every person's score is written, as they are computed from the stored scores. The results are
-those of a re-score in one process: the same chunks, scored and written alike.
+used across the fork), reads and scores the chunks it is handed, and sends back what changed; the
+parent hands out canonical id ranges, adds the reports up and writes every change itself. One writer:
+SQLite takes one at a time, and a worker waiting for the lock sleeps in steps far longer than the write
+it waits for. Accounts are rolled up once every person's score is written, as they are computed from
+the stored scores. The results are those of a re-score in one process: the same chunks, scored and
+written alike.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmbridge.store import Store
 from crmbridge.store.scores import CHUNK_PEOPLE as _CHUNK_PEOPLE
@@ -45,24 +47,24 @@ def _worker() -> tuple[Rescorer, datetime]:
     return _MINE, _AS_OF
 
 
-def _people(bounds: tuple[int, int]) -> tuple[RescoreReport, set[int]]:
+def _people(bounds: tuple[int, int]) -> tuple[RescoreReport, set[int], Any, Any]:
     from crmbridge.rescore import RescoreReport, between_chunks
 
     rescorer, as_of = _worker()
     report, companies = RescoreReport(), set[int]()
-    rescorer.score_chunk(as_of, report, companies, after=bounds[0], last=bounds[1])
+    rows, inputs = rescorer.score_chunk(as_of, report, companies, after=bounds[0], last=bounds[1])
     between_chunks()
-    return report, companies
+    return report, companies, rows, inputs
 
 
-def _accounts(chunk: list[int]) -> RescoreReport:
+def _accounts(chunk: list[int]) -> tuple[RescoreReport, Any]:
     from crmbridge.rescore import RescoreReport, between_chunks
 
     rescorer, as_of = _worker()
     report = RescoreReport()
-    rescorer.roll_up_batch(chunk, as_of, report)
+    rows = rescorer.roll_up_batch(chunk, as_of, report)
     between_chunks()
-    return report
+    return report, rows
 
 
 def _add(report: RescoreReport, part: RescoreReport) -> None:
@@ -85,18 +87,23 @@ def run_forked(rescorer: Rescorer, workers: int, on_batch: Callable[[int], None]
     with rescorer.store.engine.connect() as conn:
         bounds = chunk_bounds(conn, CHUNK_PEOPLE)
     report, companies = RescoreReport(), set[int]()
+    scores = rescorer.store.scores
     _PARENT, _AS_OF = rescorer, as_of
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part, theirs in pool.imap_unordered(_people, bounds):
+            for part, theirs, rows, inputs in pool.imap_unordered(_people, bounds):
                 _add(report, part)
+                report.written += scores.write_scores(rows, inputs)
                 companies |= theirs
                 if on_batch:
                     on_batch(part.scored)
-            companies.update(rescorer.store.scores.scored_companies())
+            companies.update(scores.scored_companies())
             ids = sorted(companies)
-            for part in pool.imap(_accounts, [ids[i:i + ACCOUNT_BATCH] for i in range(0, len(ids), ACCOUNT_BATCH)]):
+            at_ms = int(as_of.timestamp() * 1000)
+            for part, rows in pool.imap(_accounts, [ids[i:i + ACCOUNT_BATCH]
+                                                    for i in range(0, len(ids), ACCOUNT_BATCH)]):
                 _add(report, part)
+                report.accounts_written += scores.save_account_scores(rows, at_ms=at_ms) if rows else 0
             pool.close()
             pool.join()
     finally:

@@ -29,8 +29,11 @@ class Reason(NamedTuple):
     expired: int = 0  # occurrences too old to count
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._asdict(), "points": round(self.points, 2), "raw_points": round(self.raw_points, 2),
-                "decay": round(self.decay, 4)}
+        # Spelled out rather than ``_asdict`` and an update: a full re-score writes a dozen per person.
+        rule, description, category, points, raw_points, decay, occurrences, capped, expired = self
+        return {"rule": rule, "description": description, "category": category, "points": round(points, 2),
+                "raw_points": round(raw_points, 2), "decay": round(decay, 4), "occurrences": occurrences,
+                "capped": capped, "expired": expired}
 
 
 class Gap(NamedTuple):

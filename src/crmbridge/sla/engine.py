@@ -50,8 +50,9 @@ from crmbridge.sla.ledger import (
 from crmbridge.sla.surges import SurgeWatch
 from crmbridge.store import schema
 from crmbridge.store.cursors import Watermark
+from crmbridge.store.engine import chunked
 from crmbridge.store.handoffs import WritebackLedger
-from crmbridge.store.store import Store, _chunks, now_ms
+from crmbridge.store.store import Store, now_ms
 from crmbridge.writeback.contract import DealUpdate, Writer
 
 log = get_logger("crmbridge.sla")
@@ -651,7 +652,7 @@ class SlaEngine:
             keys = self._field_keys(target)
             if not keys:  # write-back is not set up in this CRM: there are no fields to write yet
                 continue
-            for chunk in _chunks(mine, 500):
+            for chunk in chunked(mine, 500):
                 updates = [DealUpdate(str(r["deal_id"]), _deal_values(r, now)) for r in chunk]
                 try:
                     result = self.writers[target].write_deals(updates, keys)

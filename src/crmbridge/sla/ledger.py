@@ -15,8 +15,9 @@ import orjson
 import sqlalchemy as sa
 
 from crmbridge.store import schema
+from crmbridge.store.engine import chunked
 from crmbridge.store.holders import holder_dead, this_process
-from crmbridge.store.store import Store, _chunks
+from crmbridge.store.store import Store
 
 OPEN, MET, MISSED, REASSIGNED, CLOSED = "open", "met", "missed", "reassigned", "closed"
 SENT, RECORDED, RETRY, FAILED, SKIPPED = "sent", "recorded", "retry", "failed", "skipped"
@@ -71,7 +72,7 @@ class SlaLedger:
         i = schema.identities.c
         out: dict[int, list[str]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(person_ids)):
+            for chunk in chunked(list(person_ids)):
                 q = (sa.select(i.canonical_id, i.source).where(i.entity == "person", i.canonical_id.in_(chunk))
                      .order_by(i.linked_ms))
                 for cid, source in conn.execute(q):
@@ -114,17 +115,17 @@ class SlaLedger:
         live = c.status.in_((OPEN, MET, MISSED))
         found: dict[int, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(person_ids))):
+            for chunk in chunked(sorted(set(person_ids))):
                 for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.person_id.in_(chunk))):
                     found[r.id] = r._asdict()
-            for chunk in _chunks(sorted(set(company_ids))):
+            for chunk in chunked(sorted(set(company_ids))):
                 for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.company_id.in_(chunk))):
                     found[r.id] = r._asdict()
             by_target: dict[str, set[str]] = {}
             for target, deal_id in deals:
                 by_target.setdefault(target, set()).add(deal_id)
             for target, ids in by_target.items():
-                for chunk in _chunks(sorted(ids)):
+                for chunk in chunked(sorted(ids)):
                     for r in conn.execute(sa.select(schema.sla_clocks).where(live, c.target == target,
                                                                              c.deal_id.in_(chunk))):
                         found[r.id] = r._asdict()
@@ -310,7 +311,7 @@ class SlaLedger:
         with self.engine.connect() as conn:
             if clock_ids is None:
                 return [r._asdict() for r in conn.execute(q)]
-            for chunk in _chunks(list(clock_ids)):
+            for chunk in chunked(list(clock_ids)):
                 out += [r._asdict() for r in conn.execute(q.where(s.clock_id.in_(chunk)))]
         return out
 
@@ -320,7 +321,7 @@ class SlaLedger:
         q = sa.select(s.clock_id, s.kind, sa.func.count()).where(s.status != SKIPPED).group_by(s.clock_id, s.kind)
         out: dict[int, dict[str, int]] = {}
         with self.engine.connect() as conn:
-            chunks = [None] if clock_ids is None else list(_chunks(list(clock_ids)))
+            chunks = [None] if clock_ids is None else list(chunked(list(clock_ids)))
             for chunk in chunks:
                 query = q if chunk is None else q.where(s.clock_id.in_(chunk))
                 for cid, kind, n in conn.execute(query):
@@ -344,7 +345,7 @@ class SlaLedger:
             if person_ids is None:
                 return [r._asdict() for r in conn.execute(q)]
             out: list[dict[str, Any]] = []
-            for chunk in _chunks(list(person_ids)):
+            for chunk in chunked(list(person_ids)):
                 out += [r._asdict() for r in conn.execute(q.where(o.person_id.in_(chunk)))]
             return out
 

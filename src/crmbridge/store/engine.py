@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -13,6 +15,15 @@ from alembic.script import ScriptDirectory
 from crmbridge.errors import ConfigError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+IN_LIMIT = 500  # ids per IN (...) clause: SQLite's variable limit is far above it, and plans stay simple
+
+
+def chunked(items: Sequence[Any], size: int = IN_LIMIT) -> Iterator[Sequence[Any]]:
+    """``items`` a slice of at most ``size`` at a time: what every repository's IN (...) reads take."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
 # Any constant works; it only has to be the same in every crmbridge process sharing a database.
 _MIGRATION_LOCK = 0x63726D62
 

@@ -21,8 +21,7 @@ import orjson
 import sqlalchemy as sa
 
 from crmbridge.model import Activity, ActivityKind, ActorKind, EntityType, SourceRecord
-
-_CHUNK = 500
+from crmbridge.store.engine import chunked
 
 # The fields of an activity the scoring engine and the model's conditions can read, in their order
 # inside a fact; a new readable field means a new migration that rebuilds the table.
@@ -93,7 +92,7 @@ def refresh(conn: sa.Connection, source: str, activities: Sequence[SourceRecord]
     if not live:
         return
     rows = []
-    for chunk in _chunks(sorted(live)):
+    for chunk in chunked(sorted(live)):
         for from_id, to_id in conn.execute(sa.text(
                 "SELECT from_id, to_id FROM links WHERE source = :source AND from_entity = 'activity' "
                 "AND to_entity = 'person' AND from_id IN :ids").bindparams(sa.bindparam("ids", expanding=True)),
@@ -106,7 +105,7 @@ def refresh(conn: sa.Connection, source: str, activities: Sequence[SourceRecord]
 def drop(conn: sa.Connection, source: str, activity_ids: Iterable[str]) -> None:
     """Archived or merged-away activities count for nobody."""
     people: set[str] = set()
-    for chunk in _chunks(sorted(set(activity_ids))):
+    for chunk in chunked(sorted(set(activity_ids))):
         people.update(conn.execute(sa.text(
             "DELETE FROM activity_facts WHERE source = :source AND activity_id IN :ids RETURNING person_id")
             .bindparams(sa.bindparam("ids", expanding=True)), {"source": source, "ids": list(chunk)}).scalars())
@@ -154,11 +153,6 @@ def _insert(conn: sa.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     # A page may link one activity to a person twice (ids repeated): the fact is the same.
     conn.exec_driver_sql("INSERT INTO activity_facts (source, person_id, activity_id, fact) "
                          f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING", rows)
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 # -- from scratch ----------------------------------------------------------------------------------

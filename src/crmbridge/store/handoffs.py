@@ -16,9 +16,10 @@ import orjson
 import sqlalchemy as sa
 
 from crmbridge.store import schema
+from crmbridge.store.engine import chunked
 from crmbridge.store.holders import holder_dead as _holder_dead
 from crmbridge.store.holders import this_process
-from crmbridge.store.store import Store, _chunks, now_ms
+from crmbridge.store.store import Store, now_ms
 
 PENDING, DONE = "pending", "done"
 # A notice being delivered: ``error`` names the run delivering it (SENDING_BY + holder), ``next_ms`` the
@@ -41,7 +42,7 @@ class WritebackLedger:
         t = schema.writeback_state.c
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunked(list(ids)):
                 for sid, values in conn.execute(sa.select(t.source_id, t["values"]).where(
                         t.source == source, t.object_type == object_type, t.source_id.in_(chunk))):
                     out[sid] = orjson.loads(values)
@@ -77,7 +78,7 @@ class WritebackLedger:
         ident, persons = schema.identities.c, schema.persons.c
         out: dict[int, dict[str, tuple[str, str | None]]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(person_ids)):
+            for chunk in chunked(list(person_ids)):
                 q = (sa.select(ident.canonical_id, persons.source, persons.source_id, persons.data)
                      .join(schema.persons, sa.and_(persons.source == ident.source,
                                                    persons.source_id == ident.source_id))
@@ -106,7 +107,7 @@ class WritebackLedger:
         o = schema.outcomes.c
         out: dict[int, list[dict[str, Any]]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(person_ids)):
+            for chunk in chunked(list(person_ids)):
                 for row in conn.execute(sa.select(schema.outcomes).where(o.person_id.in_(chunk))):
                     out.setdefault(int(row.person_id), []).append(row._asdict())
         return out
@@ -137,7 +138,7 @@ class WritebackLedger:
         now = self.clock()
         mine: list[str] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(keys)):
+            for chunk in chunked(list(keys)):
                 rows = conn.execute(sa.select(h.key, h.claimed_by, h.lease_until_ms).where(
                     h.key.in_(chunk), h.status == PENDING)).all()
                 for key, by, until in rows:
@@ -159,7 +160,7 @@ class WritebackLedger:
         holder = holder or this_process()
         h = schema.handoffs.c
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(keys)):
+            for chunk in chunked(list(keys)):
                 conn.execute(sa.update(schema.handoffs).where(h.key.in_(chunk), h.claimed_by == holder,
                                                              h.status == PENDING).values(lease_until_ms=None))
 
@@ -180,9 +181,9 @@ class WritebackLedger:
         with self.engine.connect() as conn:
             if keys is None and person_ids is None:
                 out = [_handoff(r) for r in conn.execute(q)]
-            for chunk in _chunks(list(keys or [])):
+            for chunk in chunked(list(keys or [])):
                 out.extend(_handoff(r) for r in conn.execute(q.where(h.key.in_(chunk))))
-            for chunk in _chunks(list(person_ids or [])):
+            for chunk in chunked(list(person_ids or [])):
                 out.extend(_handoff(r) for r in conn.execute(q.where(h.person_id.in_(chunk))))
         return out
 
@@ -204,7 +205,7 @@ class WritebackLedger:
         h = schema.handoffs.c
         out: dict[int, tuple[int, bool]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(person_ids)):
+            for chunk in chunked(list(person_ids)):
                 for person, generation, recycled_ms in conn.execute(sa.select(h.person_id, h.generation,
                                                                               h.recycled_ms).where(
                         h.person_id.in_(chunk))):
@@ -326,7 +327,7 @@ def iter_scores(store: Store, *, stage: str | None = None, person_ids: Iterable[
     if stage:
         base = base.where(sc.stage == stage)
     if person_ids is not None:
-        for chunk in _chunks(sorted(set(person_ids)), batch):
+        for chunk in chunked(sorted(set(person_ids)), batch):
             rows = _score_rows(store, base.where(sc.person_id.in_(chunk)))
             if rows:
                 yield rows

@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
 from crmbridge.identity import Matching, MatchKeys, Member, NameConflict, company_domain_key, match, name_conflicts
 from crmbridge.model import ENTITY_CLASSES, EntityType, SourceRecord
 from crmbridge.store import schema
-
-_CHUNK = 500
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+from crmbridge.store.engine import chunked
 
 
 def _key_column(entity: EntityType) -> sa.Column:
@@ -47,18 +40,18 @@ def _members(conn: sa.Connection, entity: EntityType, keys: Sequence[str], names
     for column, values in ((_key_column(entity), keys), (getattr(table.c, "name_key", None), names)):
         if column is None:
             continue
-        for chunk in _chunks(list(values)):
+        for chunk in chunked(list(values)):
             q = sa.select(table.c.source, table.c.source_id).where(column.in_(chunk), table.c.archived.is_(False))
             for source, sid in conn.execute(q):
                 refs.setdefault(source, set()).add(sid)
     cids: set[int] = set()
     for source, ids in refs.items():
-        for chunk in _chunks(sorted(ids)):
+        for chunk in chunked(sorted(ids)):
             cids.update(int(c) for c in conn.execute(sa.select(ident.c.canonical_id).where(
                 ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
     name_col = table.c.name_key if entity is EntityType.COMPANY else sa.null()
     out = []
-    for chunk in _chunks(sorted(cids)):
+    for chunk in chunked(sorted(cids)):
         q = sa.select(ident.c.canonical_id, table.c.source, table.c.source_id, _key_column(entity), name_col
                       ).join(ident, joined).where(ident.c.canonical_id.in_(chunk), table.c.archived.is_(False))
         out += [Member(int(cid), _keys(entity, source, sid, key, name))
@@ -69,7 +62,7 @@ def _members(conn: sa.Connection, entity: EntityType, keys: Sequence[str], names
 def _name_counts(conn: sa.Connection, names: Sequence[str]) -> dict[tuple[str, str], int]:
     t = schema.companies.c
     out: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(list(names)):
+    for chunk in chunked(list(names)):
         q = sa.select(t.source, t.name_key, sa.func.count()).where(
             t.name_key.in_(chunk), t.archived.is_(False)).group_by(t.source, t.name_key)
         out.update({(source, name): int(n) for source, name, n in conn.execute(q)})
@@ -84,7 +77,7 @@ def resolve(conn: sa.Connection, entity: EntityType, source: str, records: Seque
     """
     ident = schema.identities
     linked: set[str] = set()
-    for chunk in _chunks([r.source_id for r in records]):
+    for chunk in chunked([r.source_id for r in records]):
         linked.update(conn.execute(sa.select(ident.c.source_id).where(
             ident.c.entity == entity.value, ident.c.source == source, ident.c.source_id.in_(chunk))).scalars())
     inherited = _inherited(conn, entity, source, [r for r in records if r.merged_ids and r.source_id not in linked])
@@ -110,7 +103,7 @@ def _inherited(conn: sa.Connection, entity: EntityType, source: str, records: Se
     ident = schema.identities.c
     wanted = sorted({m for r in records for m in r.merged_ids})
     known: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunked(wanted):
         known.update((sid, int(cid)) for sid, cid in conn.execute(sa.select(ident.source_id, ident.canonical_id).where(
             ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))))
     out: dict[str, int] = {}
@@ -195,7 +188,7 @@ class Identities:
         out: dict[tuple[str, str], int] = {}
         with self.engine.connect() as conn:
             for source, ids in _by_source(keys).items():
-                for chunk in _chunks(sorted(set(ids))):
+                for chunk in chunked(sorted(set(ids))):
                     q = sa.select(ident.source_id, ident.canonical_id).where(
                         ident.entity == entity.value, ident.source == source, ident.source_id.in_(chunk))
                     out.update({(source, sid): int(cid) for sid, cid in conn.execute(q).all()})
@@ -229,7 +222,7 @@ class Identities:
         ident, table, cls = schema.identities, schema.ENTITY_TABLES[entity], ENTITY_CLASSES[entity]
         out: dict[int, list[SourceRecord]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(canonical_ids))):
+            for chunk in chunked(sorted(set(canonical_ids))):
                 q = (sa.select(ident.c.canonical_id, table.c.data, table.c.merged_into)
                      .join(table, sa.and_(table.c.source == ident.c.source, table.c.source_id == ident.c.source_id))
                      .where(ident.c.entity == entity.value, ident.c.canonical_id.in_(chunk),

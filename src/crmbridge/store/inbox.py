@@ -17,8 +17,9 @@ import sqlalchemy as sa
 
 from crmbridge.connectors import WebhookEvent
 from crmbridge.store import schema
+from crmbridge.store.engine import chunked
 from crmbridge.store.holders import holder_dead, this_process
-from crmbridge.store.store import Store, _chunks, now_ms
+from crmbridge.store.store import Store, now_ms
 
 PENDING, CLAIMED, DONE, RETRY, QUARANTINED = "pending", "claimed", "done", "retry", "quarantined"
 
@@ -174,7 +175,7 @@ class Inbox:
     def _settle(self, ids: Sequence[int], values: dict[str, Any]) -> None:
         c = schema.inbox.c
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunked(list(ids)):
                 # Only our own claims: a lease that ran out may have gone to another worker meanwhile.
                 conn.execute(sa.update(schema.inbox).where(c.id.in_(chunk), c.status == CLAIMED,
                                                            c.claimed_by == self.holder).values(**values))

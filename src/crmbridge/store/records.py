@@ -14,9 +14,8 @@ from crmbridge.identity import company_name_key
 from crmbridge.model import ENTITY_CLASSES, Activity, Company, EntityType, Person, SourceRecord
 from crmbridge.store import features, schema
 from crmbridge.store.cursors import Cursors, now_ms
+from crmbridge.store.engine import chunked
 from crmbridge.store.identities import resolve, with_state
-
-_CHUNK = 500  # bound on ids per IN (...) clause; SQLite's variable limit is far above it
 
 
 def _ms(value: Any) -> int | None:
@@ -25,11 +24,6 @@ def _ms(value: Any) -> int | None:
 
 def _older(incoming: int | None, stored: int | None) -> bool:
     return incoming is not None and stored is not None and incoming < stored
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 # Which id lists of a record become links, and to what.
@@ -171,7 +165,7 @@ class Records:
         """Rows to write (new or changed), and the ids among them that were stored before."""
         known: dict[str, tuple[str, int | None, bool]] = {}
         ids = [r.source_id for r in records]
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             q = sa.select(table.c.source_id, table.c.content_hash, table.c.source_updated_ms, table.c.archived
                           ).where(table.c.source == source, table.c.source_id.in_(chunk))
             for sid, digest, updated, archived in conn.execute(q):
@@ -223,7 +217,7 @@ class Records:
                 replaced: Sequence[str]) -> None:
         """Replace the outgoing links of ``records`` (``replaced``: those that had links before)."""
         fields = _LINK_FIELDS[entity]
-        for chunk in _chunks(list(replaced)):
+        for chunk in chunked(list(replaced)):
             conn.execute(sa.delete(schema.links).where(
                 schema.links.c.source == source, schema.links.c.from_entity == entity.value,
                 schema.links.c.from_id.in_(chunk)))
@@ -262,7 +256,7 @@ class Records:
             if not self._has_merges(conn, source, target):
                 continue
             table = schema.ENTITY_TABLES[EntityType(target)]
-            for chunk in _chunks(ids):
+            for chunk in chunked(ids):
                 q = sa.select(table.c.source_id, table.c.merged_into).where(
                     table.c.source == source, table.c.source_id.in_(chunk), table.c.merged_into.is_not(None))
                 for sid, into in conn.execute(q):
@@ -291,7 +285,7 @@ class Records:
 
     def _archive(self, conn: sa.Connection, table: sa.Table, source: str, ids: list[str], stored: int) -> int:
         done = 0
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             res = conn.execute(sa.update(table).where(
                 table.c.source == source, table.c.source_id.in_(chunk), table.c.archived.is_(False),
             ).values(archived=True, archived_ms=stored))
@@ -368,7 +362,7 @@ class Records:
         lk = schema.links.c
         out: dict[str, list[str]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(to_ids)):
+            for chunk in chunked(list(to_ids)):
                 q = sa.select(lk.to_id, lk.from_id).where(
                     lk.source == source, lk.to_entity == to_entity.value, lk.to_id.in_(chunk),
                     lk.from_entity == from_entity.value)
@@ -393,7 +387,7 @@ class Records:
         out: dict[tuple[str, str], SourceRecord] = {}
         with self.engine.connect() as conn:
             for source, ids in by_source.items():
-                for chunk in _chunks(sorted(set(ids))):
+                for chunk in chunked(sorted(set(ids))):
                     q = sa.select(table.c.source_id, table.c.data, table.c.archived, table.c.merged_into).where(
                         table.c.source == source, table.c.source_id.in_(chunk))
                     for sid, data, archived, merged_into in conn.execute(q).all():

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from crmbridge.store import schema
 from crmbridge.store.cursors import now_ms
+from crmbridge.store.engine import IN_LIMIT
 from crmbridge.store.holders import holder_dead, this_process
 
-_CHUNK = 500
 # A running run that has not shown life for this long is shown as interrupted (killed, or its host gone).
 RUN_STALE_MS = 120_000
 
@@ -85,9 +85,9 @@ class Quarantine:
         q = schema.quarantine.c
         ids = list(source_ids)
         with self.engine.begin() as conn:
-            for start in range(0, len(ids), _CHUNK):
+            for start in range(0, len(ids), IN_LIMIT):
                 conn.execute(sa.delete(schema.quarantine).where(q.source == source, q.stream == stream,
-                                                                q.source_id.in_(ids[start:start + _CHUNK])))
+                                                                q.source_id.in_(ids[start:start + IN_LIMIT])))
 
     def list(self, source: str | None = None) -> list[dict[str, Any]]:
         q = schema.quarantine.c

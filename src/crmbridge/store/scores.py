@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from crmbridge.model import Company, EntityType, Person
 from crmbridge.store import schema
 from crmbridge.store.decode import DECODERS
+from crmbridge.store.engine import IN_LIMIT, chunked
 from crmbridge.store.features import ScoringActivity, decode_facts
 
 # Canonical people per chunk: a chunk's records (ten activities a person or more) are decoded at once,
@@ -388,21 +389,27 @@ class Scores:
         return out
 
     def save_account_scores(self, rows: Sequence[Mapping[str, Any]], at_ms: int) -> int:
-        """Store account scores whose fingerprint changed, and note each new score in the history."""
-        table, history = schema.account_scores, schema.account_history
+        """Store account scores whose fingerprint changed, and note each new score in the history.
+
+        On the driver's cursor, one prepared statement for all rows, as ``upsert_scores`` writes."""
+        cols = [c.name for c in schema.account_scores.columns]
         with self.engine.begin() as conn:
-            known: dict[int, str] = {}
-            for chunk in chunked([int(r["company_id"]) for r in rows]):
-                known.update({int(c): fp for c, fp in conn.execute(sa.select(
-                    table.c.company_id, table.c.fingerprint).where(table.c.company_id.in_(chunk)))})
+            known = account_fingerprints(conn, [int(r["company_id"]) for r in rows])
             changed = [r for r in rows if known.get(int(r["company_id"])) != r["fingerprint"]]
-            if changed:
-                stmt = self._insert(table)
-                stmt = stmt.on_conflict_do_update(index_elements=["company_id"], set_={
-                    c.name: stmt.excluded[c.name] for c in table.columns if c.name != "company_id"})
-                conn.execute(stmt, [dict(r) for r in changed])
-                conn.execute(self._insert(history).on_conflict_do_nothing(), [
-                    {"company_id": r["company_id"], "at_ms": at_ms, "score": r["score"]} for r in changed])
+            if not changed:
+                return 0
+            mark = "%s" if conn.dialect.name == "postgresql" else "?"
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(
+                    f"INSERT INTO account_scores ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))}) "
+                    f"ON CONFLICT (company_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols[1:])}",
+                    [tuple(r[c] for c in cols) for r in changed])
+                cursor.executemany(f"INSERT INTO account_history (company_id, at_ms, score) VALUES ({mark}, {mark}, "
+                                   f"{mark}) ON CONFLICT DO NOTHING",
+                                   [(r["company_id"], at_ms, r["score"]) for r in changed])
+            finally:
+                cursor.close()
         return len(changed)
 
     def score_of(self, person_id: int) -> dict[str, Any] | None:
@@ -424,10 +431,3 @@ class Scores:
         with self.engine.connect() as conn:
             return [{**row._asdict(), "data": orjson.loads(row.data)} for row in conn.execute(q)]
 
-
-IN_LIMIT = 500  # ids per IN (...) clause
-
-
-def chunked(items: Sequence[Any], size: int = IN_LIMIT) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

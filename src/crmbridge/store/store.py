@@ -15,7 +15,6 @@ from crmbridge.store.cursors import now_ms as now_ms  # re-exported: many module
 from crmbridge.store.engine import create_engine_for, migrate
 from crmbridge.store.identities import Identities
 from crmbridge.store.records import Records
-from crmbridge.store.records import _chunks as _chunks  # re-exported: inbox, hand-offs and SLA chunk with it
 from crmbridge.store.runs import Quarantine, Runs
 from crmbridge.store.scores import Scores
 
