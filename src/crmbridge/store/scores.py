@@ -132,9 +132,11 @@ def read_stamps(conn: sa.Connection, *, after: int = 0, last: int = 0, ids: Sequ
     stamps = Stamps()
     members: dict[int, list[str]] = {}
     for cid, source, sid, content, version in _fetch(conn, (
-            "SELECT i.canonical_id, i.source, i.source_id, p.content_hash, v.version "
+            # The fact version as a subquery, looked up row by row: as a join, PostgreSQL hashed the
+            # whole table for every chunk.
+            "SELECT i.canonical_id, i.source, i.source_id, p.content_hash, (SELECT v.version FROM fact_versions v "
+            "WHERE v.source = i.source AND v.person_id = i.source_id) "
             f"FROM identities i {_each_member('persons', 'p', dialect)} "
-            "LEFT JOIN fact_versions v ON v.source = i.source AND v.person_id = i.source_id "
             f"WHERE i.entity = 'person' AND p.archived = {mark} AND {where('i.canonical_id')} "
             "ORDER BY i.canonical_id, i.source"), [False, *within]):
         members.setdefault(int(cid), []).append(f"{source}\x1f{sid}\x1f{content}\x1f{version or 0}")
