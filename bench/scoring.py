@@ -235,7 +235,8 @@ def seed_store(url: str, people: int, seed: int, companies: int = 20_000, batch:
                 print(f"  ... generated {done:,} people in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-_COPIED = ("canonical", "companies", "persons", "activities", "links", "identities", "activity_facts")
+_COPIED = ("canonical", "companies", "persons", "activities", "links", "identities", "activity_facts",
+           "fact_versions")
 
 
 def seed_postgres(url: str, people: int, seed: int) -> None:

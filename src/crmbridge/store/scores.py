@@ -275,7 +275,8 @@ def company_people(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int,
             # planner would scan the whole table for every batch.
             sql = ("SELECT c.id, s.email, s.engagement, s.disqualified, s.stage, s.persona, s.responded "
                    "FROM unnest(CAST(%s AS bigint[])) WITH ORDINALITY c(id, n) CROSS JOIN LATERAL "
-                   "(SELECT * FROM scores WHERE company_id = c.id ORDER BY person_id LIMIT ALL) s "
+                   "(SELECT person_id, email, engagement, disqualified, stage, persona, responded FROM scores "
+                   "WHERE company_id = c.id ORDER BY person_id LIMIT ALL) s "
                    "ORDER BY c.n, s.person_id")
             params: list[Any] = [sorted(ids)]
             # Outdated statistics also price these look-ups high enough for JIT compilation, which
@@ -290,14 +291,22 @@ def company_people(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int,
     return out
 
 
+def _any_of(dialect: str, column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column`` among ``ids``: one array parameter on PostgreSQL (binding and planning 500
+    parameters cost more than the look-ups), a list of them on SQLite."""
+    if dialect == "postgresql":
+        return f"{column} = ANY(CAST(%s AS bigint[]))", [list(ids)]
+    return f"{column} IN ({_marks(dialect, len(ids))})", list(ids)
+
+
 def account_fingerprints(conn: sa.Connection, company_ids: Sequence[int]) -> dict[int, str]:
     """The fingerprints of these companies' stored account scores."""
     out: dict[int, str] = {}
     dialect = conn.dialect.name
-    for start in range(0, len(company_ids), 500):
-        ids = list(company_ids[start:start + 500])
-        sql = f"SELECT company_id, fingerprint FROM account_scores WHERE company_id IN ({_marks(dialect, len(ids))})"
-        out.update((int(c), fp) for c, fp in _fetch(conn, sql, ids))
+    for ids in chunked(company_ids):
+        where, params = _any_of(dialect, "company_id", ids)
+        out.update((int(c), fp) for c, fp in _fetch(conn, f"SELECT company_id, fingerprint FROM account_scores "
+                                                          f"WHERE {where}", params))
     return out
 
 
@@ -380,13 +389,14 @@ class Scores:
                 sa.select(sc.company_id).distinct().where(sc.company_id.is_not(None))).scalars())
 
     def account_history(self, company_ids: Sequence[int], since_ms: int) -> dict[int, list[tuple[int, float]]]:
-        ah = schema.account_history.c
         out: dict[int, list[tuple[int, float]]] = {}
         with self.engine.connect() as conn:
-            for chunk in chunked(list(company_ids)):
-                q = sa.select(ah.company_id, ah.at_ms, ah.score).where(
-                    ah.company_id.in_(chunk), ah.at_ms >= since_ms).order_by(ah.company_id, ah.at_ms)
-                for cid, at, score in conn.execute(q):
+            dialect = conn.dialect.name
+            for ids in chunked(company_ids):
+                where, params = _any_of(dialect, "company_id", ids)
+                sql = (f"SELECT company_id, at_ms, score FROM account_history WHERE {where} "
+                       f"AND at_ms >= {_marks(dialect, 1)} ORDER BY company_id, at_ms")
+                for cid, at, score in _fetch(conn, sql, [*params, since_ms]):
                     out.setdefault(int(cid), []).append((int(at), float(score)))
         return out
 
