@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import itertools
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -54,9 +55,11 @@ def endpoint_name(request: web.Request, prefix: str) -> str:
 
 def retry_after(seconds: float) -> str:
     """``Retry-After`` in seconds, as HubSpot sends it on a 429; fractional only when a time scale made the
-    wait shorter than HubSpot's whole seconds (a client that reads it still paces right)."""
+    wait shorter than HubSpot's whole seconds (a client that reads it still paces right). Whole seconds
+    are rounded up: it is the least a client must wait, and 1.4 s said as "1" brought an honest client
+    back before the window had room (a second 429)."""
     if seconds >= 1.0:
-        return str(max(1, round(seconds)))
+        return str(math.ceil(seconds))
     return f"{max(seconds, 0.001):.3g}"
 
 
