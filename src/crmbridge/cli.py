@@ -679,8 +679,9 @@ def score_run(fmt: FormatOpt = Format.table,
         if fmt is Format.json:
             out.print_json(json.dumps({**report.as_dict(), "funnel": funnel(store)}))
         else:
-            out.print(f"scored {report.scored:,} people ({report.written:,} changed) and {report.accounts:,} "
-                      f"accounts in {report.seconds:.1f} s; funnel: " +
+            out.print(f"scored {report.scored:,} people ({report.written:,} changed; "
+                      f"{report.scored - report.from_digests:,} read from their records, the rest from the "
+                      f"digests kept last time) and {report.accounts:,} accounts in {report.seconds:.1f} s; funnel: " +
                       ", ".join(f"{n:,} {s}" for s, n in funnel(store).items()))
     finally:
         store.close()

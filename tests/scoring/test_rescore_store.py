@@ -350,6 +350,10 @@ def test_crmbridge_score_run_with_two_workers_leaves_nothing_for_one_process_to_
     # The same moment in one process: whatever the workers wrote wrong or left out would be written now.
     again = Rescorer(seeded, model, policy).run()
     assert (again.scored, again.written, again.accounts_written) == (people, 0, 0)
+    # Nothing changed since: the command says everyone came from the digests kept by the workers.
+    result = CliRunner().invoke(app, ["score", "run"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"scored {people:,} people (0 changed; 0 read from their records" in " ".join(result.stdout.split())
 
 
 # -- the digests a re-score keeps, and when it may score them instead of the records --------------
