@@ -217,48 +217,50 @@ def _fetch(conn: sa.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         cursor.close()
 
 
+def _live_companies(conn: sa.Connection, canonical_ids: Sequence[int], more: str = "") -> Iterator[Any]:
+    """The live member records of these canonical companies, a row each: canonical id, source, source
+    id, content hash, then the ``more`` columns (of ``c``)."""
+    dialect = conn.dialect.name
+    for ids in chunked(canonical_ids):
+        yield from _fetch(conn, (
+            f"SELECT i.canonical_id, c.source, c.source_id, c.content_hash{more} "
+            f"FROM identities i {_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
+            f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
+            "ORDER BY i.canonical_id, i.source"), [False, *ids])
+
+
+def _stamp(stamps: dict[int, str], cid: int, source: str, sid: str, content: str) -> None:
+    """Add a member record to its company's stamp: the members' keys and content hashes, in order."""
+    part = f"{source}\x1f{sid}\x1f{content}"
+    stamps[cid] = f"{stamps[cid]}\x1e{part}" if cid in stamps else part
+
+
 def company_members(conn: sa.Connection, canonical_ids: Sequence[int],
                     versions: dict[int, str] | None = None) -> dict[int, list[Company]]:
     """The live member records of these canonical companies, as ``Store.members`` reads them, but
-    decoded on the fast path; with ``versions``, each company's stamp (its members' keys and content
-    hashes, read in the same query as the records) is put there too."""
+    decoded on the fast path; with ``versions``, each company's stamp (read in the same query as the
+    records) is put there too."""
     out: dict[int, list[Company]] = {}
     decode = DECODERS[Company]
-    dialect = conn.dialect.name
-    for start in range(0, len(canonical_ids), 500):
-        ids = list(canonical_ids[start:start + 500])
-        sql = ("SELECT i.canonical_id, c.data, c.merged_into, c.source, c.source_id, c.content_hash "
-               f"FROM identities i {_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
-               f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
-               "ORDER BY i.canonical_id, i.source")
-        for cid, data, merged_into, source, sid, content in _fetch(conn, sql, [False, *ids]):
-            if versions is not None:
-                key = int(cid)
-                part = f"{source}\x1f{sid}\x1f{content}"
-                versions[key] = f"{versions[key]}\x1e{part}" if key in versions else part
-            record = decode(data)
-            fields = record.__dict__
-            fields["archived"] = False
-            fields["merged_into"] = merged_into
-            record.__pydantic_fields_set__.update(("archived", "merged_into"))
-            out.setdefault(int(cid), []).append(record)  # type: ignore[arg-type]
+    for cid, source, sid, content, data, merged_into in _live_companies(conn, canonical_ids,
+                                                                         ", c.data, c.merged_into"):
+        key = int(cid)
+        if versions is not None:
+            _stamp(versions, key, source, sid, content)
+        record = decode(data)
+        fields = record.__dict__
+        fields["archived"] = False
+        fields["merged_into"] = merged_into
+        record.__pydantic_fields_set__.update(("archived", "merged_into"))
+        out.setdefault(key, []).append(record)  # type: ignore[arg-type]
     return out
 
 
 def company_stamps(conn: sa.Connection, canonical_ids: Sequence[int]) -> dict[int, str]:
     """The stamps ``company_members`` puts in its ``versions``, without reading the records."""
     out: dict[int, str] = {}
-    dialect = conn.dialect.name
-    for start in range(0, len(canonical_ids), 500):
-        ids = list(canonical_ids[start:start + 500])
-        sql = ("SELECT i.canonical_id, c.source, c.source_id, c.content_hash "
-               f"FROM identities i {_each_member('companies', 'c', dialect)} WHERE i.entity = 'company' "
-               f"AND c.archived = {_marks(dialect, 1)} AND i.canonical_id IN ({_marks(dialect, len(ids))}) "
-               "ORDER BY i.canonical_id, i.source")
-        for cid, source, sid, content in _fetch(conn, sql, [False, *ids]):
-            key = int(cid)
-            part = f"{source}\x1f{sid}\x1f{content}"
-            out[key] = f"{out[key]}\x1e{part}" if key in out else part
+    for cid, source, sid, content in _live_companies(conn, canonical_ids):
+        _stamp(out, int(cid), source, sid, content)
     return out
 
 
